@@ -1,0 +1,67 @@
+"""Eager hyperparameter checks shared by every transform.
+
+Only concrete Python/NumPy numbers are checked: schedules, traced values and
+values injected by `optax.inject_hyperparams` pass through untouched, since they
+are only known inside the update.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+
+def concrete_number(value: Any) -> float | None:
+    """Returns `value` as a float if it is a concrete real scalar, else None."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return float(value)
+    return None
+
+
+def check_interval(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    low_closed: bool = True,
+    high_closed: bool = False,
+) -> None:
+    """Raises `ValueError` unless `value` lies in the interval (low, high)."""
+    x = concrete_number(value)
+    if x is None:
+        return
+    above = x >= low if low_closed else x > low
+    below = x <= high if high_closed else x < high
+    if not (above and below) or math.isnan(x):
+        interval = (
+            ("[" if low_closed else "(")
+            + f"{low}, {high}"
+            + ("]" if high_closed else ")")
+        )
+        raise ValueError(f"`{name}` must be in {interval}, got {value!r}.")
+
+
+def check_positive(name: str, value: Any) -> None:
+    check_interval(name, value, 0.0, math.inf, low_closed=False, high_closed=True)
+
+
+def check_nonnegative(name: str, value: Any) -> None:
+    check_interval(name, value, 0.0, math.inf, low_closed=True, high_closed=True)
+
+
+def check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {choices}, got {value!r}.")

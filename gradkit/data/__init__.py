@@ -1,0 +1,1 @@
+"""Generated data sets and local-file loaders (nothing is downloaded)."""

@@ -1,0 +1,1 @@
+"""Flax reference models for the papers' tasks, one module per model family."""

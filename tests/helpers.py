@@ -1,0 +1,58 @@
+"""Small shared helpers for gradkit's tests: tiny pytrees, step loops, test functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def tiny_params(dtype=jnp.float32, seed: int = 0) -> dict[str, Any]:
+    """A small nested pytree with a matrix, a vector and a nested 3-D leaf."""
+    k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+    return {
+        "dense": {
+            "kernel": jax.random.normal(k1, (4, 3), dtype),
+            "bias": jax.random.normal(k2, (3,), dtype),
+        },
+        "conv": jax.random.normal(k3, (2, 2, 3), dtype),
+    }
+
+
+def random_like(tree: Any, seed: int, scale: float = 1.0) -> Any:
+    """Standard-normal leaves with the structure, shapes and dtypes of `tree`."""
+    leaves, treedef = jax.tree.flatten(tree)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    new = [scale * jax.random.normal(k, x.shape, jnp.float32) for k, x in zip(keys, leaves)]
+    new = [n.astype(x.dtype) for n, x in zip(new, leaves)]
+    return jax.tree.unflatten(treedef, new)
+
+
+def apply_steps(
+    opt: optax.GradientTransformation,
+    params: Any,
+    grads: Callable[[Any, int], Any],
+    num_steps: int,
+    state: Any = None,
+    **extra_args: Any,
+) -> tuple[Any, Any]:
+    """Runs `num_steps` eager updates; `grads(params, step)` gives each gradient."""
+    state = opt.init(params) if state is None else state
+    for step in range(num_steps):
+        updates, state = opt.update(grads(params, step), state, params, **extra_args)
+        params = optax.apply_updates(params, updates)
+    return params, state
+
+
+def parabola(params: Any) -> jax.Array:
+    """Σ (x − 1)² over all leaves; minimum 0 at x = 1."""
+    return sum(jnp.sum((x.astype(jnp.float32) - 1.0) ** 2) for x in jax.tree.leaves(params))
+
+
+def rosenbrock(params: Any) -> jax.Array:
+    """2-D Rosenbrock on params {'x': scalar, 'y': scalar}; minimum 0 at (1, 1)."""
+    x, y = params["x"].astype(jnp.float32), params["y"].astype(jnp.float32)
+    return (1.0 - x) ** 2 + 100.0 * (y - x**2) ** 2
