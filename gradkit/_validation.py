@@ -11,6 +11,7 @@ import math
 import numbers
 from typing import Any
 
+import jax
 import numpy as np
 
 
@@ -65,3 +66,17 @@ def check_positive_int(name: str, value: Any) -> None:
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {choices}, got {value!r}.")
+
+
+def check_same_structure(updates: Any, state_tree: Any, what: str = "params") -> None:
+    """Raises `ValueError` if `updates` is not structured like the state's `what` tree.
+
+    Runs at trace time (structures are static), so a mismatched pytree fails at the
+    first call with a readable message instead of deep inside `jax.tree.map`.
+    """
+    got, want = jax.tree.structure(updates), jax.tree.structure(state_tree)
+    if got != want:
+        raise ValueError(
+            f"`updates` must have the same pytree structure as the {what} the optimizer "
+            f"state was initialised with.\n  updates: {got}\n  expected: {want}"
+        )

@@ -17,7 +17,9 @@ Lion paper's Algorithm 2 pseudo-code (``google/automl`` ``lion_pytorch.py``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Any
+from typing import Literal
+from typing import NamedTuple
 
 import chex
 import jax
@@ -71,7 +73,7 @@ def _check_kappa_preserves_shape(fn: Callable[[jax.Array], jax.Array]) -> None:
     probe = jax.ShapeDtypeStruct((3, 2), jnp.float32)
     try:
         out = jax.eval_shape(fn, probe)
-    except Exception as e:  # noqa: BLE001 - re-raised with context
+    except Exception as e:
         raise TypeError(
             f"`kappa` must be an elementwise function of one array; calling it on a "
             f"float32[3, 2] array failed with: {e}"
@@ -123,7 +125,11 @@ def scale_by_lion_k(
     Returns:
       An ``optax.GradientTransformation``. NaN/Inf in a gradient propagate into
       that coordinate's update and momentum (as in optax); wrap the optimizer in
-      ``optax.apply_if_finite`` to skip such steps.
+      ``optax.apply_if_finite`` to skip such steps. A huge finite spike moves each
+      coordinate by at most one step for ``sign`` (the update is bounded by 1 in
+      ℓ∞ for every named kappa except ``identity``), but stays in the momentum
+      for ~1/(1−b2) steps. Updates whose pytree structure differs from the
+      params' raise a ``ValueError`` at the first call.
 
     Example:
       >>> import gradkit, optax
@@ -159,6 +165,7 @@ def scale_by_lion_k(
 
     def update_fn(updates, state, params=None):
         del params
+        _validation.check_same_structure(updates, state.mu)
         new_updates = jax.tree.map(_direction, updates, state.mu)
         mu = optax.tree.update_moment(updates, state.mu, b2, 1)
         mu = optax.tree.cast(mu, mu_dtype)

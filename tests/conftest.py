@@ -7,8 +7,8 @@ os.environ["XLA_FLAGS"] = (
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import jax  # noqa: E402
-from absl import flags  # noqa: E402
+import jax
+from absl import flags
 
 # absl's test utilities (e.g. chex.TestCase.create_tempdir) read flags; pytest never
 # parses them, so mark them parsed with their defaults.

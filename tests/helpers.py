@@ -26,8 +26,10 @@ def random_like(tree: Any, seed: int, scale: float = 1.0) -> Any:
     """Standard-normal leaves with the structure, shapes and dtypes of `tree`."""
     leaves, treedef = jax.tree.flatten(tree)
     keys = jax.random.split(jax.random.key(seed), len(leaves))
-    new = [scale * jax.random.normal(k, x.shape, jnp.float32) for k, x in zip(keys, leaves)]
-    new = [n.astype(x.dtype) for n, x in zip(new, leaves)]
+    new = [
+        (scale * jax.random.normal(k, x.shape, jnp.float32)).astype(x.dtype)
+        for k, x in zip(keys, leaves, strict=True)
+    ]
     return jax.tree.unflatten(treedef, new)
 
 
