@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pathlib
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def tiny_params(dtype=jnp.float32, seed: int = 0) -> dict[str, Any]:
@@ -58,3 +65,21 @@ def rosenbrock(params: Any) -> jax.Array:
     """2-D Rosenbrock on params {'x': scalar, 'y': scalar}; minimum 0 at (1, 1)."""
     x, y = params["x"].astype(jnp.float32), params["y"].astype(jnp.float32)
     return (1.0 - x) ** 2 + 100.0 * (y - x**2) ** 2
+
+
+def run_example(name: str, *flags: str, timeout: int = 300) -> str:
+    """Runs `examples/<name>` with `flags` in a subprocess; returns its stdout.
+
+    The repository root is put on PYTHONPATH so this works from a plain checkout.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), *flags],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+def read_jsonl(path: pathlib.Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
