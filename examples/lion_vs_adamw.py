@@ -1,6 +1,8 @@
 r"""Lion vs AdamW on a generated classification task (a small Flax MLP).
 
-Labels come from a random "teacher" MLP, so the data needs no download. Following
+Labels come from a random "teacher" MLP and every step draws a fresh batch, so the
+data needs no download and the comparison measures optimisation, not overfitting
+(test loss is measured on a fixed held-out sample). Following
 the Lion paper's advice, Lion gets a learning rate 10× smaller and a weight decay
 10× larger than AdamW's.
 
@@ -29,7 +31,6 @@ import gradkit
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("steps", 2000, "Training steps per optimizer.")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
-flags.DEFINE_integer("num_train", 4096, "Training examples.")
 flags.DEFINE_integer("num_test", 2048, "Test examples.")
 flags.DEFINE_integer("width", 128, "Hidden width of the student MLP.")
 flags.DEFINE_float("adamw_lr", 3e-3, "AdamW learning rate.")
@@ -54,18 +55,20 @@ class MLP(nn.Module):
         return nn.Dense(self.num_classes)(x)
 
 
-def teacher_dataset(key: jax.Array, num: int) -> tuple[jax.Array, jax.Array]:
+TEACHER = MLP(width=64, num_classes=NUM_CLASSES)
+TEACHER_PARAMS = TEACHER.init(jax.random.key(1234), jnp.zeros((1, NUM_FEATURES)))
+
+
+def teacher_batch(key: jax.Array, num: int) -> tuple[jax.Array, jax.Array]:
     """Gaussian inputs labelled by a fixed random teacher MLP (the argmax class)."""
-    teacher = MLP(width=64, num_classes=NUM_CLASSES)
-    x = jax.random.normal(jax.random.fold_in(key, 1), (num, NUM_FEATURES))
-    teacher_params = teacher.init(jax.random.key(1234), x[:1])
-    return x, jnp.argmax(teacher.apply(teacher_params, x), axis=-1)
+    x = jax.random.normal(key, (num, NUM_FEATURES))
+    return x, jnp.argmax(TEACHER.apply(TEACHER_PARAMS, x), axis=-1)
 
 
-def train(name: str, optimizer: optax.GradientTransformation, data, seed: int):
-    (x_train, y_train), (x_test, y_test) = data
+def train(name: str, optimizer: optax.GradientTransformation, seed: int):
+    x_test, y_test = teacher_batch(jax.random.key(seed + 1), FLAGS.num_test)
     model = MLP(width=FLAGS.width, num_classes=NUM_CLASSES)
-    params = model.init(jax.random.key(seed), x_train[:1])
+    params = model.init(jax.random.key(seed), x_test[:1])
     opt_state = optimizer.init(params)
 
     def loss_fn(params, x, y):
@@ -74,19 +77,18 @@ def train(name: str, optimizer: optax.GradientTransformation, data, seed: int):
         return loss, jnp.mean(jnp.argmax(logits, -1) == y)
 
     @jax.jit
-    def step(params, opt_state, x, y):
+    def step(params, opt_state, key):
+        x, y = teacher_batch(key, FLAGS.batch_size)
         (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, x, y)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
     evaluate = jax.jit(loss_fn)
-    batch_key = jax.random.key(seed + 1)
+    batch_key = jax.random.key(seed + 2)
     records = []
     start = time.perf_counter()
     for t in tqdm(range(1, FLAGS.steps + 1), desc=name, leave=False):
-        idx = jax.random.randint(jax.random.fold_in(batch_key, t), (FLAGS.batch_size,),
-                                 0, x_train.shape[0])
-        params, opt_state, loss = step(params, opt_state, x_train[idx], y_train[idx])
+        params, opt_state, loss = step(params, opt_state, jax.random.fold_in(batch_key, t))
         if t % FLAGS.eval_every == 0 or t == FLAGS.steps:
             test_loss, test_acc = evaluate(params, x_test, y_test)
             records.append(dict(optimizer=name, step=t, train_loss=float(loss),
@@ -118,16 +120,13 @@ def plot(records: list[dict], path: str) -> None:
 def main(argv: Sequence[str]) -> None:
     del argv
     os.makedirs(FLAGS.workdir, exist_ok=True)
-    key = jax.random.key(FLAGS.seed)
-    data = (teacher_dataset(jax.random.fold_in(key, 0), FLAGS.num_train),
-            teacher_dataset(jax.random.fold_in(key, 1), FLAGS.num_test))
     optimizers = {
         "adamw": optax.adamw(FLAGS.adamw_lr, weight_decay=FLAGS.adamw_wd),
         "lion": gradkit.lion(FLAGS.lion_lr, weight_decay=FLAGS.lion_wd),
     }
     records = []
     for name, optimizer in optimizers.items():
-        records += train(name, optimizer, data, FLAGS.seed)
+        records += train(name, optimizer, FLAGS.seed)
     with open(os.path.join(FLAGS.workdir, "metrics.jsonl"), "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in records)
     plot(records, os.path.join(FLAGS.workdir, "loss.png"))

@@ -8,7 +8,7 @@ from tests.helpers import run_example
 
 def test_lion_vs_adamw_runs_and_writes_metrics_and_plot(tmp_path):
     out = run_example("lion_vs_adamw.py", "--steps=20", "--eval_every=10",
-                      "--num_train=256", "--num_test=128", "--width=16",
+                      "--num_test=128", "--width=16",
                       f"--workdir={tmp_path}")
     records = read_jsonl(tmp_path / "metrics.jsonl")
     assert {r["optimizer"] for r in records} == {"adamw", "lion"}
