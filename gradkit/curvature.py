@@ -437,7 +437,7 @@ def sophia(
     update_interval: int = 10,
     estimator: Estimator = "hutchinson",
     mu_dtype: Any | None = None,
-    weight_decay: optax.ScalarOrSchedule = 1e-4,
+    weight_decay: optax.ScalarOrSchedule = 0.1,
     mask: Any | Callable[[optax.Params], Any] | None = None,
     *,
     seed: int | jax.Array = 0,
@@ -451,9 +451,8 @@ def sophia(
     Extra args (``obj_fn`` for Hutchinson, ``logits_fn``/``mask`` for GNB) are
     forwarded to the estimator; unknown ones are ignored.
 
-    The paper's GPT-2 runs use weight decay 0.2 and a peak lr about half of AdamW's
-    (Sophia-G) with γ = 0.05 (G) / 0.01 (H); ``weight_decay`` defaults to optax's
-    1e-4 here, since the paper's 0.2 is tuned for its LM setup.
+    ``weight_decay`` defaults to 0.1, the official ``SophiaG`` default (optax's
+    ``contrib.sophia`` uses 1e-4); γ defaults to the paper's 0.05 (G) / 0.01 (H).
 
     Args:
       learning_rate: scalar or schedule η_t.

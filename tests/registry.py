@@ -79,7 +79,9 @@ def _sophia_g_extra_args(loss_fn, params, state) -> dict[str, Any]:
 
 ROWS += (
     Row("sophia_h", gradkit.sophia, dict(learning_rate=1e-2, estimator="hutchinson"),
-        extra_args=_sophia_h_extra_args),
+        extra_args=_sophia_h_extra_args,
+        rosenbrock_kwargs=dict(learning_rate=1e-2, estimator="hutchinson", weight_decay=0.0)),
     Row("sophia_g", gradkit.sophia, dict(learning_rate=1e-2, estimator="gnb"),
-        extra_args=_sophia_g_extra_args),
+        extra_args=_sophia_g_extra_args,
+        rosenbrock_kwargs=dict(learning_rate=1e-3, estimator="gnb", weight_decay=0.0)),
 )
