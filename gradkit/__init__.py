@@ -1,5 +1,15 @@
 """gradkit: recent gradient-method papers as composable optax transformations."""
 
+from gradkit.curvature import GAMMA_SOPHIA_G
+from gradkit.curvature import GAMMA_SOPHIA_H
+from gradkit.curvature import GNBDiagHessianState
+from gradkit.curvature import HutchinsonDiagHessianState
+from gradkit.curvature import ScaleBySophiaState
+from gradkit.curvature import gnb_diag_hessian
+from gradkit.curvature import hutchinson_diag_hessian
+from gradkit.curvature import scale_by_sophia
+from gradkit.curvature import sophia
+from gradkit.curvature import sophia_extra_args
 from gradkit.sign import KAPPA_NAMES
 from gradkit.sign import ScaleByLionKState
 from gradkit.sign import kappa_fn
@@ -10,10 +20,20 @@ from gradkit.sign import scale_by_lion_k
 __version__ = "0.1.0"
 
 __all__ = (
+    "GAMMA_SOPHIA_G",
+    "GAMMA_SOPHIA_H",
     "KAPPA_NAMES",
+    "GNBDiagHessianState",
+    "HutchinsonDiagHessianState",
     "ScaleByLionKState",
+    "ScaleBySophiaState",
+    "gnb_diag_hessian",
+    "hutchinson_diag_hessian",
     "kappa_fn",
     "lion",
     "lion_k",
     "scale_by_lion_k",
+    "scale_by_sophia",
+    "sophia",
+    "sophia_extra_args",
 )

@@ -13,6 +13,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import optax
 
 import gradkit
@@ -50,4 +52,36 @@ ROWS: tuple[Row, ...] = (
         dict(learning_rate=1e-2, kappa="relativistic", a=0.1),
         rosenbrock_kwargs=dict(learning_rate=1e-3, kappa="relativistic", a=0.1,
                                weight_decay=0.0)),
+)
+
+
+# --- Sophia (gradkit/curvature.py) -------------------------------------------------
+
+
+def _sophia_h_extra_args(loss_fn, params, state) -> dict[str, Any]:
+    del params, state
+    return {"obj_fn": loss_fn}
+
+
+def _binary_logits(params):
+    """Logits (x, −x) for every coordinate x of params: a GNB-able model of params."""
+    flat = jnp.concatenate([jnp.ravel(x).astype(jnp.float32) for x in jax.tree.leaves(params)])
+    return jnp.stack([flat, -flat], axis=-1)
+
+
+def _sophia_g_extra_args(loss_fn, params, state) -> dict[str, Any]:
+    # GNB estimates the curvature of a softmax model; here it is that of `_binary_logits`
+    # (positive, bounded), not of `loss_fn`: Sophia still converges since the clipped
+    # step only needs a positive diagonal scale.
+    del loss_fn, params, state
+    return {"logits_fn": _binary_logits}
+
+
+ROWS += (
+    Row("sophia_h", gradkit.sophia, dict(learning_rate=1e-2, estimator="hutchinson"),
+        extra_args=_sophia_h_extra_args,
+        rosenbrock_kwargs=dict(learning_rate=1e-2, estimator="hutchinson", weight_decay=0.0)),
+    Row("sophia_g", gradkit.sophia, dict(learning_rate=1e-2, estimator="gnb"),
+        extra_args=_sophia_g_extra_args,
+        rosenbrock_kwargs=dict(learning_rate=1e-3, estimator="gnb", weight_decay=0.0)),
 )

@@ -1,0 +1,566 @@
+"""Diagonal-Hessian estimators (Hutchinson, Gauss-Newton-Bartlett) and Sophia.
+
+Sophia (Liu, Li, Hall, Liang, Ma, 2023, arXiv 2305.14342, Algorithm 3) preconditions
+an EMA of gradients by an EMA of a cheap diagonal-Hessian estimate, refreshed every
+``k`` steps, and clips each coordinate of the resulting step:
+
+    m_t = β₁ m_{t−1} + (1−β₁) g_t
+    h_t = β₂ h_{t−k} + (1−β₂) ĥ_t    if t mod k = 1, else h_t = h_{t−1}
+    θ_{t+1} = θ_t − η_t λ θ_t − η_t · clip(m_t / max(γ h_t, ε), 1).
+
+Two estimators ĥ are given (paper §2.3): Hutchinson's u ⊙ (H u) (Sophia-H) and
+Gauss-Newton-Bartlett B · ĝ ⊙ ĝ with ĝ the gradient of the mean cross-entropy on labels
+sampled from the model's own softmax (Sophia-G). Both are optax transforms whose
+"updates" output is the estimate, so any user estimator can replace them.
+
+Checked against the paper's Algorithm 3, the official PyTorch code
+(``Liuhong99/Sophia``: ``SophiaG`` and the README/``train_sophiag.py`` loop) and
+``optax.contrib.sophia`` (whose Hutchinson estimator ours reproduces bit for bit with
+the same seed; the differences in Sophia itself are listed in :func:`scale_by_sophia`
+and tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from typing import Literal
+from typing import NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from gradkit import _validation
+
+EstimatorName = Literal["hutchinson", "gnb"]
+Estimator = EstimatorName | optax.GradientTransformation
+
+# Paper defaults of γ per estimator (§3.1; also levanter's GAMMA_SOPHIA_H/_G).
+GAMMA_SOPHIA_H = 0.01
+GAMMA_SOPHIA_G = 0.05
+
+
+def _seed_key(seed: Any) -> jax.Array:
+    """Raw uint32 key data for `seed` (orbax-checkpointable)."""
+    if isinstance(seed, jax.Array) and jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(seed)
+    if isinstance(seed, jax.Array) and seed.dtype == jnp.uint32 and seed.ndim == 1:
+        return seed
+    return jax.random.PRNGKey(seed)
+
+
+def _missing(name: str, who: str) -> ValueError:
+    return ValueError(
+        f"{who} needs the keyword extra arg `{name}`: call "
+        f"`opt.update(grads, state, params, {name}=...)` (see "
+        f"gradkit.sophia_extra_args to build it from a Flax apply_fn)."
+    )
+
+
+def _as_varying(tree: Any, axis_name: str | None) -> Any:
+    """Marks replicated leaves as device-varying over `axis_name` (shard_map only).
+
+    Under ``shard_map`` (with its replication check on), differentiating with respect
+    to a replicated input already sums the result over the axis; the estimators then
+    reduce explicitly, so they first make params device-varying. Elsewhere (pmap, vmap,
+    no axis) this is the identity.
+    """
+    if axis_name is None:
+        return tree
+
+    def one(x):
+        aval = jax.typeof(x)
+        varying = getattr(getattr(aval, "manual_axis_type", None), "varying", None)
+        if varying is None:
+            varying = getattr(aval, "vma", frozenset())
+        if axis_name in varying:
+            return x
+        try:
+            return jax.lax.pcast(x, axis_name, to="varying")
+        except ValueError:  # not under shard_map (pmap, vmap): nothing to do
+            return x
+
+    return jax.tree.map(one, tree)
+
+
+class HutchinsonDiagHessianState(NamedTuple):
+    """State for :func:`hutchinson_diag_hessian`."""
+
+    key: chex.Array  # uint32[2] raw PRNG key data, split at every estimate.
+
+
+def hutchinson_diag_hessian(
+    seed: int | jax.Array = 0,
+    *,
+    distribution: Literal["rademacher", "gaussian"] = "rademacher",
+    axis_name: str | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Hutchinson's estimator of the Hessian diagonal: ĥ = u ⊙ (∇²f(θ) u).
+
+    .. math::
+
+        \hat h = u \odot (\nabla^2 f(\theta)\, u),\qquad
+        \mathbb{E}[\hat h] = \operatorname{diag}\nabla^2 f(\theta)
+
+    for u with i.i.d. zero-mean unit-variance entries (Sophia paper, §2.3, Eq. (7)).
+    The Hessian-vector product is forward-over-reverse,
+    ``jax.jvp(jax.grad(obj_fn), (params,), (u,))``: one extra backward-like pass.
+    The incoming updates are ignored; the output "updates" are ĥ (params' dtypes).
+
+    With the same seed and ``distribution="rademacher"`` this equals
+    ``optax.contrib.hutchinson_estimator_diag_hessian`` exactly (same key splitting
+    and draws; tested). The paper states u ~ N(0, I) (``"gaussian"``); Rademacher
+    (optax's choice) has lower variance: Var ĥ_i = Σ_{j≠i} H_ij² instead of
+    2H_ii² + Σ_{j≠i} H_ij².
+
+    Multi-device: with ``axis_name`` set, ĥ is ``lax.pmean``-ed over that axis. All
+    replicas draw the same u (the key is replicated), so the result is exactly
+    u ⊙ (H̄ u) for H̄ the mean of the per-device Hessians, i.e. the estimate on the
+    global batch when ``obj_fn`` is a per-device mean loss over equal-size batches.
+    Works under ``pmap`` and ``shard_map`` (there, replicated params are first marked
+    device-varying so shard_map's implicit sum of gradients of replicated inputs does
+    not add to the explicit mean; tested against pmap).
+
+    Args:
+      seed: integer seed (or a key) for the probe vectors u.
+      distribution: ``"rademacher"`` (±1) or ``"gaussian"`` (standard normal).
+      axis_name: a pmap/shard_map axis to average the estimate over, or None.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` whose update takes the
+      keyword-only extra arg ``obj_fn(params) -> scalar loss`` (required) and
+      ignores unknown extra args.
+
+    Example:
+      >>> import gradkit, jax.numpy as jnp
+      >>> est = gradkit.hutchinson_diag_hessian(seed=0)
+      >>> params = jnp.ones(3)
+      >>> h, _ = est.update(params, est.init(params), params,
+      ...                   obj_fn=lambda p: jnp.sum(p ** 4))  # diag = 12 p² = 12
+
+    References:
+      Hutchinson, `A stochastic estimator of the trace of the influence matrix for
+      Laplacian smoothing splines`, 1989.
+
+      Liu et al., `Sophia: A Scalable Stochastic Second-order Optimizer for Language
+      Model Pre-training <https://arxiv.org/abs/2305.14342>`_, 2023 (§2.3).
+    """
+    _validation.check_choice("distribution", distribution, ("rademacher", "gaussian"))
+    sampler = jax.random.rademacher if distribution == "rademacher" else jax.random.normal
+
+    def init_fn(params):
+        del params
+        return HutchinsonDiagHessianState(key=_seed_key(seed))
+
+    def update_fn(updates, state, params=None, *, obj_fn=None, **extra_args):
+        del updates, extra_args
+        if obj_fn is None:
+            raise _missing("obj_fn", "hutchinson_diag_hessian")
+        if params is None:
+            raise ValueError("hutchinson_diag_hessian needs `params`.")
+        params = _as_varying(params, axis_name)
+        key, subkey = jax.random.split(state.key)
+        probes = optax.tree.random_like(subkey, params, sampler, dtype=jnp.float32)
+        probes = jax.tree.map(lambda u, p: u.astype(p.dtype), probes, params)
+        hvp = jax.jvp(jax.grad(obj_fn), (params,), (probes,))[1]
+        diag = jax.tree.map(lambda hu, u, p: (hu * u).astype(p.dtype), hvp, probes, params)
+        if axis_name is not None:
+            diag = jax.lax.pmean(diag, axis_name)
+        return diag, HutchinsonDiagHessianState(key=key)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+class GNBDiagHessianState(NamedTuple):
+    """State for :func:`gnb_diag_hessian`."""
+
+    key: chex.Array  # uint32[2] raw PRNG key data, split at every estimate.
+
+
+def gnb_diag_hessian(
+    seed: int | jax.Array = 0,
+    *,
+    axis_name: str | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Gauss-Newton-Bartlett estimator of the (Gauss-Newton) Hessian diagonal.
+
+    .. math::
+
+        \hat y_b \sim \operatorname{softmax}(f(\theta, x_b)),\quad
+        \hat g = \nabla_\theta \frac1B \sum_{b=1}^B
+            \ell_{\mathrm{CE}}(f(\theta, x_b), \hat y_b),\quad
+        \hat h = B\, \hat g \odot \hat g
+
+    (Sophia paper, Algorithm 2). With v_b = ∇_θ ℓ_CE(f(θ, x_b), ŷ_b) = J_bᵀ(p_b − e_ŷ_b),
+    Bartlett's identities give E[v_b] = 0 and E[v_b v_bᵀ] = J_bᵀ(diag p_b − p_b p_bᵀ)J_b;
+    samples are independent, so the cross terms of ĝ ⊙ ĝ vanish and
+    E[ĥ] = (1/B) Σ_b diag(J_bᵀ(diag p_b − p_b p_bᵀ)J_b): exactly the diagonal of the
+    Gauss-Newton matrix of the mean cross-entropy (tested).
+
+    ``logits_fn(params)`` returns logits whose last axis is the classes; every other
+    axis indexes a position (batch, tokens). An optional ``mask`` (bool or 0/1,
+    shape = the logits' leading axes) drops padded positions; B counts only the kept
+    positions. One forward pass and one vector-Jacobian product are used; gradients
+    do not flow through the sampling. The official code feeds B through
+    ``optimizer.step(bs=...)`` (tokens per step) and multiplies it into the
+    denominator; storing B·ĝ² in the EMA instead is the same update.
+
+    Multi-device: with ``axis_name`` set, ĝ is the mean over *all* devices' kept
+    positions (``psum`` of the per-device sums, divided by the global B), and ĥ uses
+    the global B, exactly what the official code gets under DDP (which all-reduces
+    the sampled-label gradient before squaring). Each device samples its labels with
+    the key folded with its axis index, so samples are independent across devices.
+    Every replica then holds the same ĥ, under ``pmap`` and ``shard_map`` alike.
+
+    Args:
+      seed: integer seed (or a key) for the sampled labels.
+      axis_name: a pmap/shard_map axis to average over, or None.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` whose update takes the keyword
+      extra args ``logits_fn(params) -> logits`` (required) and ``mask`` (optional),
+      and ignores unknown ones.
+
+    Example:
+      >>> import gradkit, jax, jax.numpy as jnp
+      >>> x = jax.random.normal(jax.random.key(0), (32, 5))
+      >>> est = gradkit.gnb_diag_hessian(seed=0)
+      >>> w = jnp.zeros((5, 3))
+      >>> h, _ = est.update(w, est.init(w), w, logits_fn=lambda w: x @ w)
+
+    References:
+      Liu et al., `Sophia: A Scalable Stochastic Second-order Optimizer for Language
+      Model Pre-training <https://arxiv.org/abs/2305.14342>`_, 2023 (§2.3,
+      Algorithm 2).
+    """
+
+    def init_fn(params):
+        del params
+        return GNBDiagHessianState(key=_seed_key(seed))
+
+    def update_fn(updates, state, params=None, *, logits_fn=None, mask=None, **extra_args):
+        del updates, extra_args
+        if logits_fn is None:
+            raise _missing("logits_fn", "gnb_diag_hessian")
+        if params is None:
+            raise ValueError("gnb_diag_hessian needs `params`.")
+        key, subkey = jax.random.split(state.key)
+        if axis_name is not None:
+            subkey = jax.random.fold_in(subkey, jax.lax.axis_index(axis_name))
+        logits, vjp_fn = jax.vjp(logits_fn, _as_varying(params, axis_name))
+        logits32 = jax.lax.stop_gradient(logits).astype(jnp.float32)
+        labels = jax.random.categorical(subkey, logits32, axis=-1)
+        if mask is None:
+            weights = jnp.ones(logits.shape[:-1], jnp.float32)
+        else:
+            weights = jnp.broadcast_to(jnp.asarray(mask).astype(jnp.float32),
+                                       logits.shape[:-1])
+        # d(sum_b w_b CE_b)/d logits = w_b (softmax − onehot(ŷ_b)).
+        probs = jax.nn.softmax(logits32, axis=-1)
+        onehot = jax.nn.one_hot(labels, logits.shape[-1], dtype=jnp.float32)
+        cotangent = ((probs - onehot) * weights[..., None]).astype(logits.dtype)
+        (grad_sum,) = vjp_fn(cotangent)
+        grad_sum = jax.tree.map(lambda g: g.astype(jnp.float32), grad_sum)
+        count = jnp.sum(weights)
+        if axis_name is not None:
+            grad_sum = jax.lax.psum(grad_sum, axis_name)
+            count = jax.lax.psum(count, axis_name)
+        count = jnp.maximum(count, 1.0)
+        diag = jax.tree.map(
+            lambda g, p: (count * jnp.square(g / count)).astype(p.dtype), grad_sum, params)
+        return diag, GNBDiagHessianState(key=key)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _make_estimator(estimator: Estimator, seed, axis_name):
+    if isinstance(estimator, str):
+        _validation.check_choice("estimator", estimator, ("hutchinson", "gnb"))
+        if estimator == "hutchinson":
+            return hutchinson_diag_hessian(seed, axis_name=axis_name)
+        return gnb_diag_hessian(seed, axis_name=axis_name)
+    if not isinstance(estimator, optax.GradientTransformation):
+        raise TypeError(
+            "`estimator` must be 'hutchinson', 'gnb' or an optax.GradientTransformation "
+            f"returning the Hessian-diagonal estimate, got {type(estimator).__name__}.")
+    return optax.with_extra_args_support(estimator)
+
+
+def _default_gamma(estimator: Estimator) -> float:
+    return GAMMA_SOPHIA_G if estimator == "gnb" else GAMMA_SOPHIA_H
+
+
+class ScaleBySophiaState(NamedTuple):
+    """State for :func:`scale_by_sophia`."""
+
+    count: chex.Array  # int32 scalar, number of updates so far.
+    mu: optax.Updates  # EMA of gradients m; params' shapes, dtype `mu_dtype` (else params').
+    nu: optax.Updates  # EMA h of the Hessian-diagonal estimates; params' shapes and dtypes.
+    estimator_state: Any  # The estimator's state (holds its uint32 PRNG key).
+    win_rate: chex.Array  # float32 scalar, fraction of unclipped coordinates at last step.
+
+
+def scale_by_sophia(
+    b1: jax.typing.ArrayLike = 0.965,
+    b2: jax.typing.ArrayLike = 0.99,
+    gamma: jax.typing.ArrayLike | None = None,
+    eps: jax.typing.ArrayLike = 1e-12,
+    clip_threshold: jax.typing.ArrayLike = 1.0,
+    update_interval: int = 10,
+    estimator: Estimator = "hutchinson",
+    mu_dtype: Any | None = None,
+    *,
+    seed: int | jax.Array = 0,
+    axis_name: str | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Rescales updates by Sophia's clipped diagonal-Newton step (no lr, no decay).
+
+    With t = ``count + 1`` the 1-based step and k = ``update_interval``:
+
+    .. math::
+
+        m_t &= \beta_1 m_{t-1} + (1-\beta_1) g_t \\
+        h_t &= \beta_2 h_{t-1} + (1-\beta_2)\hat h_t
+            \quad\text{if } t \bmod k = 1,\ \text{else } h_t = h_{t-1} \\
+        u_t &= \operatorname{clip}\big(m_t / \max(\gamma h_t, \epsilon),
+            -\rho, \rho\big)
+
+    with ρ = ``clip_threshold`` (Sophia paper, Algorithm 3, lines 4-10; h ≤ 0 gives
+    |u| = ρ·sign(m), a sign step). The estimator runs inside ``lax.cond`` so it
+    costs nothing on the other k−1 steps (its extra args are still traced).
+
+    Refresh order and bias correction (deliberate choices, all tested):
+
+    - **Ours = the paper's Algorithm 3**: at t = 1, k+1, 2k+1, … ĥ is computed at the
+      current params θ_t (with this step's ``obj_fn``/``logits_fn``) *before* the
+      update, which already uses it. Neither m nor h is bias-corrected (as in the
+      paper and the official code), so early h is small and most coordinates clip.
+    - **Official code** (``Liuhong99/Sophia``): ``update_hessian()`` runs after the
+      optimizer step at iterations k, 2k, … (1-based) at the new params, so h = 0
+      for the first k steps (pure sign(m) steps; ours refreshes at t = 1 as well)
+      and refreshes are otherwise at the same params as ours. It divides by
+      ``ρ·bs·h + 1e-15`` (additive ε, bs = tokens per step; our GNB folds bs into
+      ĥ), which equals ours wherever γh ≫ ε.
+    - **optax.contrib.sophia** bias-corrects m (m̂ = m/(1−β₁ᵗ)) and refreshes h *after*
+      computing the update, at count % k == 0, so step t uses h_{t−1}: its step 1 is
+      sign(m̂₁)·ρ and each refresh takes effect one step later than here. Its
+      default ε is 1e-8 (paper: 1e-12) and it has no cross-device averaging. With
+      identical inputs, optax's update equals
+      clip(m_t/(1−β₁ᵗ) / max(γ h_{t−1}, ε), ρ) computed from *our* state (tested).
+
+    ``win_rate`` in the state is the fraction of coordinates with
+    |m/max(γh, ε)| < ρ at the last step (the paper's "win rate"; healthy 0.1-0.5;
+    raise γ if it is too low). Find it with
+    ``optax.tree_utils.tree_get(opt_state, "win_rate")``.
+
+    Args:
+      b1: EMA rate of the gradients, in [0, 1).
+      b2: EMA rate of the Hessian estimates (per refresh), in [0, 1).
+      gamma: γ, > 0; None takes the paper's 0.01 for Hutchinson (or a custom
+        estimator) and 0.05 for ``"gnb"``.
+      eps: ε > 0, floor of the denominator.
+      clip_threshold: ρ > 0, per-coordinate bound of the update.
+      update_interval: k ≥ 1, estimator refresh period in steps.
+      estimator: ``"hutchinson"`` (Sophia-H; needs extra arg ``obj_fn``), ``"gnb"``
+        (Sophia-G; needs ``logits_fn``, optional ``mask``), or any optax transform
+        whose update ``(grads, state, params, **extra_args)`` returns ĥ.
+      mu_dtype: dtype of m; None keeps the params' dtype.
+      seed: seed of the built-in estimators (ignored for a custom one).
+      axis_name: pmap/shard_map axis over which the built-in estimators average,
+        so replicas never diverge (gradients must be averaged by the caller, as for
+        any optimizer). A custom estimator must do this itself.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``; extra args are forwarded to the
+      estimator. NaN/Inf gradients make m, hence that coordinate's update, NaN/Inf
+      (clip keeps ±Inf at ±ρ, NaN stays NaN) for as long as m holds them; a
+      non-finite ĥ poisons h the same way. Wrap the optimizer in
+      ``optax.apply_if_finite`` to skip such steps. A finite 10⁶× gradient spike
+      moves each coordinate by at most ρ (times the learning rate).
+
+    Example:
+      >>> import gradkit, optax, jax.numpy as jnp
+      >>> opt = optax.chain(gradkit.scale_by_sophia(estimator="hutchinson"),
+      ...                   optax.scale(-1e-3))
+      >>> params = jnp.ones(3)
+      >>> obj_fn = lambda p: jnp.sum(p ** 2)
+      >>> state = opt.init(params)
+      >>> u, state = opt.update(2 * params, state, params, obj_fn=obj_fn)
+
+    References:
+      Liu et al., `Sophia: A Scalable Stochastic Second-order Optimizer for Language
+      Model Pre-training <https://arxiv.org/abs/2305.14342>`_, 2023 (Algorithm 3).
+    """
+    _validation.check_interval("b1", b1, 0.0, 1.0)
+    _validation.check_interval("b2", b2, 0.0, 1.0)
+    if gamma is None:
+        gamma = _default_gamma(estimator)
+    _validation.check_positive("gamma", gamma)
+    _validation.check_positive("eps", eps)
+    _validation.check_positive("clip_threshold", clip_threshold)
+    if _validation.concrete_number(update_interval) is not None:
+        _validation.check_positive_int("update_interval", update_interval)
+    hess_fn = _make_estimator(estimator, seed, axis_name)
+    mu_dtype = jax.dtypes.canonicalize_dtype(mu_dtype) if mu_dtype is not None else None
+
+    def init_fn(params):
+        return ScaleBySophiaState(
+            count=jnp.zeros([], jnp.int32),
+            mu=optax.tree.zeros_like(params, dtype=mu_dtype),
+            nu=optax.tree.zeros_like(params),
+            estimator_state=hess_fn.init(params),
+            win_rate=jnp.zeros([], jnp.float32),
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        if params is None:
+            raise ValueError("scale_by_sophia needs `params` (the estimator uses them).")
+        grads = updates
+        mu = optax.tree.update_moment(grads, state.mu, b1, 1)
+
+        def refresh(est_state, nu):
+            diag, est_state = hess_fn.update(grads, est_state, params, **extra_args)
+            nu = jax.tree.map(
+                lambda n, d: (b2 * n + (1.0 - b2) * d.astype(n.dtype)).astype(n.dtype),
+                nu, diag)
+            return est_state, nu
+
+        est_state, nu = jax.lax.cond(
+            state.count % update_interval == 0,
+            refresh,
+            lambda s, n: (s, n),
+            state.estimator_state,
+            state.nu,
+        )
+
+        def ratio(m, h):
+            return m.astype(jnp.float32) / jnp.maximum(gamma * h.astype(jnp.float32), eps)
+
+        ratios = jax.tree.map(ratio, mu, nu)
+        unclipped = sum(jnp.sum(jnp.abs(r) < clip_threshold) for r in jax.tree.leaves(ratios))
+        size = max(optax.tree.size(ratios), 1)
+        win_rate = (unclipped / size).astype(jnp.float32)
+        new_updates = jax.tree.map(
+            lambda r, g: jnp.clip(r, -clip_threshold, clip_threshold).astype(g.dtype),
+            ratios, grads)
+        mu = optax.tree.cast(mu, mu_dtype)
+        return new_updates, ScaleBySophiaState(
+            count=optax.safe_increment(state.count),
+            mu=mu,
+            nu=nu,
+            estimator_state=est_state,
+            win_rate=win_rate,
+        )
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def sophia(
+    learning_rate: optax.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.965,
+    b2: jax.typing.ArrayLike = 0.99,
+    gamma: jax.typing.ArrayLike | None = None,
+    eps: jax.typing.ArrayLike = 1e-12,
+    clip_threshold: jax.typing.ArrayLike = 1.0,
+    update_interval: int = 10,
+    estimator: Estimator = "hutchinson",
+    mu_dtype: Any | None = None,
+    weight_decay: optax.ScalarOrSchedule = 0.1,
+    mask: Any | Callable[[optax.Params], Any] | None = None,
+    *,
+    seed: int | jax.Array = 0,
+    axis_name: str | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Sophia with decoupled weight decay: θ ← θ − η_t (clip(m/max(γh, ε), ρ) + λθ).
+
+    ``optax.chain(scale_by_sophia(...), add_decayed_weights(weight_decay, mask),
+    scale_by_learning_rate(learning_rate))``. The weight decay is multiplied by η_t
+    and not clipped (paper Algorithm 3 line 9; official ``param.mul_(1 − lr·wd)``).
+    Extra args (``obj_fn`` for Hutchinson, ``logits_fn``/``mask`` for GNB) are
+    forwarded to the estimator; unknown ones are ignored.
+
+    ``weight_decay`` defaults to 0.1, the official ``SophiaG`` default (optax's
+    ``contrib.sophia`` uses 1e-4); γ defaults to the paper's 0.05 (G) / 0.01 (H).
+
+    Args:
+      learning_rate: scalar or schedule η_t.
+      b1, b2, gamma, eps, clip_threshold, update_interval, estimator, mu_dtype,
+        seed, axis_name: see :func:`scale_by_sophia`.
+      weight_decay: decoupled weight decay λ (≥ 0), multiplied by η_t.
+      mask: pytree or callable selecting the leaves that get weight decay.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
+    Example:
+      >>> import gradkit, jax.numpy as jnp
+      >>> opt = gradkit.sophia(learning_rate=1e-3, estimator="gnb")
+      >>> state = opt.init({"w": jnp.zeros((5, 3))})
+
+    References:
+      Liu et al., `Sophia: A Scalable Stochastic Second-order Optimizer for Language
+      Model Pre-training <https://arxiv.org/abs/2305.14342>`_, 2023 (Algorithm 3).
+    """
+    _validation.check_nonnegative("weight_decay", weight_decay)
+    return optax.chain(
+        scale_by_sophia(
+            b1=b1, b2=b2, gamma=gamma, eps=eps, clip_threshold=clip_threshold,
+            update_interval=update_interval, estimator=estimator, mu_dtype=mu_dtype,
+            seed=seed, axis_name=axis_name),
+        optax.add_decayed_weights(weight_decay, mask),
+        optax.scale_by_learning_rate(learning_rate),
+    )
+
+
+def sophia_extra_args(
+    apply_fn: Callable[..., Any],
+    inputs: Any,
+    targets: Any | None = None,
+    *,
+    loss_fn: Callable[[jax.Array, Any], jax.Array] | None = None,
+    mask: jax.Array | None = None,
+    params_key: str | None = "params",
+    **apply_kwargs: Any,
+) -> dict[str, Any]:
+    """Builds Sophia's extra args from a Flax ``apply_fn`` and a (params-free) batch.
+
+    Returns ``{"obj_fn": ..., "logits_fn": ..., "mask": ...}`` (``obj_fn`` only when
+    ``targets`` is given, ``mask`` only when given), to pass as
+    ``opt.update(grads, state, params, **extra)``; each estimator uses what it needs.
+
+    - ``logits_fn(params) = apply_fn({params_key: params}, inputs, **apply_kwargs)``
+      (or ``apply_fn(params, inputs, ...)`` when ``params_key`` is None).
+    - ``obj_fn(params)`` = the mean of ``loss_fn(logits, targets)`` over kept
+      positions; the default ``loss_fn`` is integer-label softmax cross-entropy.
+
+    Example:
+      >>> import flax.linen as nn, gradkit, jax, jax.numpy as jnp
+      >>> model = nn.Dense(3)
+      >>> x, y = jnp.ones((4, 2)), jnp.array([0, 1, 2, 0])
+      >>> params = model.init(jax.random.key(0), x)["params"]
+      >>> extra = gradkit.sophia_extra_args(model.apply, x, y)
+      >>> loss = extra["obj_fn"](params)
+    """
+    if loss_fn is None:
+        loss_fn = optax.softmax_cross_entropy_with_integer_labels
+
+    def logits_fn(params):
+        variables = {params_key: params} if params_key is not None else params
+        return apply_fn(variables, inputs, **apply_kwargs)
+
+    extra: dict[str, Any] = {"logits_fn": logits_fn}
+    if targets is not None:
+
+        def obj_fn(params):
+            losses = loss_fn(logits_fn(params).astype(jnp.float32), targets)
+            if mask is None:
+                return jnp.mean(losses)
+            w = jnp.broadcast_to(jnp.asarray(mask, jnp.float32), losses.shape)
+            return jnp.sum(losses * w) / jnp.maximum(jnp.sum(w), 1.0)
+
+        extra["obj_fn"] = obj_fn
+    if mask is not None:
+        extra["mask"] = mask
+    return extra

@@ -1,0 +1,473 @@
+"""What is special about Sophia and its diagonal-Hessian estimators (gradkit/curvature.py)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from optax import contrib
+from optax.contrib import _sophia as contrib_sophia
+
+import gradkit
+from gradkit import curvature
+
+# --- Tiny problems -----------------------------------------------------------------
+
+
+def _spd(n: int, seed: int) -> jax.Array:
+    a = jax.random.normal(jax.random.key(seed), (n, n))
+    return a @ a.T / n + jnp.eye(n)
+
+
+def _softmax_problem(seed: int = 0, batch: int = 16, dim: int = 4, classes: int = 3):
+    kx, ky, kw = jax.random.split(jax.random.key(seed), 3)
+    x = jax.random.normal(kx, (batch, dim))
+    y = jax.random.randint(ky, (batch,), 0, classes)
+    params = {"w": 0.5 * jax.random.normal(kw, (dim, classes)), "b": jnp.zeros(classes)}
+    return x, y, params
+
+
+def _logits(params, x):
+    return x @ params["w"] + params["b"]
+
+
+def _ce(params, x, y):
+    return optax.softmax_cross_entropy_with_integer_labels(_logits(params, x), y).mean()
+
+
+class _CountingState(NamedTuple):
+    calls: jax.Array  # int32 scalar
+
+
+def _counting_estimator(diag_per_call: dict) -> optax.GradientTransformationExtraArgs:
+    """Deterministic estimator: at its n-th call (n = 1, 2, ...) returns n·diag."""
+
+    def init_fn(params):
+        del params
+        return _CountingState(jnp.zeros([], jnp.int32))
+
+    def update_fn(updates, state, params=None, **extra):
+        del updates, params, extra
+        calls = state.calls + 1
+        return jax.tree.map(lambda d: calls * d, diag_per_call), _CountingState(calls)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+# --- Estimators ---------------------------------------------------------------------
+
+
+def test_hutchinson_equals_optax_estimator_bit_for_bit():
+    x, y, params = _softmax_problem()
+    obj_fn = lambda p: _ce(p, x, y)  # noqa: E731
+    ours = gradkit.hutchinson_diag_hessian(seed=3)
+    theirs = contrib.hutchinson_estimator_diag_hessian(jax.random.PRNGKey(3))
+    s1, s2 = ours.init(params), theirs.init(params)
+    step1 = jax.jit(lambda s: ours.update(params, s, params, obj_fn=obj_fn))
+    step2 = jax.jit(lambda s: theirs.update(params, s, params, obj_fn=obj_fn))
+    for _ in range(3):
+        h1, s1 = step1(s1)
+        h2, s2 = step2(s2)
+        chex.assert_trees_all_equal(h1, h2)
+    assert s1.key.dtype == jnp.uint32
+
+
+def _mean_and_stderr(draws):
+    n = jax.tree.leaves(draws)[0].shape[0]
+    mean = jax.tree.map(lambda d: d.mean(0), draws)
+    err = jax.tree.map(lambda d: d.std(0) / np.sqrt(n), draws)
+    return mean, err
+
+
+@pytest.mark.parametrize("distribution", ["rademacher", "gaussian"])
+def test_hutchinson_mean_matches_quadratic_diagonal(distribution):
+    a = _spd(6, seed=1)
+    obj_fn = lambda p: 0.5 * p["x"] @ a @ p["x"] + jnp.sum(p["y"] ** 2)  # noqa: E731
+    params = {"x": jnp.ones(6), "y": jnp.ones(2)}
+    est = gradkit.hutchinson_diag_hessian(distribution=distribution)
+    keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(4000))
+
+    def one(key):
+        h, _ = est.update(params, curvature.HutchinsonDiagHessianState(key), params,
+                          obj_fn=obj_fn)
+        return h
+
+    draws = jax.jit(jax.vmap(one))(keys)
+    mean, err = _mean_and_stderr(draws)
+    true = {"x": jnp.diag(a), "y": 2.0 * jnp.ones(2)}
+    for leaf in ("x", "y"):
+        dev = np.abs(np.asarray(mean[leaf] - true[leaf]))
+        assert np.all(dev < 5 * np.asarray(err[leaf]) + 1e-6), (leaf, dev, err[leaf])
+    assert float(err["x"].max()) > 0  # a genuinely noisy estimate
+    if distribution == "rademacher":
+        # A separable leaf gets its exact diagonal from every Rademacher draw.
+        chex.assert_trees_all_close(draws["y"], jnp.full_like(draws["y"], 2.0), atol=1e-5)
+        # Var ĥ_i = Σ_{j≠i} A_ij² for Rademacher probes (Gaussian adds 2A_ii²).
+        var = np.asarray(draws["x"].var(0))
+        expected = np.asarray((a**2).sum(1) - jnp.diag(a) ** 2)
+        np.testing.assert_allclose(var, expected, rtol=0.15)
+
+
+def _gauss_newton_diag(params, x, mask=None):
+    """diag of (1/B) Σ_b J_bᵀ (diag p_b − p_b p_bᵀ) J_b, by explicit Jacobians."""
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    jac = jax.jacobian(lambda f: _logits(unravel(f), x))(flat)  # (B, C, P)
+    p = jax.nn.softmax(_logits(params, x))
+    s = jax.vmap(lambda q: jnp.diag(q) - jnp.outer(q, q))(p)  # (B, C, C)
+    per_pos = jnp.einsum("bcp,bcd,bdp->bp", jac, s, jac)
+    w = jnp.ones(x.shape[0]) if mask is None else mask.astype(jnp.float32)
+    return unravel((w[:, None] * per_pos).sum(0) / w.sum())
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_gnb_expectation_matches_gauss_newton_diagonal(masked):
+    x, _, params = _softmax_problem(batch=12)
+    mask = (jnp.arange(12) % 3 != 0) if masked else None
+    est = gradkit.gnb_diag_hessian()
+    keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(6000))
+
+    def one(key):
+        h, _ = est.update(params, curvature.GNBDiagHessianState(key), params,
+                          logits_fn=lambda p: _logits(p, x), mask=mask)
+        return h
+
+    draws = jax.jit(jax.vmap(one))(keys)
+    mean, err = _mean_and_stderr(draws)
+    true = _gauss_newton_diag(params, x, mask)
+    for leaf in ("w", "b"):
+        dev = np.abs(np.asarray(mean[leaf] - true[leaf]))
+        assert np.all(dev < 5 * np.asarray(err[leaf]) + 1e-6), (leaf, dev, err[leaf])
+    # A single draw is B·ĝ⊙ĝ with ĝ the gradient of the mean CE on sampled labels.
+    key = jax.random.PRNGKey(0)
+    h, _ = est.update(params, curvature.GNBDiagHessianState(key), params,
+                      logits_fn=lambda p: _logits(p, x), mask=mask)
+    labels = jax.random.categorical(jax.random.split(key)[1], _logits(params, x))
+    w = jnp.ones(12) if mask is None else mask.astype(jnp.float32)
+    g = jax.grad(lambda p: jnp.sum(w * optax.softmax_cross_entropy_with_integer_labels(
+        _logits(p, x), labels)) / w.sum())(params)
+    chex.assert_trees_all_close(h, jax.tree.map(lambda v: w.sum() * v**2, g), rtol=1e-5)
+
+
+def test_missing_extra_args_name_the_keyword():
+    params = {"w": jnp.ones(3)}
+    with pytest.raises(ValueError, match="`obj_fn`"):
+        opt = gradkit.sophia(1e-3, estimator="hutchinson")
+        opt.update(params, opt.init(params), params)
+    with pytest.raises(ValueError, match="`logits_fn`"):
+        opt = gradkit.sophia(1e-3, estimator="gnb")
+        opt.update(params, opt.init(params), params, obj_fn=lambda p: 0.0)
+    with pytest.raises(ValueError, match="params"):
+        opt = gradkit.sophia(1e-3)
+        opt.update(params, opt.init(params), obj_fn=lambda p: 0.0)
+
+
+# --- Sophia --------------------------------------------------------------------------
+
+
+def test_closed_form_three_steps_refresh_only_every_k():
+    b1, b2, gamma, eps, k = 0.9, 0.5, 0.1, 1e-12, 2
+    d = {"w": jnp.array([1.0, 10.0, -1.0, 0.0])}
+    opt = gradkit.scale_by_sophia(b1=b1, b2=b2, gamma=gamma, eps=eps, update_interval=k,
+                                  estimator=_counting_estimator(d))
+    params = {"w": jnp.zeros(4)}
+    grads = [np.array([1.0, 2.0, 3.0, -4.0]), np.array([-1.0, 0.5, 2.0, 1.0]),
+             np.array([0.5, -3.0, 1.0, 2.0])]
+    state = opt.init(params)
+    m, h, calls = np.zeros(4), np.zeros(4), 0
+    dd = np.asarray(d["w"])
+    for t, g in enumerate(grads, start=1):
+        upd, state = opt.update({"w": jnp.asarray(g)}, state, params)
+        m = b1 * m + (1 - b1) * g
+        if t % k == 1:  # Algorithm 3: refresh at t mod k = 1, before the update
+            calls += 1
+            h = b2 * h + (1 - b2) * calls * dd
+        r = m / np.maximum(gamma * h, eps)
+        np.testing.assert_allclose(upd["w"], np.clip(r, -1, 1), rtol=1e-5)
+        assert int(state.estimator_state.calls) == calls  # lax.cond skipped the others
+        np.testing.assert_allclose(state.win_rate, np.mean(np.abs(r) < 1), rtol=1e-6)
+        np.testing.assert_allclose(state.nu["w"], h, rtol=1e-6)
+    assert calls == 2
+    # h ≤ 0 coordinates (entries 2, 3) take sign steps.
+    np.testing.assert_allclose(np.abs(upd["w"][2:]), 1.0)
+    assert 0.0 < float(state.win_rate) < 1.0
+
+
+def test_estimator_runs_inside_cond():
+    opt = gradkit.sophia(1e-3)
+    params = {"w": jnp.ones(3)}
+    obj_fn = lambda q: jnp.sum(q["w"] ** 3)  # noqa: E731
+    jaxpr = jax.make_jaxpr(lambda g, s, p: opt.update(g, s, p, obj_fn=obj_fn))(
+        params, opt.init(params), params)
+    cond_eqns = [e for e in jaxpr.eqns if e.primitive.name == "cond"]
+    assert len(cond_eqns) == 1
+    # The HVP's multiply-by-probe lives only in the branch, not at top level.
+    top = {e.primitive.name for e in jaxpr.eqns}
+    assert "random_bits" not in top and "threefry2x32" not in top
+
+
+@pytest.mark.parametrize("b1,k", [(0.965, 10), (0.0, 1), (0.5, 3)])
+def test_relation_to_optax_contrib_sophia(b1, k):
+    """optax = ours with bias-corrected m and the h from one step earlier.
+
+    Same seed, same gradients, same params sequence, both Hutchinson: the estimator is
+    called at the same steps with the same probes, so m and h agree after every step;
+    optax's update at step t is clip((m_t/(1−b1ᵗ)) / max(γ h_{t−1}, ε), ρ).
+    """
+    x, y, params0 = _softmax_problem(seed=1)
+    b2, gamma, eps = 0.5, 0.5, 1e-8  # large γ(1−b2): some coordinates stay unclipped
+    ours = gradkit.scale_by_sophia(b1=b1, b2=b2, gamma=gamma, eps=eps, update_interval=k,
+                                   seed=5)
+    theirs = contrib_sophia.scale_by_sophia(
+        b1=b1, b2=b2, gamma=gamma, eps=eps, update_interval=k,
+        hessian_diagonal_fn=contrib.hutchinson_estimator_diag_hessian(jax.random.PRNGKey(5)))
+    so, st = ours.init(params0), theirs.init(params0)
+    obj_fn = lambda p: _ce(p, x, y)  # noqa: E731
+    step_o = jax.jit(lambda g, s, p: ours.update(g, s, p, obj_fn=obj_fn))
+    step_t = jax.jit(lambda g, s, p: theirs.update(g, s, p, obj_fn=obj_fn))
+    for t in range(1, 2 * k + 3):
+        params = jax.tree.map(lambda p, t=t: p + 0.01 * t, params0)  # a fixed path
+        g = jax.grad(obj_fn)(params)
+        nu_prev = so.nu
+        uo, so = step_o(g, so, params)
+        ut, st = step_t(g, st, params)
+        chex.assert_trees_all_close(so.mu, st.mu, rtol=1e-6)
+        chex.assert_trees_all_close(so.nu, st.nu, rtol=1e-6)
+        expected = jax.tree.map(
+            lambda m, h, t=t: jnp.clip(m / (1 - b1**t) / jnp.maximum(gamma * h, eps), -1, 1),
+            so.mu, nu_prev)
+        chex.assert_trees_all_close(ut, expected, rtol=1e-5, atol=1e-7)
+        if t == 1:  # optax's first step is sign(m̂); ours already uses ĥ_1.
+            chex.assert_trees_all_close(ut, jax.tree.map(jnp.sign, g))
+            assert float(so.win_rate) > 0.0
+            assert not np.allclose(np.asarray(uo["w"]), np.asarray(ut["w"]))
+
+
+def test_state_structure_dtypes_and_win_rate_lookup():
+    params = {"w": jnp.ones((2, 3), jnp.bfloat16), "b": jnp.ones(3)}
+    opt = gradkit.sophia(1e-3, estimator="gnb", mu_dtype=jnp.float32)
+    state = opt.init(params)
+    logits_fn = lambda p: jnp.ones((4, 2)) @ p["w"].astype(jnp.float32) + p["b"]  # noqa: E731
+    _, state = opt.update(params, state, params, logits_fn=logits_fn)
+    inner = state[0]
+    assert isinstance(inner, gradkit.ScaleBySophiaState)
+    assert inner.count.dtype == jnp.int32 and int(inner.count) == 1
+    assert inner.mu["w"].dtype == jnp.float32
+    assert inner.nu["w"].dtype == jnp.bfloat16 and inner.nu["b"].dtype == jnp.float32
+    assert isinstance(inner.estimator_state, gradkit.GNBDiagHessianState)
+    assert inner.estimator_state.key.dtype == jnp.uint32
+    win = optax.tree_utils.tree_get(state, "win_rate")
+    assert win.dtype == jnp.float32 and win.shape == ()
+
+
+def test_default_gamma_follows_paper_per_estimator():
+    x, y, params = _softmax_problem()
+    extra = dict(obj_fn=lambda p: _ce(p, x, y), logits_fn=lambda p: _logits(p, x))
+    g = jax.tree.map(lambda v: 1e-4 * v, jax.grad(_ce)(params, x, y))  # small: few clip
+
+    def first_update(**kw):
+        opt = gradkit.scale_by_sophia(**kw)
+        return jax.jit(lambda s: opt.update(g, s, params, **extra)[0])(opt.init(params))
+
+    for estimator, gamma in (("hutchinson", 0.01), ("gnb", 0.05)):
+        default = first_update(estimator=estimator)
+        chex.assert_trees_all_equal(default, first_update(estimator=estimator, gamma=gamma))
+        other = first_update(estimator=estimator, gamma=2 * gamma)
+        assert not np.allclose(np.asarray(default["w"]), np.asarray(other["w"]))
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(b1=1.0), "b1"), (dict(b1=-0.1), "b1"), (dict(b2=1.0), "b2"),
+    (dict(gamma=0.0), "gamma"), (dict(eps=0.0), "eps"), (dict(eps=-1.0), "eps"),
+    (dict(clip_threshold=0.0), "clip_threshold"), (dict(update_interval=0), "update_interval"),
+    (dict(update_interval=2.5), "update_interval"), (dict(estimator="newton"), "estimator"),
+    (dict(weight_decay=-1.0), "weight_decay"),
+])
+def test_bad_hyperparameters_raise(kwargs, name):
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        gradkit.sophia(1e-3, **kwargs)
+
+
+def test_bad_estimator_and_distribution():
+    with pytest.raises(ValueError, match="`distribution`"):
+        gradkit.hutchinson_diag_hessian(distribution="uniform")
+    with pytest.raises(TypeError, match="estimator"):
+        gradkit.sophia(1e-3, estimator=lambda p: p)
+
+
+def test_nan_inf_and_spikes():
+    const = _counting_estimator({"w": jnp.ones(3)})
+    opt = gradkit.scale_by_sophia(gamma=1.0, estimator=const)
+    p = {"w": jnp.zeros(3)}
+    # A 1e6× spike moves a coordinate by at most clip_threshold.
+    u, _ = opt.update({"w": jnp.array([1e6, 1e-3, -1e6])}, opt.init(p), p)
+    np.testing.assert_allclose(u["w"], [1.0, 0.035e-3 / 0.01, -1.0], rtol=1e-5)
+    # NaN stays in its coordinate; ±Inf becomes ±clip_threshold.
+    u, s = opt.update({"w": jnp.array([jnp.nan, jnp.inf, -1e-3])}, opt.init(p), p)
+    assert np.isnan(u["w"][0]) and float(u["w"][1]) == 1.0 and np.isfinite(u["w"][2])
+    assert np.isnan(s.mu["w"][0])
+    # apply_if_finite skips the whole step, as documented.
+    safe = optax.apply_if_finite(opt, max_consecutive_errors=3)
+    u, s = safe.update({"w": jnp.array([jnp.nan, 1.0, 1.0])}, safe.init(p), p)
+    chex.assert_trees_all_equal(u, {"w": jnp.zeros(3)})
+    # A non-finite Hessian estimate poisons h (and so the update) of its coordinate.
+    bad = _counting_estimator({"w": jnp.array([jnp.nan, 1.0, 1.0])})
+    opt = gradkit.scale_by_sophia(gamma=1.0, estimator=bad)
+    u, _ = opt.update({"w": jnp.full(3, 1e-3)}, opt.init(p), p)
+    assert np.isnan(u["w"][0]) and np.all(np.isfinite(u["w"][1:]))
+
+
+def test_mismatched_pytrees_raise():
+    opt = gradkit.sophia(1e-3)
+    params = {"w": jnp.ones(3)}
+    with pytest.raises(ValueError):
+        opt.update({"v": jnp.ones(3)}, opt.init(params), params, obj_fn=lambda p: 0.0)
+
+
+# --- Multi-device ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("estimator", ["hutchinson", "gnb"])
+def test_pmap_replicas_identical_with_axis_name_and_diverge_without(estimator):
+    n = jax.device_count()
+    x, y, params = _softmax_problem(seed=2, batch=8 * n)
+    xs, ys = x.reshape(n, 8, -1), y.reshape(n, 8)
+
+    def run(axis_name):
+        opt = gradkit.sophia(0.1, b2=0.0, gamma=1.0, update_interval=1, estimator=estimator,
+                             weight_decay=0.0, axis_name=axis_name)
+
+        def steps(params, xb, yb):
+            state = opt.init(params)
+            extra = dict(obj_fn=lambda p: _ce(p, xb, yb), logits_fn=lambda p: _logits(p, xb))
+            for _ in range(3):
+                g = jax.lax.pmean(jax.grad(_ce)(params, xb, yb), "d")
+                u, state = opt.update(g, state, params, **extra)
+                params = optax.apply_updates(params, u)
+            return params, state[0].win_rate
+
+        rep = jax.tree.map(lambda a: jnp.broadcast_to(a, (n, *a.shape)), params)
+        return jax.pmap(steps, axis_name="d")(rep, xs, ys)
+
+    same, win = run("d")
+    spread = jax.tree.map(lambda a: float(jnp.max(jnp.abs(a - a[0]))), same)
+    assert max(jax.tree.leaves(spread)) == 0.0
+    assert float(win[0]) > 0.0  # some coordinates are unclipped, so h matters
+    diff, _ = run(None)
+    spread = jax.tree.map(lambda a: float(jnp.max(jnp.abs(a - a[0]))), diff)
+    assert max(jax.tree.leaves(spread)) > 1e-4
+
+
+def test_pmap_hutchinson_equals_single_device_on_global_batch():
+    n = jax.device_count()
+    x, y, params = _softmax_problem(seed=3, batch=4 * n)
+    est = gradkit.hutchinson_diag_hessian(seed=9, axis_name="d")
+    single = gradkit.hutchinson_diag_hessian(seed=9)
+    expected, _ = single.update(params, single.init(params), params,
+                                obj_fn=lambda p: _ce(p, x, y))
+
+    def local(params, xb, yb):
+        h, _ = est.update(params, est.init(params), params, obj_fn=lambda p: _ce(p, xb, yb))
+        return h
+
+    rep = jax.tree.map(lambda a: jnp.broadcast_to(a, (n, *a.shape)), params)
+    got = jax.pmap(local, axis_name="d")(rep, x.reshape(n, 4, -1), y.reshape(n, 4))
+    chex.assert_trees_all_close(jax.tree.map(lambda a: a[3], got), expected, rtol=1e-5,
+                                atol=1e-7)
+
+
+def test_pmap_gnb_uses_global_mean_gradient_and_global_count():
+    n = jax.device_count()
+    x, _, params = _softmax_problem(seed=4, batch=4 * n)
+    mask = (jnp.arange(4 * n) % 5 != 0).reshape(n, 4)
+    est = gradkit.gnb_diag_hessian(seed=1, axis_name="d")
+
+    def local(params, xb, mb):
+        h, _ = est.update(params, est.init(params), params,
+                          logits_fn=lambda p: _logits(p, xb), mask=mb)
+        return h
+
+    rep = jax.tree.map(lambda a: jnp.broadcast_to(a, (n, *a.shape)), params)
+    got = jax.pmap(local, axis_name="d")(rep, x.reshape(n, 4, -1), mask)
+    # Reference: each device samples with key fold_in(split(key)[1], device index).
+    sub = jax.random.split(jax.random.PRNGKey(1))[1]
+    total, count = jax.tree.map(jnp.zeros_like, params), 0.0
+    for i in range(n):
+        xb, wb = x.reshape(n, 4, -1)[i], mask[i].astype(jnp.float32)
+        labels = jax.random.categorical(jax.random.fold_in(sub, i), _logits(params, xb))
+        g = jax.grad(lambda p, xb=xb, wb=wb, labels=labels: jnp.sum(
+            wb * optax.softmax_cross_entropy_with_integer_labels(_logits(p, xb), labels)))(
+                params)
+        total = jax.tree.map(jnp.add, total, g)
+        count += float(wb.sum())
+    expected = jax.tree.map(lambda s: count * (s / count) ** 2, total)
+    chex.assert_trees_all_close(jax.tree.map(lambda a: a[5], got), expected, rtol=1e-4,
+                                atol=1e-8)
+
+
+# --- Flax helper ---------------------------------------------------------------------
+
+
+def test_sophia_extra_args_from_flax_apply():
+    model = nn.Dense(3)
+    x = jax.random.normal(jax.random.key(0), (6, 2))
+    y = jnp.array([0, 1, 2, 0, 1, 2])
+    mask = jnp.array([1, 1, 1, 1, 0, 0])
+    params = model.init(jax.random.key(1), x)["params"]
+    extra = gradkit.sophia_extra_args(model.apply, x, y, mask=mask)
+    logits = model.apply({"params": params}, x)
+    chex.assert_trees_all_close(extra["logits_fn"](params), logits)
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+    np.testing.assert_allclose(extra["obj_fn"](params), ce[:4].mean(), rtol=1e-6)
+    assert extra["mask"] is mask
+    assert set(gradkit.sophia_extra_args(model.apply, x)) == {"logits_fn"}
+    for est in ("hutchinson", "gnb"):
+        opt = gradkit.sophia(1e-2, estimator=est)
+        u, _ = jax.jit(lambda g, s, opt=opt: opt.update(g, s, params, **extra))(
+            jax.grad(extra["obj_fn"])(params), opt.init(params))
+        assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(u))
+
+
+@pytest.mark.parametrize("estimator", ["hutchinson", "gnb"])
+def test_shard_map_sophia_matches_pmap_and_stays_replicated(estimator):
+    from jax.sharding import Mesh
+    from jax.sharding import PartitionSpec as P
+
+    n = jax.device_count()
+    x, y, params = _softmax_problem(seed=5, batch=8 * n)
+    opt = gradkit.sophia(0.1, b2=0.0, gamma=1.0, update_interval=1, estimator=estimator,
+                         weight_decay=0.0, axis_name="d")
+
+    def steps(params, xb, yb):
+        state = opt.init(params)
+        extra = dict(obj_fn=lambda p: _ce(p, xb, yb), logits_fn=lambda p: _logits(p, xb))
+        for _ in range(2):
+            # Differentiate per device (pcast: varying), then average, as under pmap.
+            local = jax.lax.pcast(params, "d", to="varying")
+            g = jax.lax.pmean(jax.grad(_ce)(local, xb, yb), "d")
+            u, state = opt.update(g, state, params, **extra)
+            params = optax.apply_updates(params, u)
+        return params
+
+    mesh = Mesh(np.array(jax.devices()), ("d",))
+    # out_specs=P(): shard_map's replication check proves every device holds the same params.
+    sharded = jax.jit(jax.shard_map(steps, mesh=mesh, in_specs=(P(), P("d"), P("d")),
+                                    out_specs=P()))(params, x, y)
+    def steps_pmap(params, xb, yb):
+        state = opt.init(params)
+        extra = dict(obj_fn=lambda p: _ce(p, xb, yb), logits_fn=lambda p: _logits(p, xb))
+        for _ in range(2):
+            g = jax.lax.pmean(jax.grad(_ce)(params, xb, yb), "d")
+            u, state = opt.update(g, state, params, **extra)
+            params = optax.apply_updates(params, u)
+        return params
+
+    rep = jax.tree.map(lambda a: jnp.broadcast_to(a, (n, *a.shape)), params)
+    pmapped = jax.pmap(steps_pmap, axis_name="d")(rep, x.reshape(n, 8, -1), y.reshape(n, 8))
+    chex.assert_trees_all_close(sharded, jax.tree.map(lambda a: a[0], pmapped), rtol=1e-5,
+                                atol=1e-6)
