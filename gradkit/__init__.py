@@ -12,6 +12,7 @@ from gradkit.sign import scale_by_lion_k
 from gradkit.stablemax import log_stablemax
 from gradkit.stablemax import softmax_collapse_fraction
 from gradkit.stablemax import stablemax
+from gradkit.stablemax import stablemax_collapse_fraction
 from gradkit.stablemax import stablemax_cross_entropy
 from gradkit.stablemax import zero_loss_fraction
 
@@ -30,6 +31,7 @@ __all__ = (
     "scale_by_lion_k",
     "softmax_collapse_fraction",
     "stablemax",
+    "stablemax_collapse_fraction",
     "stablemax_cross_entropy",
     "zero_loss_fraction",
 )

@@ -175,6 +175,32 @@ def softmax_collapse_fraction(
     return jnp.mean(collapsed.astype(jnp.float32))
 
 
+def stablemax_collapse_fraction(
+    logits: ArrayLike,
+    labels: ArrayLike | None = None,
+    *,
+    dtype=jnp.float32,
+) -> jax.Array:
+    r"""Fraction of samples whose StableMax collapses at precision ``dtype``.
+
+    The StableMax analogue of :func:`softmax_collapse_fraction`: a sample is
+    collapsed when ``Σ_j s(z_j)/s(max z) == 1`` exactly in ``dtype``, so that
+    StableMax gives its top class probability exactly 1 and the StableMax
+    cross-entropy gradient at that class is exactly 0. Because s grows linearly,
+    this needs a top/rest ratio of ~2²⁴·(classes) in float32 instead of softmax's
+    logit gap of ~16.6: the logits of a StableMax-trained model are typically far
+    into softmax collapse while StableMax itself is not collapsed (the paper's point).
+    ``labels`` as in :func:`softmax_collapse_fraction`.
+    """
+    z = jnp.asarray(logits).astype(dtype)
+    s_vals = jnp.where(z < 0, 1 / (1 - jnp.minimum(z, 0)), z + 1)
+    ratio_sum = jnp.sum(s_vals / jnp.max(s_vals, axis=-1, keepdims=True), axis=-1)
+    collapsed = ratio_sum == 1
+    if labels is not None:
+        collapsed = collapsed & (jnp.argmax(z, axis=-1) == jnp.asarray(labels))
+    return jnp.mean(collapsed.astype(jnp.float32))
+
+
 def zero_loss_fraction(logits: ArrayLike, labels: ArrayLike, *, dtype=jnp.float32) -> jax.Array:
     """Fraction of samples whose softmax cross-entropy is exactly 0 in ``dtype``.
 

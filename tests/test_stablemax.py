@@ -169,3 +169,18 @@ def test_nan_logits_propagate():
     logits = jnp.array([[jnp.nan, 0.0, 1.0], [0.0, 1.0, 2.0]])
     loss = gradkit.stablemax_cross_entropy(logits, jnp.array([1, 2]))
     assert bool(jnp.isnan(loss[0])) and bool(jnp.isfinite(loss[1]))
+
+
+def test_stablemax_collapse_fraction():
+    labels = jnp.arange(6) % 3
+    onehot = jax.nn.one_hot(labels, 3)
+    # Softmax-collapsed logits (gap 40) are nowhere near StableMax collapse ...
+    assert float(gradkit.softmax_collapse_fraction(40.0 * onehot, labels)) == 1.0
+    assert float(gradkit.stablemax_collapse_fraction(40.0 * onehot, labels)) == 0.0
+    # ... which needs the top s(x) to dwarf the others' sum by ~2^24 in float32.
+    assert float(gradkit.stablemax_collapse_fraction(1e9 * onehot, labels)) == 1.0
+    assert float(gradkit.stablemax_collapse_fraction(1e9 * onehot, (labels + 1) % 3)) == 0.0
+    assert float(gradkit.stablemax_collapse_fraction(1e9 * onehot)) == 1.0
+    # There the float32 StableMax probability of the true class is exactly 1.
+    np.testing.assert_array_equal(
+        jnp.take_along_axis(_stablemax(1e9 * onehot), labels[:, None], -1), 1.0)
