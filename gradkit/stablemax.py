@@ -35,11 +35,11 @@ def log_s(x: ArrayLike) -> jax.Array:
     x = jnp.asarray(x)
     # Each branch only ever sees arguments from its own side of 0, so neither its
     # value nor its gradient can be non-finite even where it is not selected.
-    # NaN takes the x ≥ 0 branch, so it propagates.
+    # |x| through `where` (not jnp.abs, whose derivative at 0 is 0), so the derivative
+    # is 1/(1 + |x|) on both sides and 1 at 0. NaN takes the x ≥ 0 branch: propagates.
     neg_side = x < 0
-    pos = jnp.where(neg_side, jnp.zeros_like(x), x)
-    neg = jnp.where(neg_side, x, jnp.zeros_like(x))
-    return jnp.where(neg_side, -jnp.log1p(-neg), jnp.log1p(pos))
+    a = jnp.log1p(jnp.where(neg_side, -x, x))
+    return jnp.where(neg_side, -a, a)
 
 
 def log_stablemax(x: ArrayLike, axis: int = -1, where: ArrayLike | None = None) -> jax.Array:
