@@ -57,6 +57,8 @@ flags.DEFINE_integer("chunk", 100, "Epochs per jitted lax.scan call.")
 flags.DEFINE_integer("eval_every", 1, "Evaluate the test set every this many epochs.")
 flags.DEFINE_float("stop_at_test_acc", 0.0,
                    "If > 0, stop after the chunk in which test accuracy reached it.")
+flags.DEFINE_float("max_minutes", 0.0,
+                   "If > 0, stop after the first chunk that ends past this wall time.")
 flags.DEFINE_integer("seed", 0, "Seed of the split and the initialisation.")
 flags.DEFINE_string("workdir", "/tmp/gradkit_grokking", "Output directory.")
 
@@ -81,7 +83,7 @@ def run(
     *, op="+", p=113, train_fraction=0.4, loss="softmax", optimizer="perp_adamw",
     lr=0.005, weight_decay=0.0, b1=0.9, b2=0.99, adam_eps=1e-25, momentum=0.8,
     dtype="float32", model="mlp", epochs=300, chunk=100, eval_every=1,
-    stop_at_test_acc=0.0, seed=0, workdir="/tmp/gradkit_grokking", progress=True,
+    stop_at_test_acc=0.0, max_minutes=0.0, seed=0, workdir="/tmp/gradkit_grokking", progress=True,
 ):
     """Trains and writes metrics.jsonl, summary.json and grokking.png; returns summary."""
     import jax
@@ -197,6 +199,8 @@ def run(
                                 sc=f"{last['sc_fraction']:.3f}")
             if stop_at_test_acc > 0 and last.get("test_acc", 0.0) >= stop_at_test_acc:
                 break
+            if max_minutes > 0 and time.time() - start > 60 * max_minutes:
+                break
     if bar is not None:
         bar.close()
     final_test_loss, final_test_acc = jax.device_get(evaluate(params))
@@ -258,6 +262,7 @@ def main(argv):
         b1=FLAGS.b1, b2=FLAGS.b2, adam_eps=FLAGS.adam_eps, momentum=FLAGS.momentum,
         dtype=FLAGS.dtype, model=FLAGS.model, epochs=FLAGS.epochs, chunk=FLAGS.chunk,
         eval_every=FLAGS.eval_every, stop_at_test_acc=FLAGS.stop_at_test_acc,
+        max_minutes=FLAGS.max_minutes,
         seed=FLAGS.seed, workdir=FLAGS.workdir)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
 
