@@ -20,11 +20,15 @@ between the descent direction −∇L and w (the naive-loss-minimisation directi
 ``<workdir>/summary.json`` has the final numbers and the first epoch at which test
 accuracy reached 95%; ``<workdir>/grokking.png`` the curves.
 
-Example (the rows of the README's results table)::
+Example (the rows of the README's results table; run from the repository root)::
 
-  python examples/grokking.py --optimizer=perp_adamw --lr=0.005 --epochs=500
-  python examples/grokking.py --loss=stablemax --optimizer=adamw --lr=0.01 \
-      --b2=0.999 --epochs=10000
+  python examples/grokking.py --optimizer=perp_adamw --lr=0.005 --epochs=500 --chunk=50
+  python examples/grokking.py --optimizer=adamw --lr=0.005 --weight_decay=1.0 \
+      --epochs=4000 --chunk=250 --eval_every=5 --stop_at_test_acc=0.95
+  python examples/grokking.py --loss=softmax --optimizer=adamw --lr=0.01 \
+      --epochs=3000 --chunk=250 --eval_every=10
+  python examples/grokking.py --loss=stablemax --optimizer=adamw --lr=0.01 --b2=0.999 \
+      --epochs=30000 --chunk=500 --eval_every=10 --stop_at_test_acc=0.95 --max_minutes=25
 """
 
 from __future__ import annotations
