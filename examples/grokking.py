@@ -1,0 +1,275 @@
+r"""Grokking at the edge of numerical stability: StableMax and ⊥Grad on a op b mod p.
+
+Reproduces the claims of Prieto et al., "Grokking at the Edge of Numerical Stability"
+(2025, arXiv 2501.04697) with the paper's setup: the MLP 2p → 200 → 200 → p on one-hot
+operands, full-batch training (one step per epoch), a random 40% train split.
+
+  * float32 softmax cross-entropy without weight decay fits the training set but does
+    not generalise, while Softmax Collapse (SC) spreads over the training set;
+  * StableMax cross-entropy without weight decay groks with SC ≈ 0;
+  * ⊥AdamW without weight decay generalises in far fewer epochs than AdamW with it.
+
+Each epoch is one full-batch step; epochs run inside a jitted ``lax.scan`` in chunks of
+``--chunk`` epochs. Metrics per epoch (of the parameters *before* that epoch's update,
+so epoch 0 is the initialisation) go to ``<workdir>/metrics.jsonl``: train loss and
+accuracy, test loss and accuracy (every ``--eval_every`` epochs, else null), the SC
+fraction of the trained loss (softmax or StableMax, in the run's dtype) and of the float32
+softmax (official metric) on the training logits, the mean top-2 logit gap, the fraction of
+exactly-zero float32 softmax losses, the global weight norm and ``cos_nlm``, the cosine
+between the descent direction −∇L and w (the naive-loss-minimisation direction).
+``<workdir>/summary.json`` has the final numbers and the first epoch at which test
+accuracy reached 95%; ``<workdir>/grokking.png`` the curves.
+
+Example (the rows of the README's results table; run from the repository root)::
+
+  python examples/grokking.py --optimizer=perp_adamw --lr=0.005 --epochs=500 --chunk=50
+  python examples/grokking.py --optimizer=adamw --lr=0.005 --weight_decay=1.0 \
+      --epochs=4000 --chunk=250 --eval_every=5 --stop_at_test_acc=0.95
+  python examples/grokking.py --loss=softmax --optimizer=adamw --lr=0.01 \
+      --epochs=3000 --chunk=250 --eval_every=10
+  python examples/grokking.py --loss=stablemax --optimizer=adamw --lr=0.01 --b2=0.999 \
+      --epochs=30000 --chunk=500 --eval_every=10 --stop_at_test_acc=0.95 --max_minutes=25
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+from absl import app
+from absl import flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("op", "+", ["+", "-", "*", "/"], "Operation a op b mod p.")
+flags.DEFINE_integer("p", 113, "Modulus (prime for '/').")
+flags.DEFINE_float("train_fraction", 0.4, "Fraction of all pairs used for training.")
+flags.DEFINE_enum("loss", "softmax", ["softmax", "stablemax"], "Cross-entropy kind.")
+flags.DEFINE_enum("optimizer", "perp_adamw", ["adamw", "perp_adamw", "sgd", "perp_sgd"],
+                  "Optimizer.")
+flags.DEFINE_float("lr", 0.005, "Learning rate.")
+flags.DEFINE_float("weight_decay", 0.0, "Weight decay (decoupled for AdamW, L2 for SGD).")
+flags.DEFINE_float("b1", 0.9, "AdamW beta1.")
+flags.DEFINE_float("b2", 0.99, "AdamW beta2 (paper 0.99; its StableMax runs 0.999).")
+flags.DEFINE_float("adam_eps", 1e-25, "AdamW epsilon (paper: 1e-25).")
+flags.DEFINE_float("momentum", 0.8, "SGD momentum (paper's ⊥SGD: 0.8).")
+flags.DEFINE_enum("dtype", "float32", ["float32", "float64"], "Model and loss dtype.")
+flags.DEFINE_enum("model", "mlp", ["mlp", "transformer"], "Model.")
+flags.DEFINE_integer("epochs", 300, "Number of full-batch epochs (steps).")
+flags.DEFINE_integer("chunk", 100, "Epochs per jitted lax.scan call.")
+flags.DEFINE_integer("eval_every", 1, "Evaluate the test set every this many epochs.")
+flags.DEFINE_float("stop_at_test_acc", 0.0,
+                   "If > 0, stop after the chunk in which test accuracy reached it.")
+flags.DEFINE_float("max_minutes", 0.0,
+                   "If > 0, stop after the first chunk that ends past this wall time.")
+flags.DEFINE_integer("seed", 0, "Seed of the split and the initialisation.")
+flags.DEFINE_string("workdir", "/tmp/gradkit_grokking", "Output directory.")
+
+
+def make_optimizer(name, lr, weight_decay, b1, b2, eps, momentum):
+    import optax
+
+    import gradkit
+
+    if name == "adamw":
+        return optax.adamw(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
+    if name == "perp_adamw":
+        return gradkit.perp_adamw(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
+    if name == "sgd":
+        # torch.optim.SGD(lr, momentum, weight_decay): L2 term before the momentum.
+        return optax.chain(optax.add_decayed_weights(weight_decay),
+                           optax.sgd(lr, momentum=momentum or None))
+    return gradkit.perp_sgd(lr, momentum=momentum or None, weight_decay=weight_decay)
+
+
+def run(
+    *, op="+", p=113, train_fraction=0.4, loss="softmax", optimizer="perp_adamw",
+    lr=0.005, weight_decay=0.0, b1=0.9, b2=0.99, adam_eps=1e-25, momentum=0.8,
+    dtype="float32", model="mlp", epochs=300, chunk=100, eval_every=1,
+    stop_at_test_acc=0.0, max_minutes=0.0, seed=0, workdir="/tmp/gradkit_grokking", progress=True,
+):
+    """Trains and writes metrics.jsonl, summary.json and grokking.png; returns summary."""
+    import jax
+
+    if dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import optax
+
+    import gradkit
+    from gradkit.data.modular import modular_arithmetic
+    from gradkit.models.modular import MLP
+    from gradkit.models.modular import Transformer
+
+    os.makedirs(workdir, exist_ok=True)
+    fdtype = jnp.dtype(dtype)
+    data = modular_arithmetic(p, op, train_fraction, seed)
+    x_tr, y_tr = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    x_te, y_te = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
+    if model == "mlp":
+        net = MLP(num_tokens=p, num_classes=p, dtype=fdtype)
+    else:
+        net = Transformer(num_tokens=p, num_classes=p, dtype=fdtype)
+    init_key, dropout_key = jax.random.split(jax.random.key(seed))
+    params = net.init(init_key, x_tr[:2])
+    opt = make_optimizer(optimizer, lr, weight_decay, b1, b2, adam_eps, momentum)
+    opt_state = opt.init(params)
+
+    def ce(logits, labels):
+        if loss == "stablemax":
+            return gradkit.stablemax_cross_entropy(logits, labels).mean()
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+    def apply(params, x, epoch):
+        if model == "mlp":
+            return net.apply(params, x)
+        rngs = {"dropout": jax.random.fold_in(dropout_key, epoch)}
+        return net.apply(params, x, deterministic=False, rngs=rngs)
+
+    def loss_fn(params, epoch):
+        logits = apply(params, x_tr, epoch)
+        return ce(logits, y_tr), logits
+
+    def evaluate(params):
+        logits = net.apply(params, x_te)
+        return ce(logits, y_te), jnp.mean(jnp.argmax(logits, -1) == y_te)
+
+    def one_epoch(carry, epoch):
+        params, opt_state = carry
+        (train_loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, epoch)
+        g = jnp.concatenate([x.reshape(-1) for x in jax.tree.leaves(grads)])
+        w = jnp.concatenate([x.reshape(-1) for x in jax.tree.leaves(params)])
+        nan = jnp.array(jnp.nan, fdtype)
+        test_loss, test_acc = jax.lax.cond(
+            epoch % eval_every == 0, lambda q: tuple(v.astype(fdtype) for v in evaluate(q)),
+            lambda q: (nan, nan), params)
+        metrics = dict(
+            train_loss=train_loss,
+            train_acc=jnp.mean(jnp.argmax(logits, -1) == y_tr),
+            test_loss=test_loss,
+            test_acc=test_acc,
+            # SC of the loss being trained (softmax or StableMax) in the run's dtype,
+            # and float32-softmax SC of the same logits whatever the loss.
+            sc_fraction=(gradkit.stablemax_collapse_fraction(logits, dtype=fdtype)
+                         if loss == "stablemax"
+                         else gradkit.softmax_collapse_fraction(logits, dtype=fdtype)),
+            softmax_sc_fraction=gradkit.softmax_collapse_fraction(logits),
+            max_logit_gap=jnp.mean(jnp.max(logits, -1) - jnp.sort(logits, -1)[:, -2]),
+            zero_loss_fraction=gradkit.zero_loss_fraction(logits, y_tr, dtype=fdtype),
+            weight_norm=jnp.linalg.norm(w),
+            cos_nlm=jnp.vdot(-g, w) / (jnp.linalg.norm(g) * jnp.linalg.norm(w) + 1e-30),
+        )
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), metrics
+
+    @jax.jit
+    def run_chunk(params, opt_state, epochs_idx):
+        return jax.lax.scan(one_epoch, (params, opt_state), epochs_idx)
+
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+    bar = tqdm(total=epochs, disable=not progress, unit="epoch") if tqdm else None
+    first_95 = None
+    last = {}
+    start = time.time()
+    done = 0
+    with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+        while done < epochs:
+            n = min(chunk, epochs - done)
+            (params, opt_state), m = run_chunk(
+                params, opt_state, jnp.arange(done, done + n, dtype=jnp.int32))
+            m = jax.device_get(m)
+            for i in range(n):
+                row = {"epoch": done + i}
+                for k, v in m.items():
+                    v = float(v[i])
+                    row[k] = None if math.isnan(v) else v
+                f.write(json.dumps(row) + "\n")
+                if row["test_acc"] is not None:
+                    last["test_acc"] = row["test_acc"]
+                    if first_95 is None and row["test_acc"] >= 0.95:
+                        first_95 = row["epoch"]
+                last.update({k: row[k] for k in ("train_acc", "train_loss", "sc_fraction",
+                                                  "softmax_sc_fraction", "weight_norm",
+                                                  "cos_nlm")})
+            done += n
+            if bar is not None:
+                bar.update(n)
+                bar.set_postfix(train=f"{last['train_acc']:.3f}",
+                                test=f"{last.get('test_acc', float('nan')):.3f}",
+                                sc=f"{last['sc_fraction']:.3f}")
+            if stop_at_test_acc > 0 and last.get("test_acc", 0.0) >= stop_at_test_acc:
+                break
+            if max_minutes > 0 and time.time() - start > 60 * max_minutes:
+                break
+    if bar is not None:
+        bar.close()
+    final_test_loss, final_test_acc = jax.device_get(evaluate(params))
+    summary = dict(
+        config=dict(op=op, p=p, train_fraction=train_fraction, loss=loss,
+                    optimizer=optimizer, lr=lr, weight_decay=weight_decay, b1=b1, b2=b2,
+                    adam_eps=adam_eps, momentum=momentum, dtype=dtype, model=model,
+                    epochs=epochs, seed=seed, n_train=len(data.y_train),
+                    n_test=len(data.y_test)),
+        epochs_run=done,
+        epochs_to_95_test=first_95,
+        final_test_acc=float(final_test_acc),
+        final_test_loss=float(final_test_loss),
+        last_logged=last,
+        wall_s=round(time.time() - start, 1),
+    )
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    plot(os.path.join(workdir, "metrics.jsonl"), os.path.join(workdir, "grokking.png"),
+         title=f"{loss} + {optimizer} (lr {lr}, wd {weight_decay}), {p=}, {dtype}")
+    return summary
+
+
+def plot(metrics_path, out_path, title=""):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in open(metrics_path)]
+    ep = [r["epoch"] for r in rows]
+    te = [(r["epoch"], r["test_acc"]) for r in rows if r["test_acc"] is not None]
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+    ax[0].plot(ep, [r["train_acc"] for r in rows], label="train")
+    ax[0].plot([e for e, _ in te], [a for _, a in te], label="test")
+    ax[0].set_ylabel("accuracy")
+    ax[1].plot(ep, [r["sc_fraction"] for r in rows], label="SC fraction (trained loss)")
+    ax[1].plot(ep, [r["softmax_sc_fraction"] for r in rows], "--",
+               label="float32 softmax SC")
+    ax[1].plot(ep, [r["cos_nlm"] for r in rows], label="cos(−∇L, w)")
+    ax[1].set_ylim(-1.05, 1.05)
+    ax[2].plot(ep, [r["weight_norm"] for r in rows])
+    ax[2].set_ylabel("‖w‖")
+    for a in ax:
+        a.set_xlabel("epoch")
+        a.set_xscale("symlog", linthresh=10)
+        a.legend() if a is not ax[2] else None
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv):
+    del argv
+    summary = run(
+        op=FLAGS.op, p=FLAGS.p, train_fraction=FLAGS.train_fraction, loss=FLAGS.loss,
+        optimizer=FLAGS.optimizer, lr=FLAGS.lr, weight_decay=FLAGS.weight_decay,
+        b1=FLAGS.b1, b2=FLAGS.b2, adam_eps=FLAGS.adam_eps, momentum=FLAGS.momentum,
+        dtype=FLAGS.dtype, model=FLAGS.model, epochs=FLAGS.epochs, chunk=FLAGS.chunk,
+        eval_every=FLAGS.eval_every, stop_at_test_acc=FLAGS.stop_at_test_acc,
+        max_minutes=FLAGS.max_minutes,
+        seed=FLAGS.seed, workdir=FLAGS.workdir)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
+
+
+if __name__ == "__main__":
+    app.run(main)
