@@ -4,7 +4,11 @@ Stable-SPAM. The generic optax behaviour is covered by tests/test_conformance.py
 from __future__ import annotations
 
 import functools
+import json
 import math
+import os
+import subprocess
+import sys
 
 import chex
 import jax
@@ -675,3 +679,18 @@ def test_fault_injection_adam_damaged_spam_not():
     assert adam_ratio > 8.0, (adam_clean, adam_spiked)
     assert spam_ratio < 0.5 * adam_ratio, (spam_ratio, adam_ratio)
     assert spam_spiked < 0.2 * adam_spiked, (spam_spiked, adam_spiked)
+
+
+def test_example_runs_end_to_end(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root, "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    cmd = [sys.executable, os.path.join(root, "examples", "spikes.py"),
+           f"--workdir={tmp_path}", "--steps=40", "--spike_first=20", "--spike_every=10",
+           "--log_every=10", "--optimizers=adam,spam", "--noalso_clean"]
+    subprocess.run(cmd, check=True, env=env, timeout=300, capture_output=True)
+    rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    assert {r["optimizer"] for r in rows} == {"adam", "spam"} and len(rows) == 8
+    assert any(r["num_clipped"] > 0 for r in rows if r["optimizer"] == "spam")
+    assert (tmp_path / "spikes.png").stat().st_size > 0
+    assert set(json.load(open(tmp_path / "summary.json"))) == {"adam", "spam"}
