@@ -122,7 +122,8 @@ def scale_by_spam(
     a zero update. State bytes per parameter of such a leaf: 4d (m) + 4d (v) + 4d
     (indices) = 12d with float32 moments, i.e. **3.0 bytes/param at d = 0.25 vs 8.0
     for Adam** (2.7× less; the official code stores a dense boolean mask, 1 + 8d =
-    3.0 bytes). Masks are re-drawn at every reset (with a key kept in the state);
+    3.0 bytes; measured by ``benchmarks/spam.py`` on a 10.5M-parameter pytree: 3.00
+    vs 8.00). Masks are re-drawn at every reset (with a key kept in the state);
     moments on the overlap of the old and new masks are carried over and the rest
     start at zero, as the official ``update_mask_random``. Because the official reset
     then zeroes all moments at the same boundary, the carried values only survive
