@@ -25,6 +25,17 @@ from gradkit.stablemax import stablemax
 from gradkit.stablemax import stablemax_collapse_fraction
 from gradkit.stablemax import stablemax_cross_entropy
 from gradkit.stablemax import zero_loss_fraction
+from gradkit.spikes import ClipSpikesState
+from gradkit.spikes import ScaleBySpamState
+from gradkit.spikes import ScaleByStableSpamState
+from gradkit.spikes import WithPeriodicResetState
+from gradkit.spikes import clip_spikes
+from gradkit.spikes import post_reset_warmup
+from gradkit.spikes import scale_by_spam
+from gradkit.spikes import scale_by_stable_spam
+from gradkit.spikes import spam
+from gradkit.spikes import stable_spam
+from gradkit.spikes import with_periodic_reset
 
 __version__ = "0.1.0"
 
@@ -54,4 +65,20 @@ __all__ = (
     "stablemax_collapse_fraction",
     "stablemax_cross_entropy",
     "zero_loss_fraction",
+    "ClipSpikesState",
+    "ScaleByLionKState",
+    "ScaleBySpamState",
+    "ScaleByStableSpamState",
+    "WithPeriodicResetState",
+    "clip_spikes",
+    "kappa_fn",
+    "lion",
+    "lion_k",
+    "post_reset_warmup",
+    "scale_by_lion_k",
+    "scale_by_spam",
+    "scale_by_stable_spam",
+    "spam",
+    "stable_spam",
+    "with_periodic_reset",
 )

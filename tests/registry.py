@@ -103,4 +103,14 @@ ROWS = (
         extra_args=_params_only, parabola_tol=None, rosenbrock_tol=None),
     Row("perp_sgd", gradkit.perp_sgd, dict(learning_rate=1e-2),
         extra_args=_params_only, parabola_tol=None, rosenbrock_tol=None),
+# SPAM / Stable-SPAM (gradkit.spikes). The sparse row keeps moments on half of each
+# matrix and re-draws the masks every 100 steps, so every entry keeps being updated.
+ROWS += (
+    Row("spam", gradkit.spam, dict(learning_rate=1e-2),
+        rosenbrock_kwargs=dict(learning_rate=1e-2)),
+    Row("spam_sparse", gradkit.spam,
+        dict(learning_rate=1e-2, density=0.5, reset_interval=100, warmup=10),
+        rosenbrock_kwargs=dict(learning_rate=1e-2)),
+    Row("stable_spam", gradkit.stable_spam, dict(learning_rate=1e-2, total_steps=1000),
+        rosenbrock_kwargs=dict(learning_rate=1e-3)),
 )
