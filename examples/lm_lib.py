@@ -356,7 +356,15 @@ def train(cfg: Config) -> dict[str, Any]:
     progress = _progress_bar(cfg, start, end)
     with open(metrics_path, "a") as log:
         for step in range(start + 1, end + 1):
-            batch = text.train_batch(data.train, step, cfg.batch_size, cfg.seq_len, cfg.seed)
+            batch = text.train_batch(
+                data.train,
+                step,
+                cfg.batch_size,
+                cfg.seq_len,
+                cfg.seed,
+                shard=jax.process_index(),
+                num_shards=jax.process_count(),
+            )
             t0 = time.perf_counter()
             params, opt_state, metrics = step_fn(params, opt_state, put_batch(batch))
             jax.block_until_ready(metrics)

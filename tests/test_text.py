@@ -75,6 +75,18 @@ def test_train_batches_are_a_pure_function_of_seed_and_step():
         assert window in haystack
 
 
+def test_train_batch_shards_partition_the_global_batch():
+    tokens = np.frombuffer(text.generated_corpus(10_000, seed=0), np.uint8)
+    full = text.train_batch(tokens, step=3, batch_size=8, seq_len=16, seed=2)
+    parts = [
+        text.train_batch(tokens, 3, 8, 16, seed=2, shard=i, num_shards=4)["inputs"]
+        for i in range(4)
+    ]
+    np.testing.assert_array_equal(np.concatenate(parts), full["inputs"])
+    with pytest.raises(ValueError, match="num_shards"):
+        text.train_batch(tokens, 3, 8, 16, shard=0, num_shards=3)
+
+
 def test_eval_batches_are_deterministic_and_cover_the_split():
     tokens = np.arange(1000) % 256
     first = list(text.eval_batches(tokens, batch_size=3, seq_len=10, num_batches=4))

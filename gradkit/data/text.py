@@ -170,17 +170,34 @@ def _windows(tokens: np.ndarray, starts: np.ndarray, seq_len: int) -> dict[str, 
 
 
 def train_batch(
-    tokens: np.ndarray, step: int, batch_size: int, seq_len: int, seed: int = 0
+    tokens: np.ndarray,
+    step: int,
+    batch_size: int,
+    seq_len: int,
+    seed: int = 0,
+    *,
+    shard: int = 0,
+    num_shards: int = 1,
 ) -> dict[str, np.ndarray]:
     """The training batch for ``step``: ``batch_size`` random windows of ``seq_len + 1``
     bytes, as ``{"inputs": int32[B, T], "targets": int32[B, T]}`` (targets shifted by one).
     A pure function of ``(tokens, step, batch_size, seq_len, seed)``.
+
+    For multi-host data parallelism, host ``shard`` of ``num_shards`` gets rows
+    ``[shard·B/n, (shard+1)·B/n)`` of that same global batch, so the global batch does not
+    depend on the number of hosts.
     """
     if len(tokens) < seq_len + 1:
         raise ValueError(f"need more than `seq_len`={seq_len} tokens, have {len(tokens)}.")
+    if batch_size % num_shards or not 0 <= shard < num_shards:
+        raise ValueError(
+            f"`batch_size` ({batch_size}) must split evenly into `num_shards` ({num_shards}) "
+            f"and `shard` ({shard}) must be in [0, num_shards)."
+        )
     rng = np.random.default_rng((seed, step))
     starts = rng.integers(0, len(tokens) - seq_len, size=batch_size)
-    return _windows(tokens, starts, seq_len)
+    per = batch_size // num_shards
+    return _windows(tokens, starts[shard * per : (shard + 1) * per], seq_len)
 
 
 def eval_batches(
