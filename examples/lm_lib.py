@@ -33,12 +33,14 @@ from gradkit import parallel
 from gradkit.data import text
 from gradkit.models import transformer
 
-# Per-optimizer defaults used when a flag leaves them unset: AdamW as in nanoGPT-style
-# small LMs, Lion with the 10x smaller learning rate and 10x larger weight decay its
-# paper advises (same lr·wd product). Keys are optimizer names; values are factory kwargs.
+# Per-optimizer defaults used when a flag leaves them unset (keys: optimizer names,
+# values: factory kwargs). AdamW: 3e-3 (the best of {1e-3, 3e-3, 1e-2} neighbourhood in
+# notebooks/lm.ipynb's sweep for this size). Lion: the 10x larger weight decay its paper
+# advises, but *not* its 10x smaller learning rate: on the demo config (600 steps, batch
+# 32x64 bytes) Lion reached val loss 2.85 / 2.41 / 2.23 at lr 3e-4 / 1e-3 / 3e-3.
 OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
     "adamw": {"learning_rate": 3e-3, "weight_decay": 0.1},
-    "lion": {"learning_rate": 3e-4, "weight_decay": 1.0},
+    "lion": {"learning_rate": 3e-3, "weight_decay": 1.0},
 }
 FALLBACK_LEARNING_RATE = 1e-3
 

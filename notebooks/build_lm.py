@@ -92,7 +92,7 @@ SWEEPS = {
     ),
 }
 if TINY:
-    SWEEPS = {k: dict(v, lrs=v["lrs"][::6]) for k, v in SWEEPS.items()}
+    SWEEPS = {k: dict(v, lrs=v["lrs"][::6]) for k, v in list(SWEEPS.items())[:2]}
 
 
 def decay_mask(params):
