@@ -1,0 +1,238 @@
+"""A small decoder-only (GPT-style) Flax linen transformer: gradkit's reference LM.
+
+The seed papers for Lion (arXiv 2302.06675), Sophia (arXiv 2305.14342), SPAM (arXiv
+2501.06842) and Stable-SPAM (arXiv 2502.17055) measure on GPT/LLaMA-style language
+models; this is one clean, small model that every method plugs into. It is sized by
+:class:`TransformerConfig` from ~0.1M to ~100M parameters (see
+:func:`TransformerConfig.num_params`).
+
+Architecture: learned token and position embeddings, ``num_layers`` blocks of causal
+multi-head self-attention and a GELU MLP (width ``mlp_ratio·d_model``), a final
+LayerNorm and an untied output head. Options for the stability interventions of
+
+* Wortsman et al., `Small-scale proxies for large-scale Transformer training
+  instabilities <https://arxiv.org/abs/2309.14322>`_, 2023: **qk-layernorm** (§3.1.1, a
+  LayerNorm on queries and keys, per head, before the dot product) and the **output
+  logit z-loss** (§3.1.2, ``1e-4·log²Z`` added to the loss, see :func:`lm_loss`);
+* Kim et al., `Peri-LN: Revisiting Normalization Layer in the Transformer Architecture
+  <https://arxiv.org/abs/2502.02732>`_, 2025: **Peri-LN** placement,
+  ``x ← x + LN(F(LN(x)))`` around every sub-layer ``F`` instead of Pre-LN's
+  ``x ← x + F(LN(x))``; with ``norm="peri"`` the embedding output is normalised too
+  (``embed_norm``, which can be switched off separately).
+
+Pre-LN is the default (GPT-2 / nanoGPT placement). Differences from GPT-2: no dropout,
+no biases on the attention/MLP projections when ``use_bias=False``, untied head.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+from typing import Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+NormPlacement = Literal["pre", "peri"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+    """Size and options of :class:`Transformer`.
+
+    Attributes:
+      vocab_size: number of token ids (256 for byte-level text).
+      max_len: longest sequence (number of learned positions).
+      d_model: residual-stream width.
+      num_layers: number of blocks.
+      num_heads: attention heads; must divide ``d_model``.
+      mlp_ratio: MLP hidden width is ``mlp_ratio * d_model``.
+      norm: ``"pre"`` (Pre-LN, default) or ``"peri"`` (Peri-LN).
+      embed_norm: LayerNorm on the embedding output; ``None`` means "on for Peri-LN".
+      qk_layernorm: LayerNorm on queries and keys (Wortsman et al. 2023, §3.1.1).
+      use_bias: biases in the projections and LayerNorms.
+      dtype: computation dtype (params stay ``param_dtype``).
+      param_dtype: parameter dtype.
+    """
+
+    vocab_size: int = 256
+    max_len: int = 64
+    d_model: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    mlp_ratio: int = 4
+    norm: NormPlacement = "pre"
+    embed_norm: bool | None = None
+    qk_layernorm: bool = False
+    use_bias: bool = True
+    dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
+
+    def __post_init__(self):
+        for name in ("vocab_size", "max_len", "d_model", "num_layers", "num_heads", "mlp_ratio"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+        if self.d_model % self.num_heads:
+            raise ValueError(
+                f"`num_heads` ({self.num_heads}) must divide `d_model` ({self.d_model})."
+            )
+        if self.norm not in ("pre", "peri"):
+            raise ValueError(f"`norm` must be one of 'pre', 'peri', got {self.norm!r}.")
+
+    @property
+    def use_embed_norm(self) -> bool:
+        return self.norm == "peri" if self.embed_norm is None else bool(self.embed_norm)
+
+    def num_params(self) -> int:
+        """Number of parameters (exact; checked against ``init`` in the tests)."""
+        d, h, v, length = self.d_model, self.mlp_ratio * self.d_model, self.vocab_size, self.max_len
+        b = 1 if self.use_bias else 0
+        ln = (2 if self.use_bias else 1) * d
+        head_dim = d // self.num_heads
+        attn = 4 * d * d + b * 4 * d
+        if self.qk_layernorm:
+            attn += 2 * (2 if self.use_bias else 1) * head_dim
+        mlp = 2 * d * h + b * (h + d)
+        norms_per_block = 4 if self.norm == "peri" else 2
+        block = attn + mlp + norms_per_block * ln
+        total = v * d + length * d + self.num_layers * block + ln + d * v + b * v
+        if self.use_embed_norm:
+            total += ln
+        return total
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention with optional qk-layernorm."""
+
+    config: TransformerConfig
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        cfg = self.config
+        batch, length, d = x.shape
+        head_dim = d // cfg.num_heads
+        dense = dict(use_bias=cfg.use_bias, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+        qkv = nn.Dense(3 * d, name="qkv", **dense)(x)
+        q, k, v = jnp.split(qkv.reshape(batch, length, 3 * cfg.num_heads, head_dim), 3, axis=2)
+        if cfg.qk_layernorm:
+            ln = dict(use_bias=cfg.use_bias, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+            q = nn.LayerNorm(name="q_norm", **ln)(q)
+            k = nn.LayerNorm(name="k_norm", **ln)(k)
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(head_dim)
+        causal = jnp.tril(jnp.ones((length, length), dtype=bool))
+        logits = jnp.where(causal, logits.astype(jnp.float32), jnp.finfo(jnp.float32).min)
+        weights = jax.nn.softmax(logits, axis=-1).astype(cfg.dtype)
+        out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, length, d)
+        return nn.Dense(d, name="out", **dense)(out)
+
+
+class MLP(nn.Module):
+    """Two-layer GELU MLP."""
+
+    config: TransformerConfig
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        cfg = self.config
+        dense = dict(use_bias=cfg.use_bias, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+        x = nn.Dense(cfg.mlp_ratio * cfg.d_model, name="fc", **dense)(x)
+        return nn.Dense(cfg.d_model, name="proj", **dense)(nn.gelu(x))
+
+
+class Block(nn.Module):
+    """One transformer block, Pre-LN or Peri-LN."""
+
+    config: TransformerConfig
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        cfg = self.config
+        ln = dict(use_bias=cfg.use_bias, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+        for name, sublayer in (("attn", CausalSelfAttention), ("mlp", MLP)):
+            y = sublayer(cfg, name=name)(nn.LayerNorm(name=f"{name}_norm_in", **ln)(x))
+            if cfg.norm == "peri":
+                y = nn.LayerNorm(name=f"{name}_norm_out", **ln)(y)
+            x = x + y
+        return x
+
+
+class Transformer(nn.Module):
+    """Decoder-only transformer: int token ids ``[B, T]`` → logits ``[B, T, vocab]``.
+
+    Example::
+
+      cfg = TransformerConfig(vocab_size=256, max_len=64, d_model=64, num_layers=2)
+      model = Transformer(cfg)
+      params = model.init(jax.random.key(0), jnp.zeros((1, 64), jnp.int32))
+      logits = model.apply(params, tokens)  # float32[B, T, 256]
+    """
+
+    config: TransformerConfig
+
+    @nn.compact
+    def __call__(self, tokens: jax.Array) -> jax.Array:
+        cfg = self.config
+        length = tokens.shape[-1]
+        if length > cfg.max_len:
+            raise ValueError(f"sequence length {length} exceeds `max_len` {cfg.max_len}.")
+        init = nn.initializers.normal(0.02)
+        emb = dict(embedding_init=init, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+        x = nn.Embed(cfg.vocab_size, cfg.d_model, name="tok_embed", **emb)(tokens)
+        x = x + nn.Embed(cfg.max_len, cfg.d_model, name="pos_embed", **emb)(jnp.arange(length))
+        ln = dict(use_bias=cfg.use_bias, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+        if cfg.use_embed_norm:
+            x = nn.LayerNorm(name="embed_norm", **ln)(x)
+        for i in range(cfg.num_layers):
+            x = Block(cfg, name=f"block_{i}")(x)
+        x = nn.LayerNorm(name="final_norm", **ln)(x)
+        logits = nn.Dense(
+            cfg.vocab_size,
+            use_bias=cfg.use_bias,
+            kernel_init=init,
+            dtype=cfg.dtype,
+            param_dtype=cfg.param_dtype,
+            name="head",
+        )(x)
+        return logits.astype(jnp.float32)
+
+
+def lm_loss(
+    logits: jax.Array,
+    targets: jax.Array,
+    z_loss: float = 0.0,
+    mask: jax.Array | None = None,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    r"""Mean next-token cross-entropy plus the optional output-logit z-loss.
+
+    .. math::
+
+        L = \frac{1}{N}\sum_{i}\big(-\log \mathrm{softmax}(z_i)_{y_i}
+            + \alpha\,\log^2 Z_i\big),\qquad Z_i = \sum_j e^{z_{ij}}
+
+    with α = ``z_loss`` (Wortsman et al. 2023, §3.1.2, use 1e-4; PaLM's auxiliary loss).
+
+    Args:
+      logits: ``[..., vocab]`` float logits.
+      targets: ``[...]`` int token ids.
+      z_loss: coefficient α ≥ 0 of ``log²Z`` (0 disables it).
+      mask: optional ``[...]`` weights (1 = counted).
+
+    Returns:
+      ``(loss, aux)`` with ``aux = {"ce": mean cross-entropy, "log_z": mean log Z}``.
+    """
+    logits = logits.astype(jnp.float32)
+    log_z = jax.nn.logsumexp(logits, axis=-1)
+    target_logit = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+    ce = log_z - target_logit
+    per_token = ce + z_loss * jnp.square(log_z) if z_loss else ce
+    if mask is None:
+        mask = jnp.ones_like(ce)
+    denom = jnp.maximum(jnp.sum(mask), 1.0)
+
+    def mean(x):
+        return jnp.sum(x * mask) / denom
+
+    return mean(per_token), {"ce": mean(ce), "log_z": mean(log_z)}

@@ -1,0 +1,207 @@
+"""Writes notebooks/lm.ipynb (run: python notebooks/build_lm.py). Edit the cells here."""
+
+import os
+
+import nbformat as nbf
+
+cells = []
+
+
+def md(text):
+    cells.append(nbf.v4.new_markdown_cell(text.strip()))
+
+
+def code(text):
+    cells.append(nbf.v4.new_code_cell(text.strip()))
+
+
+md(r"""
+# gradkit: learning-rate sensitivity of a small byte-level GPT
+
+The *Small-scale proxies for large-scale Transformer training instabilities* paper
+(Wortsman et al., 2023, [arXiv 2309.14322](https://arxiv.org/abs/2309.14322)) measures
+how final loss depends on the learning rate over several decades and summarises it as
+**LR sensitivity** $\mathbb{E}_{\eta}[\min(\ell(\eta), \ell_0) - \ell^\ast]$: the average
+excess of the final loss over the best one, with diverged runs counted at the initial
+loss $\ell_0$. This notebook runs that sweep for AdamW and Lion (and AdamW with the
+paper's two interventions, qk-layernorm and the output-logit z-loss) on gradkit's
+reference LM (`gradkit.models.transformer`) and the generated corpus
+(`gradkit.data.text`), with every learning rate of a sweep trained **at once** under
+`jax.vmap` (one compilation per optimizer).
+
+Set `GRADKIT_TINY=1` to run it in seconds (the test suite does).
+""")
+
+code(r"""
+import sys
+
+if "google.colab" in sys.modules:  # install gradkit on Colab
+    import subprocess
+
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "gradkit[examples]"])
+""")
+
+code(r"""
+import dataclasses
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+import optax
+
+import gradkit
+from gradkit.data import text
+from gradkit.models import transformer
+
+TINY = os.environ.get("GRADKIT_TINY", "0") == "1"
+NUM_STEPS = 3 if TINY else 400
+BATCH, SEQ = (4, 16) if TINY else (16, 64)
+MODEL = transformer.TransformerConfig(
+    vocab_size=text.VOCAB_SIZE, max_len=SEQ, d_model=16 if TINY else 32,
+    num_layers=1 if TINY else 2, num_heads=2 if TINY else 4,
+)
+print(jax.devices(), f"{MODEL.num_params():,} parameters, {NUM_STEPS} steps")
+""")
+
+md(r"""
+## Sweep definitions
+
+Each entry: optimizer name (resolved in `gradkit` first, then `optax`, like
+`examples/lm.py`), fixed kwargs, learning rates, model options. Lion gets the 10×
+larger weight decay its paper advises; its grid spans the same three decades as AdamW's
+because at this tiny scale its best learning rate is *not* 10× below AdamW's (a first
+sweep over 1e-5–1e-2 was still improving at 1e-2). Weight decay applies to matrices
+only, as in `examples/lm.py`. Add a row to sweep another gradkit method.
+""")
+
+code(r"""
+def grid(lo, hi, per_decade=2):
+    n = int(round(np.log10(hi / lo) * per_decade)) + 1
+    return np.logspace(np.log10(lo), np.log10(hi), n)
+
+
+SWEEPS = {
+    "adamw": dict(name="adamw", kwargs=dict(weight_decay=0.1), lrs=grid(1e-4, 1e-1)),
+    "lion": dict(name="lion", kwargs=dict(weight_decay=1.0), lrs=grid(1e-4, 1e-1)),
+    "adamw + qk-LN + z-loss": dict(
+        name="adamw", kwargs=dict(weight_decay=0.1), lrs=grid(1e-4, 1e-1),
+        model=dict(qk_layernorm=True), z_loss=1e-4,
+    ),
+}
+if TINY:
+    SWEEPS = {k: dict(v, lrs=v["lrs"][::6]) for k, v in list(SWEEPS.items())[:2]}
+
+
+def decay_mask(params):
+    return jax.tree.map(lambda x: x.ndim >= 2, params)
+
+
+def factory(name):
+    return getattr(gradkit, name, None) or getattr(optax, name)
+""")
+
+md(r"""
+## Training all learning rates at once
+
+`optax.inject_hyperparams` puts the peak learning rate into the optimizer state, so
+`jax.vmap` over the state trains one model per learning rate in a single program; a
+warm-up + cosine factor (`optax.scale_by_schedule`) multiplies every update. Every
+model starts from the same initialisation and sees the same batches. The training step
+passes the same keyword extra args as `examples/lm.py` (`obj_fn`, `logits_fn`), so
+curvature methods plug in unchanged.
+""")
+
+code(r"""
+data = text.load_text(None, num_bytes=500_000, seed=0)
+val = list(text.eval_batches(data.val, BATCH, SEQ, num_batches=2 if TINY else 8))
+warmup = max(1, NUM_STEPS // 10)
+factor = optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, NUM_STEPS, 0.1)
+
+
+def run_sweep(spec):
+    model = transformer.Transformer(dataclasses.replace(MODEL, **spec.get("model", {})))
+    z_loss = spec.get("z_loss", 0.0)
+    params = model.init(jax.random.key(0), jnp.zeros((1, SEQ), jnp.int32))
+
+    def make_opt(lr):
+        inner = optax.inject_hyperparams(factory(spec["name"]), static_args=("mask",))(
+            learning_rate=lr, mask=decay_mask, **spec["kwargs"]
+        )
+        return optax.chain(inner, optax.scale_by_schedule(factor))
+
+    def loss_fn(p, batch):
+        logits = model.apply(p, batch["inputs"])
+        return transformer.lm_loss(logits, batch["targets"], z_loss=z_loss)[0]
+
+    def step(p, state, batch):
+        loss, grads = jax.value_and_grad(loss_fn)(p, batch)
+        extra = dict(obj_fn=lambda q: loss_fn(q, batch),
+                     logits_fn=lambda q: model.apply(q, batch["inputs"]))
+        updates, state = make_opt(1.0).update(grads, state, p, **extra)
+        return optax.apply_updates(p, updates), state, loss
+
+    def val_loss(p):
+        ce = [transformer.lm_loss(model.apply(p, b["inputs"]), b["targets"])[1]["ce"] for b in val]
+        return jnp.mean(jnp.stack(ce))
+
+    lrs = jnp.asarray(spec["lrs"], jnp.float32)
+    states = jax.vmap(lambda lr: make_opt(lr).init(params))(lrs)
+    ps = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(lrs), *x.shape)), params)
+    vstep = jax.jit(jax.vmap(step, in_axes=(0, 0, None)))
+    vval = jax.jit(jax.vmap(val_loss))
+    initial = float(vval(ps)[0])
+    for t in range(NUM_STEPS):
+        ps, states, _ = vstep(ps, states, text.train_batch(data.train, t, BATCH, SEQ, seed=0))
+    final = np.asarray(vval(ps))
+    return initial, final
+
+
+results = {}
+for label, spec in SWEEPS.items():
+    t0 = time.perf_counter()
+    results[label] = run_sweep(spec)
+    print(f"{label}: {len(spec['lrs'])} learning rates in {time.perf_counter() - t0:.0f} s")
+""")
+
+md(r"""
+## Final validation loss vs learning rate, and LR sensitivity
+""")
+
+code(r"""
+def lr_sensitivity(initial, final):
+    capped = np.where(np.isfinite(final), np.minimum(final, initial), initial)
+    return float(np.mean(capped - np.min(capped)))
+
+
+fig, ax = plt.subplots(figsize=(6.5, 4))
+rows = ["| optimizer | LRs swept | best LR | best val loss | LR sensitivity |", "|---|---|---|---|---|"]
+for label, (initial, final) in results.items():
+    lrs = SWEEPS[label]["lrs"]
+    shown = np.where(np.isfinite(final), np.minimum(final, initial), initial)
+    ax.plot(lrs, shown, marker="o", label=label)
+    best = int(np.nanargmin(np.where(np.isfinite(final), final, np.inf)))
+    rows.append(
+        f"| {label} | {lrs[0]:.0e}–{lrs[-1]:.0e} ({len(lrs)}) | {lrs[best]:.1e} | "
+        f"{final[best]:.3f} | {lr_sensitivity(initial, final):.3f} |"
+    )
+ax.set_xscale("log")
+ax.set_xlabel("peak learning rate")
+ax.set_ylabel("final validation loss (nats/byte)")
+ax.set_title(f"{MODEL.num_params():,}-param byte GPT, {NUM_STEPS} steps")
+ax.grid(alpha=0.3)
+ax.legend()
+plt.show()
+print("\n".join(rows))
+for label, (initial, final) in results.items():
+    print(label, "initial", round(initial, 3), "final", np.round(final, 3).tolist())
+""")
+
+nb = nbf.v4.new_notebook()
+nb["cells"] = cells
+nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lm.ipynb")
+nbf.write(nb, path)
+print("wrote", path)

@@ -1,0 +1,194 @@
+"""Tests for gradkit.models.transformer: shapes, causality, qk-layernorm, Peri-LN, z-loss."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from gradkit.models import transformer as tf
+
+TINY = dict(vocab_size=50, max_len=8, d_model=16, num_layers=1, num_heads=2)
+
+
+class _Jitted:
+    """The model with a jitted ``apply`` (eager Flax is slow on a busy CPU)."""
+
+    def __init__(self, cfg):
+        self.module = tf.Transformer(cfg)
+        self.apply = jax.jit(self.module.apply)
+
+
+def _init(cfg, length=8, seed=0):
+    model = _Jitted(cfg)
+    init = jax.jit(model.module.init)
+    params = init(jax.random.key(seed), jnp.zeros((1, length), jnp.int32))
+    return model, params
+
+
+def _tokens(shape, vocab=50, seed=1):
+    return jax.random.randint(jax.random.key(seed), shape, 0, vocab)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"num_layers": 2},
+        {"norm": "peri", "qk_layernorm": True},
+        {"norm": "peri", "use_bias": False, "embed_norm": False, "num_heads": 1, "mlp_ratio": 2},
+    ],
+)
+def test_forward_shapes_and_param_count(options):
+    cfg = tf.TransformerConfig(**{**TINY, **options})
+    model, params = _init(cfg)
+    for shape in [(3, 8), (1, 5)]:
+        logits = model.apply(params, _tokens(shape))
+        assert logits.shape == (*shape, cfg.vocab_size)
+        assert logits.dtype == jnp.float32
+        assert bool(jnp.all(jnp.isfinite(logits)))
+    assert sum(x.size for x in jax.tree.leaves(params)) == cfg.num_params()
+
+
+def test_param_count_spans_small_to_100m():
+    small = tf.TransformerConfig(vocab_size=256, max_len=32, d_model=32, num_layers=2)
+    big = tf.TransformerConfig(vocab_size=256, max_len=1024, d_model=768, num_layers=14)
+    assert small.num_params() < 100_000
+    assert 95e6 < big.num_params() < 110e6
+    shapes = jax.eval_shape(
+        lambda: tf.Transformer(big).init(jax.random.key(0), jnp.zeros((1, 8), jnp.int32))
+    )
+    assert sum(x.size for x in jax.tree.leaves(shapes)) == big.num_params()
+
+
+@pytest.mark.parametrize("options", [{}, {"norm": "peri", "qk_layernorm": True}])
+def test_causal_masking(options):
+    cfg = tf.TransformerConfig(**{**TINY, **options})
+    model, params = _init(cfg)
+    tokens = _tokens((2, 8))
+    base = model.apply(params, tokens)
+    for t in (0, 3, 7):
+        changed = tokens.at[:, t].set((tokens[:, t] + 7) % cfg.vocab_size)
+        out = model.apply(params, changed)
+        np.testing.assert_array_equal(out[:, :t], base[:, :t])  # exactly unchanged before t
+        assert float(jnp.max(jnp.abs(out[:, t] - base[:, t]))) > 1e-4  # and changed at t
+
+
+def _scale_qk(params, factor):
+    """Multiplies the query and key columns of every block's qkv projection."""
+
+    def scale(path, x):
+        names = [getattr(k, "key", "") for k in path]
+        if "qkv" in names:
+            d = x.shape[-1] // 3
+            return x.at[..., : 2 * d].multiply(factor)
+        return x
+
+    return jax.tree_util.tree_map_with_path(scale, params)
+
+
+def test_qk_layernorm_makes_attention_invariant_to_qk_scale():
+    tokens = _tokens((2, 8))
+    deltas = {}
+    for qk_ln in (False, True):
+        cfg = tf.TransformerConfig(**TINY, qk_layernorm=qk_ln)
+        model, params = _init(cfg)
+        if qk_ln:
+            names = str(jax.tree_util.tree_structure(params))
+            assert "q_norm" in names and "k_norm" in names
+        base = model.apply(params, tokens)
+        scaled = model.apply(_scale_qk(params, 30.0), tokens)
+        deltas[qk_ln] = float(jnp.max(jnp.abs(scaled - base)))
+    # Without qk-layernorm the attention logits grow 900x (towards one-hot attention);
+    # with it, LayerNorm(c·q) = LayerNorm(q) up to its epsilon.
+    assert deltas[True] < 1e-3
+    assert deltas[False] > 1e-2
+
+
+def _scale_mlp_output(params, factor):
+    def scale(path, x):
+        names = [getattr(k, "key", "") for k in path]
+        return x * factor if "proj" in names else x
+
+    return jax.tree_util.tree_map_with_path(scale, params)
+
+
+def test_peri_ln_normalises_sublayer_outputs():
+    tokens = _tokens((2, 8))
+    deltas = {}
+    for norm in ("pre", "peri"):
+        cfg = tf.TransformerConfig(**TINY, norm=norm)
+        model, params = _init(cfg)
+        names = str(jax.tree_util.tree_structure(params))
+        assert ("mlp_norm_out" in names) == (norm == "peri")
+        assert ("embed_norm" in names) == (norm == "peri")
+        base = model.apply(params, tokens)
+        scaled = model.apply(_scale_mlp_output(params, 100.0), tokens)
+        deltas[norm] = float(jnp.max(jnp.abs(scaled - base)))
+    # Peri-LN: x + LN(F(LN(x))) does not see the scale of F's output; Pre-LN does.
+    assert deltas["peri"] < 1e-3
+    assert deltas["pre"] > 1e-1
+
+
+def test_lm_loss_without_z_loss_is_cross_entropy():
+    logits = jax.random.normal(jax.random.key(0), (2, 3, 7)) * 3
+    targets = jnp.array([[0, 1, 6], [3, 3, 2]])
+    loss, aux = tf.lm_loss(logits, targets)
+    want = optax.softmax_cross_entropy_with_integer_labels(logits, targets).mean()
+    np.testing.assert_allclose(loss, want, rtol=1e-6)
+    np.testing.assert_allclose(aux["ce"], want, rtol=1e-6)
+
+
+def test_lm_loss_z_loss_closed_form():
+    # Two tokens, vocab 2: logits (0, 0) -> log Z = log 2; logits (log 3, 0) -> log Z = log 4.
+    logits = jnp.array([[0.0, 0.0], [np.log(3.0), 0.0]])
+    targets = jnp.array([1, 0])
+    alpha = 1e-4
+    loss, aux = tf.lm_loss(logits, targets, z_loss=alpha)
+    ce = (np.log(2.0) + (np.log(4.0) - np.log(3.0))) / 2
+    z = (np.log(2.0) ** 2 + np.log(4.0) ** 2) / 2
+    np.testing.assert_allclose(loss, ce + alpha * z, rtol=1e-6)
+    np.testing.assert_allclose(aux["ce"], ce, rtol=1e-6)
+    np.testing.assert_allclose(aux["log_z"], (np.log(2.0) + np.log(4.0)) / 2, rtol=1e-6)
+    # The z-loss gradient pulls log Z towards 0: d/dz_j α log²Z = 2α log Z softmax_j.
+    g_with = jax.grad(lambda z: tf.lm_loss(z, targets, z_loss=alpha)[0])(logits)
+    g_without = jax.grad(lambda z: tf.lm_loss(z, targets)[0])(logits)
+    log_z = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+    want = 2 * alpha * log_z * jax.nn.softmax(logits) / 2
+    np.testing.assert_allclose(g_with - g_without, want, rtol=1e-4, atol=1e-9)
+
+
+def test_lm_loss_mask():
+    logits = jax.random.normal(jax.random.key(0), (4, 5))
+    targets = jnp.array([0, 1, 2, 3])
+    mask = jnp.array([1.0, 1.0, 0.0, 0.0])
+    loss, _ = tf.lm_loss(logits, targets, mask=mask)
+    want, _ = tf.lm_loss(logits[:2], targets[:2])
+    np.testing.assert_allclose(loss, want, rtol=1e-6)
+
+
+def test_bf16_computation():
+    cfg = tf.TransformerConfig(**TINY, dtype=jnp.bfloat16, qk_layernorm=True)
+    model, params = _init(cfg)
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(params))
+    logits = model.apply(params, _tokens((2, 8)))
+    assert logits.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(logits)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"d_model": 30, "num_heads": 4}, "num_heads"),
+        ({"num_layers": 0}, "num_layers"),
+        ({"norm": "post"}, "norm"),
+        ({"vocab_size": -1}, "vocab_size"),
+    ],
+)
+def test_bad_config_raises(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        tf.TransformerConfig(**{**TINY, **kwargs})
+
+
+def test_too_long_sequence_raises():
+    model, params = _init(tf.TransformerConfig(**TINY))
+    with pytest.raises(ValueError, match="max_len"):
+        model.apply(params, jnp.zeros((1, 9), jnp.int32))
