@@ -10,9 +10,12 @@ here; its own test file then covers only what is special about it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import optax
 
 import gradkit
@@ -50,4 +53,37 @@ ROWS: tuple[Row, ...] = (
         dict(learning_rate=1e-2, kappa="relativistic", a=0.1),
         rosenbrock_kwargs=dict(learning_rate=1e-3, kappa="relativistic", a=0.1,
                                weight_decay=0.0)),
+)
+
+
+# EGGROLL (backprop-free): the population's fitness is −loss at each member's
+# perturbed params, computed with the public API from the key in the optimizer state.
+_EGGROLL_POP = 64
+# Small σ: Gaussian smoothing moves Rosenbrock's valley floor (σ = 0.05 stalls at 0.24).
+_EGGROLL_SIGMA = 0.01
+_EGGROLL_RANK = 2
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _eggroll_population_fitness(loss_fn, params, key):
+    noise = gradkit.eggroll_sample_noise(params, key, _EGGROLL_POP, rank=_EGGROLL_RANK)
+
+    def member_fitness(i):
+        member = gradkit.eggroll_perturb(params, key, i, sigma=_EGGROLL_SIGMA,
+                                         population_size=_EGGROLL_POP, rank=_EGGROLL_RANK,
+                                         noise=noise)
+        return -loss_fn(member)
+
+    return jax.vmap(member_fitness)(jnp.arange(_EGGROLL_POP))
+
+
+def _eggroll_fitness(loss_fn, params, state) -> dict[str, Any]:
+    key = gradkit.eggroll_current_key(state)
+    return {"fitness": _eggroll_population_fitness(loss_fn, params, key)}
+
+
+ROWS += (
+    Row("eggroll", gradkit.eggroll,
+        dict(learning_rate=1e-2, sigma=_EGGROLL_SIGMA, rank=_EGGROLL_RANK),
+        extra_args=_eggroll_fitness),
 )
