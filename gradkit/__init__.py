@@ -11,6 +11,9 @@ from gradkit.eggroll import resolve_kinds as eggroll_resolve_kinds
 from gradkit.eggroll import sample_noise as eggroll_sample_noise
 from gradkit.eggroll import scale_by_eggroll
 from gradkit.eggroll import shape_fitness as eggroll_shape_fitness
+from gradkit.parallel import population_fitness_pmap
+from gradkit.parallel import population_fitness_sharded
+from gradkit.parallel import population_mesh
 from gradkit.sign import KAPPA_NAMES
 from gradkit.sign import ScaleByLionKState
 from gradkit.sign import kappa_fn
@@ -36,6 +39,9 @@ __all__ = (
     "kappa_fn",
     "lion",
     "lion_k",
+    "population_fitness_pmap",
+    "population_fitness_sharded",
+    "population_mesh",
     "scale_by_eggroll",
     "scale_by_lion_k",
 )

@@ -425,7 +425,8 @@ def shape_fitness(
     * ``"zscore"`` (official default): (f − mean)/√(var + 1e-5).
     * ``"group"``: subtract the mean of each consecutive group of `group_size`
       members, divide by the global √(var + 1e-5) of f.
-    * ``"centered_rank"``: ranks mapped to [−0.5, 0.5] (OpenES), ties broken by order.
+    * ``"centered_rank"``: ranks mapped to [−0.5, 0.5] (OpenES); tied values get
+      their mean rank.
     * ``"raw"``: f unchanged.
 
     Members with NaN or ±Inf fitness are treated as absent: statistics use the finite
@@ -454,10 +455,13 @@ def shape_fitness(
         gmean = jnp.sum(g, axis=1, keepdims=True) / jnp.maximum(
             jnp.sum(gok, axis=1, keepdims=True), 1)
         out = ((g - gmean) / jnp.sqrt(var + ZSCORE_EPS)).reshape(-1)
-    else:  # centered_rank
+    else:  # centered_rank; tied values share their mean rank (so ties cancel).
         n = jnp.sum(ok)
         keyed = jnp.where(ok, f, jnp.inf)  # non-finite sorted last
-        ranks = jnp.argsort(jnp.argsort(keyed)).astype(jnp.float32)
+        srt = jnp.sort(keyed)
+        lo = jnp.searchsorted(srt, keyed, side="left")
+        hi = jnp.searchsorted(srt, keyed, side="right")
+        ranks = (lo + hi - 1).astype(jnp.float32) / 2.0
         out = ranks / jnp.maximum(n - 1, 1).astype(jnp.float32) - 0.5
     return jnp.where(ok, out, 0.0)
 
