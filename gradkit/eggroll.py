@@ -52,9 +52,11 @@ Kind = Literal["lowrank", "dense", "frozen"]
 KINDS: tuple[str, ...] = ("lowrank", "dense", "frozen")
 FitnessShaping = Literal["zscore", "group", "centered_rank", "raw"]
 FITNESS_SHAPINGS: tuple[str, ...] = ("zscore", "group", "centered_rank", "raw")
-# Raw key data of this implementation is stored in the state. `rbg` draws Gaussian
-# factors several times faster than threefry on CPU (see benchmarks/eggroll.py).
-DEFAULT_KEY_IMPL = "rbg"
+# Raw key data of this implementation is stored in the state. The whole population's
+# factors of a leaf are drawn in one call; with that, threefry drew Gaussians as fast
+# as `rbg`/`unsafe_rbg` on our CPU (or faster), and unlike them its bits do not depend
+# on batching or sharding. See benchmarks/eggroll.py for both.
+DEFAULT_KEY_IMPL = "threefry2x32"
 # Variance floor of the official z-score shaping: (f − mean) / √(var + 1e-5).
 ZSCORE_EPS = 1e-5
 
@@ -486,7 +488,7 @@ class ScaleByEggrollState(NamedTuple):
     """State for :func:`scale_by_eggroll`."""
 
     count: chex.Array  # int32 scalar, number of ES steps taken so far.
-    key: chex.Array  # uint32[2] (threefry) or uint32[4] (rbg): raw key data of `seed`.
+    key: chex.Array  # uint32[2] (threefry2x32) or uint32[4] (rbg): raw key data of `seed`.
 
 
 def scale_by_eggroll(
@@ -534,8 +536,10 @@ def scale_by_eggroll(
       kinds: per-leaf ``"lowrank"``/``"dense"``/``"frozen"``; see :func:`resolve_kinds`.
       divide_by_sigma: divide the estimate by σ (off: the paper's convention).
       seed: seed of the noise keys (stored in the state as raw key data).
-      key_impl: JAX PRNG implementation of the noise (``"rbg"``, ``"threefry2x32"``,
-        ``"unsafe_rbg"``); pass the same to :func:`current_key`.
+      key_impl: JAX PRNG implementation of the noise (``"threefry2x32"``, ``"rbg"``,
+        ``"unsafe_rbg"``); pass the same to :func:`current_key`. Each leaf's noise for
+        the whole population is one draw, so every implementation regenerates the same
+        factors in the forward and in the update.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose update takes the keyword-only

@@ -118,12 +118,13 @@ class EstimateTest(parameterized.TestCase):
         state = opt.init(params)
         return opt.update(params, state, params, fitness=fitness), state
 
-    def test_update_is_minus_mean_of_shaped_fitness_times_perturbation(self):
+    @parameterized.parameters(("threefry2x32", 2), ("rbg", 4))
+    def test_update_is_minus_mean_of_shaped_fitness_times_perturbation(self, impl, key_size):
         params = _params()
         n = 8
         fitness = jnp.asarray([3.0, -1.0, 0.5, 2.0, 7.0, 1.0, -4.0, 0.0])
-        (updates, state_n), state = self._update(fitness, params)
-        key = eg.current_key(state)
+        (updates, state_n), state = self._update(fitness, params, key_impl=impl)
+        key = eg.current_key(state, key_impl=impl)
         shaped = (fitness - fitness.mean()) / jnp.sqrt(fitness.var() + 1e-5)
         expected = jax.tree.map(jnp.zeros_like, params)
         for i in range(n):
@@ -134,7 +135,7 @@ class EstimateTest(parameterized.TestCase):
         chex.assert_trees_all_close(updates, expected, rtol=1e-4, atol=1e-5)
         np.testing.assert_array_equal(updates["emb"], 0.0)  # frozen
         assert int(state_n.count) == 1 and state_n.count.dtype == jnp.int32
-        assert state_n.key.dtype == jnp.uint32 and state_n.key.shape == (4,)  # rbg
+        assert state_n.key.dtype == jnp.uint32 and state_n.key.shape == (key_size,)
 
     def test_divide_by_sigma_and_raw_shaping(self):
         fitness = jnp.asarray([1.0, 0.0, 2.0, 5.0])
@@ -221,7 +222,7 @@ class EstimateTest(parameterized.TestCase):
         # f(W) = ⟨G, W⟩ − ‖W‖²/2: every rank gives E[estimate] = G − W (as full rank).
         g = jax.random.normal(jax.random.key(7), (3, 2))
         w0 = jax.random.normal(jax.random.key(8), (3, 2))
-        n = 16384  # per-entry standard error ≈ ‖G − W‖/√(n/2) ≈ 0.03
+        n = 2**17  # per-entry standard error ≈ ‖G − W‖/√(n/2) ≈ 0.023
 
         def f(p):
             return jnp.sum(g * p["w"]) - 0.5 * jnp.sum(p["w"] ** 2)
@@ -240,7 +241,7 @@ class EstimateTest(parameterized.TestCase):
                     kinds={"w": kind})))(jnp.arange(n))
 
             est = -opt.update(params, state, fitness=fitness(params, key))[0]["w"]
-            np.testing.assert_allclose(est, g - w0, atol=0.15)
+            np.testing.assert_allclose(est, g - w0, atol=0.12)
 
     @chex.variants(with_jit=True, without_jit=True, with_pmap=True)
     def test_variants_agree(self):
