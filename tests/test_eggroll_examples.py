@@ -26,3 +26,27 @@ def test_eggroll_rl_runs(tmp_path):
     final = json.loads((tmp_path / "final.json").read_text())
     assert 0 < final["final_mean_return"] <= 20 and final["seed"] == 0
     assert (tmp_path / "learning_curve.png").stat().st_size > 0
+
+
+def test_eggroll_lm_runs(tmp_path):
+    _run("eggroll_lm.py", tmp_path, "--steps=2", "--population=4", "--features=8",
+         "--depth=1", "--batch=2", "--seq_len=8", "--eval_every=1")
+    final = json.loads((tmp_path / "final.json").read_text())
+    assert 0 < final["final_heldout_bits_per_char"] < 2 * final["uniform_bits_per_char"]
+    assert (tmp_path / "loss.png").stat().st_size > 0
+
+
+def test_eggroll_notebook_executes_at_tiny_size():
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(ROOT / "notebooks" / "eggroll.ipynb", as_version=4)
+    os.environ["GRADKIT_TINY"] = "1"
+    try:
+        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(ROOT)}}).execute()
+    finally:
+        del os.environ["GRADKIT_TINY"]
+    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                      for o in c.get("outputs", []))
+    assert "final mean return" in outputs
