@@ -10,21 +10,29 @@ from gradkit.curvature import hutchinson_diag_hessian
 from gradkit.curvature import scale_by_sophia
 from gradkit.curvature import sophia
 from gradkit.curvature import sophia_extra_args
+from gradkit.eggroll import LowRankFactors
+from gradkit.eggroll import ScaleByEggrollState
+from gradkit.eggroll import apply_member as eggroll_apply_member
+from gradkit.eggroll import current_key as eggroll_current_key
+from gradkit.eggroll import eggroll
+from gradkit.eggroll import perturb as eggroll_perturb
+from gradkit.eggroll import population_apply as eggroll_population_apply
+from gradkit.eggroll import resolve_kinds as eggroll_resolve_kinds
+from gradkit.eggroll import sample_noise as eggroll_sample_noise
+from gradkit.eggroll import scale_by_eggroll
+from gradkit.eggroll import shape_fitness as eggroll_shape_fitness
 from gradkit.orthogonal import perp_adamw
 from gradkit.orthogonal import perp_sgd
 from gradkit.orthogonal import project_orthogonal
+from gradkit.parallel import population_fitness_pmap
+from gradkit.parallel import population_fitness_sharded
+from gradkit.parallel import population_mesh
 from gradkit.sign import KAPPA_NAMES
 from gradkit.sign import ScaleByLionKState
 from gradkit.sign import kappa_fn
 from gradkit.sign import lion
 from gradkit.sign import lion_k
 from gradkit.sign import scale_by_lion_k
-from gradkit.stablemax import log_stablemax
-from gradkit.stablemax import softmax_collapse_fraction
-from gradkit.stablemax import stablemax
-from gradkit.stablemax import stablemax_collapse_fraction
-from gradkit.stablemax import stablemax_cross_entropy
-from gradkit.stablemax import zero_loss_fraction
 from gradkit.spikes import ClipSpikesState
 from gradkit.spikes import ScaleBySpamState
 from gradkit.spikes import ScaleByStableSpamState
@@ -36,6 +44,12 @@ from gradkit.spikes import scale_by_stable_spam
 from gradkit.spikes import spam
 from gradkit.spikes import stable_spam
 from gradkit.spikes import with_periodic_reset
+from gradkit.stablemax import log_stablemax
+from gradkit.stablemax import softmax_collapse_fraction
+from gradkit.stablemax import stablemax
+from gradkit.stablemax import stablemax_collapse_fraction
+from gradkit.stablemax import stablemax_cross_entropy
+from gradkit.stablemax import zero_loss_fraction
 
 __version__ = "0.1.0"
 
@@ -43,10 +57,25 @@ __all__ = (
     "GAMMA_SOPHIA_G",
     "GAMMA_SOPHIA_H",
     "KAPPA_NAMES",
+    "ClipSpikesState",
     "GNBDiagHessianState",
     "HutchinsonDiagHessianState",
+    "LowRankFactors",
+    "ScaleByEggrollState",
     "ScaleByLionKState",
     "ScaleBySophiaState",
+    "ScaleBySpamState",
+    "ScaleByStableSpamState",
+    "WithPeriodicResetState",
+    "clip_spikes",
+    "eggroll",
+    "eggroll_apply_member",
+    "eggroll_current_key",
+    "eggroll_perturb",
+    "eggroll_population_apply",
+    "eggroll_resolve_kinds",
+    "eggroll_sample_noise",
+    "eggroll_shape_fitness",
     "gnb_diag_hessian",
     "hutchinson_diag_hessian",
     "kappa_fn",
@@ -55,30 +84,24 @@ __all__ = (
     "log_stablemax",
     "perp_adamw",
     "perp_sgd",
+    "population_fitness_pmap",
+    "population_fitness_sharded",
+    "population_mesh",
+    "post_reset_warmup",
     "project_orthogonal",
+    "scale_by_eggroll",
     "scale_by_lion_k",
     "scale_by_sophia",
+    "scale_by_spam",
+    "scale_by_stable_spam",
+    "softmax_collapse_fraction",
     "sophia",
     "sophia_extra_args",
-    "softmax_collapse_fraction",
+    "spam",
+    "stable_spam",
     "stablemax",
     "stablemax_collapse_fraction",
     "stablemax_cross_entropy",
-    "zero_loss_fraction",
-    "ClipSpikesState",
-    "ScaleByLionKState",
-    "ScaleBySpamState",
-    "ScaleByStableSpamState",
-    "WithPeriodicResetState",
-    "clip_spikes",
-    "kappa_fn",
-    "lion",
-    "lion_k",
-    "post_reset_warmup",
-    "scale_by_lion_k",
-    "scale_by_spam",
-    "scale_by_stable_spam",
-    "spam",
-    "stable_spam",
     "with_periodic_reset",
+    "zero_loss_fraction",
 )

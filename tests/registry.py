@@ -10,6 +10,7 @@ here; its own test file then covers only what is special about it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -84,6 +85,9 @@ ROWS += (
     Row("sophia_g", gradkit.sophia, dict(learning_rate=1e-2, estimator="gnb"),
         extra_args=_sophia_g_extra_args,
         rosenbrock_kwargs=dict(learning_rate=1e-3, estimator="gnb", weight_decay=0.0)),
+)
+
+
 def _params_only(loss_fn, params, state) -> dict[str, Any]:
     # ⊥Grad needs `params`, which the conformance suite always passes to `update`.
     del loss_fn, params, state
@@ -97,12 +101,13 @@ def _params_only(loss_fn, params, state) -> dict[str, Any]:
 # are one-element tensors, which have no orthogonal direction at all. The ⊥ optimizers
 # therefore opt out of both convergence checks; tests/test_orthogonal.py checks that
 # they converge on a problem they can solve (a scale-invariant objective).
-ROWS = (
-    *ROWS,
+ROWS += (
     Row("perp_adamw", gradkit.perp_adamw, dict(learning_rate=1e-2),
         extra_args=_params_only, parabola_tol=None, rosenbrock_tol=None),
     Row("perp_sgd", gradkit.perp_sgd, dict(learning_rate=1e-2),
         extra_args=_params_only, parabola_tol=None, rosenbrock_tol=None),
+)
+
 # SPAM / Stable-SPAM (gradkit.spikes). The sparse row keeps moments on half of each
 # matrix and re-draws the masks every 100 steps, so every entry keeps being updated.
 ROWS += (
@@ -113,4 +118,36 @@ ROWS += (
         rosenbrock_kwargs=dict(learning_rate=1e-2)),
     Row("stable_spam", gradkit.stable_spam, dict(learning_rate=1e-2, total_steps=1000),
         rosenbrock_kwargs=dict(learning_rate=1e-3)),
+)
+
+# EGGROLL (backprop-free): the population's fitness is −loss at each member's
+# perturbed params, computed with the public API from the key in the optimizer state.
+_EGGROLL_POP = 64
+# Small σ: Gaussian smoothing moves Rosenbrock's valley floor (σ = 0.05 stalls at 0.24).
+_EGGROLL_SIGMA = 0.01
+_EGGROLL_RANK = 2
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _eggroll_population_fitness(loss_fn, params, key):
+    noise = gradkit.eggroll_sample_noise(params, key, _EGGROLL_POP, rank=_EGGROLL_RANK)
+
+    def member_fitness(i):
+        member = gradkit.eggroll_perturb(params, key, i, sigma=_EGGROLL_SIGMA,
+                                         population_size=_EGGROLL_POP, rank=_EGGROLL_RANK,
+                                         noise=noise)
+        return -loss_fn(member)
+
+    return jax.vmap(member_fitness)(jnp.arange(_EGGROLL_POP))
+
+
+def _eggroll_fitness(loss_fn, params, state) -> dict[str, Any]:
+    key = gradkit.eggroll_current_key(state)
+    return {"fitness": _eggroll_population_fitness(loss_fn, params, key)}
+
+
+ROWS += (
+    Row("eggroll", gradkit.eggroll,
+        dict(learning_rate=1e-2, sigma=_EGGROLL_SIGMA, rank=_EGGROLL_RANK),
+        extra_args=_eggroll_fitness),
 )

@@ -1,0 +1,430 @@
+"""What is special about EGGROLL (the shared behaviour is in test_conformance.py)."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from absl.testing import parameterized
+
+import gradkit
+
+# `gradkit.eggroll` is the alias function (it shadows the module attribute).
+eg = importlib.import_module("gradkit.eggroll")
+
+SIGMA = 0.3
+
+
+def _params():
+    k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
+    return {
+        "w": jax.random.normal(k1, (5, 4)),
+        "b": jax.random.normal(k2, (4,)),
+        "conv": jax.random.normal(k3, (2, 3, 4)),
+        "emb": jnp.ones((3, 2)),
+    }
+
+
+def _kinds(params):
+    return {"w": "lowrank", "b": "dense", "conv": "lowrank", "emb": "frozen"}
+
+
+@functools.partial(jax.jit, static_argnums=(3,), static_argnames=("rank",))
+def _member(params, key, i, n, rank=2, noise=None):
+    return eg.perturb(params, key, i, sigma=SIGMA, population_size=n, rank=rank,
+                      kinds=_kinds(params), noise=noise)
+
+
+class NoiseTest(parameterized.TestCase):
+
+    def test_regenerated_identically_and_differs_across_members_and_steps(self):
+        params = _params()
+        key = jax.random.key(1, impl="rbg")
+        a = _member(params, key, 4, 8)
+        b = _member(params, key, 4, 8)
+        chex.assert_trees_all_equal(a, b)
+        c = _member(params, key, 6, 8)  # another noise index
+        assert not np.allclose(a["w"], c["w"]) and not np.allclose(a["b"], c["b"])
+        # The next step's key gives other noise.
+        opt = eg.scale_by_eggroll(SIGMA, 2, kinds=_kinds(params))
+        state = opt.init(params)
+        k0 = eg.current_key(state)
+        _, state = opt.update(params, state, fitness=jnp.arange(8.0))
+        k1 = eg.current_key(state)
+        assert not np.allclose(_member(params, k0, 4, 8)["w"], _member(params, k1, 4, 8)["w"])
+
+    def test_noise_reuse_keeps_the_key_for_k_steps(self):
+        params = _params()
+        opt = eg.scale_by_eggroll(SIGMA, noise_reuse=2, kinds=_kinds(params))
+        state = opt.init(params)
+        keys = []
+        for _ in range(3):
+            keys.append(jax.random.key_data(eg.current_key(state, noise_reuse=2)))
+            _, state = opt.update(params, state, fitness=jnp.arange(4.0))
+        np.testing.assert_array_equal(keys[0], keys[1])
+        assert not np.array_equal(keys[1], keys[2])
+
+    def test_antithetic_pairs_mirror_and_factors_have_rank_r(self):
+        params = _params()
+        key = jax.random.key(2, impl="rbg")
+        for rank in (1, 2):
+            plus = _member(params, key, 2, 6, rank=rank)
+            minus = _member(params, key, 3, 6, rank=rank)
+            for name in ("w", "b", "conv"):
+                np.testing.assert_allclose(plus[name] - params[name],
+                                           params[name] - minus[name], atol=1e-5)
+            delta = (plus["w"] - params["w"]) / SIGMA
+            assert np.linalg.matrix_rank(np.asarray(delta), tol=1e-4) == rank
+            delta_conv = ((plus["conv"] - params["conv"]) / SIGMA).reshape(6, 4)
+            assert np.linalg.matrix_rank(np.asarray(delta_conv), tol=1e-4) == rank
+            chex.assert_trees_all_equal(plus["emb"], params["emb"])  # frozen
+
+    def test_sample_noise_rows_are_what_perturb_uses(self):
+        params = _params()
+        key = jax.random.key(3, impl="rbg")
+        noise = eg.sample_noise(params, key, 8, rank=2, kinds=_kinds(params))
+        w = noise[3]  # leaves in key order: b, conv, emb, w
+        assert isinstance(w, eg.LowRankFactors) and w.a.shape == (4, 5, 2)
+        assert w.b.shape == (4, 4, 2) and noise[2] is None
+        expected = params["w"] - SIGMA * (w.a[2] @ w.b[2].T) / np.sqrt(2)  # member 5: k=2, −
+        np.testing.assert_allclose(_member(params, key, 5, 8)["w"], expected, rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_allclose(
+            _member(params, key, 5, 8, noise=noise)["w"], expected, rtol=1e-5, atol=1e-6)
+
+    @parameterized.parameters("threefry2x32", "rbg", "unsafe_rbg")
+    def test_vmapped_members_match_single_members(self, impl):
+        params = _params()
+        key = jax.random.key(4, impl=impl)
+        batched = jax.vmap(lambda i: _member(params, key, i, 8))(jnp.arange(8))
+        for i in (0, 5, 7):
+            chex.assert_trees_all_close(jax.tree.map(lambda t, i=i: t[i], batched),
+                                        _member(params, key, i, 8), rtol=1e-5, atol=1e-6)
+
+
+class EstimateTest(parameterized.TestCase):
+
+    def _update(self, fitness, params=None, **kw):
+        params = _params() if params is None else params
+        kw.setdefault("kinds", _kinds(params))
+        opt = eg.scale_by_eggroll(SIGMA, kw.pop("rank", 2), **kw)
+        state = opt.init(params)
+        return opt.update(params, state, params, fitness=fitness), state
+
+    @parameterized.parameters(("threefry2x32", 2), ("rbg", 4))
+    def test_update_is_minus_mean_of_shaped_fitness_times_perturbation(self, impl, key_size):
+        params = _params()
+        n = 8
+        fitness = jnp.asarray([3.0, -1.0, 0.5, 2.0, 7.0, 1.0, -4.0, 0.0])
+        (updates, state_n), state = self._update(fitness, params, key_impl=impl)
+        key = eg.current_key(state, key_impl=impl)
+        shaped = (fitness - fitness.mean()) / jnp.sqrt(fitness.var() + 1e-5)
+        expected = jax.tree.map(jnp.zeros_like, params)
+        for i in range(n):
+            member = _member(params, key, i, n)
+            expected = jax.tree.map(
+                lambda e, m, p, i=i: e - shaped[i] * (m - p) / SIGMA / n,
+                expected, member, params)
+        chex.assert_trees_all_close(updates, expected, rtol=1e-4, atol=1e-5)
+        np.testing.assert_array_equal(updates["emb"], 0.0)  # frozen
+        assert int(state_n.count) == 1 and state_n.count.dtype == jnp.int32
+        assert state_n.key.dtype == jnp.uint32 and state_n.key.shape == (key_size,)
+
+    def test_divide_by_sigma_and_raw_shaping(self):
+        fitness = jnp.asarray([1.0, 0.0, 2.0, 5.0])
+        (a, _), _ = self._update(fitness, fitness_shaping="raw")
+        (b, _), _ = self._update(fitness, fitness_shaping="raw", divide_by_sigma=True)
+        chex.assert_trees_all_close(b, jax.tree.map(lambda x: x / SIGMA, a), rtol=1e-6)
+
+    @parameterized.parameters("raw", "zscore", "centered_rank")
+    def test_antithetic_pairs_cancel_for_constant_fitness(self, shaping):
+        fitness = jnp.full((8,), 3.7)
+        (updates, _), _ = self._update(fitness, fitness_shaping=shaping)
+        for leaf in jax.tree.leaves(updates):
+            np.testing.assert_array_equal(leaf, 0.0)
+        # Pairwise-equal but not constant fitness cancels too (raw has no centring).
+        pairs = jnp.repeat(jnp.asarray([1.0, 5.0, -2.0, 9.0]), 2)
+        (updates, _), _ = self._update(pairs, fitness_shaping="raw")
+        for leaf in jax.tree.leaves(updates):
+            np.testing.assert_array_equal(leaf, 0.0)
+
+    def test_fitness_shaping_closed_forms(self):
+        f = jnp.asarray([4.0, 1.0, 3.0, 10.0, 2.0, 0.0])
+        np.testing.assert_allclose(eg.shape_fitness(f, "raw"), f)
+        np.testing.assert_allclose(eg.shape_fitness(f, "zscore"),
+                                   (f - 10 / 3) / np.sqrt(np.var(f) + 1e-5), rtol=1e-5)
+        group = eg.shape_fitness(f, "group", group_size=2)
+        gm = np.repeat(np.asarray(f).reshape(3, 2).mean(1), 2)
+        np.testing.assert_allclose(group, (f - gm) / np.sqrt(np.var(f) + 1e-5), rtol=1e-5)
+        np.testing.assert_allclose(eg.shape_fitness(f, "centered_rank"),
+                                   np.asarray([4, 1, 3, 5, 2, 0]) / 5 - 0.5, atol=1e-7)
+
+    @parameterized.parameters("zscore", "centered_rank", "group", "raw")
+    def test_non_finite_fitness_is_left_out(self, shaping):
+        f = jnp.asarray([4.0, jnp.nan, 3.0, 10.0, jnp.inf, 0.0, 2.0, -jnp.inf])
+        ok = np.isfinite(np.asarray(f))
+        shaped = eg.shape_fitness(f, shaping, group_size=2)
+        assert np.all(np.isfinite(shaped)) and np.all(np.asarray(shaped)[~ok] == 0.0)
+        if shaping == "zscore":
+            fin = np.asarray(f)[ok]
+            np.testing.assert_allclose(np.asarray(shaped)[ok],
+                                       (fin - fin.mean()) / np.sqrt(fin.var() + 1e-5),
+                                       rtol=1e-5)
+        (updates, _), _ = self._update(f, fitness_shaping=shaping, group_size=2)
+        assert all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates))
+        (none, _), _ = self._update(jnp.full((4,), jnp.nan), fitness_shaping=shaping,
+                                    group_size=2)
+        for leaf in jax.tree.leaves(none):
+            np.testing.assert_array_equal(leaf, 0.0)
+
+    def test_fitness_spike_is_bounded_by_zscore(self):
+        f = jnp.arange(16.0).at[3].set(1e6)
+        shaped = eg.shape_fitness(f)
+        assert float(jnp.max(jnp.abs(shaped))) <= np.sqrt(16.0)
+        (updates, _), _ = self._update(f)
+        (plain, _), _ = self._update(jnp.arange(16.0))
+        norm = optax.tree.norm
+        assert float(norm(updates)) < 10 * float(norm(plain))
+
+    @parameterized.parameters(1, 4, 16)
+    def test_expectation_vs_full_rank_es_is_order_one_over_r(self, rank):
+        # f(W) = Σ W³ at W = 0, σ = 1: the textbook ES gradient E[f(W+σE)E]/σ is
+        # E[e⁴] per entry: 3 for Gaussian noise (full-rank ES), 3 + 6/r for
+        # E = ABᵀ/√r (fourth moment of a mean of r products of Gaussians).
+        params = {"w": jnp.zeros((4, 4))}
+        n = 2**18  # the mean over entries has standard error ≈ 0.01 (full rank)
+
+        @functools.partial(jax.jit, static_argnums=0)
+        def estimate(kind):
+            opt = eg.scale_by_eggroll(1.0, rank, fitness_shaping="raw", divide_by_sigma=True,
+                                      kinds={"w": kind})
+            state = opt.init(params)
+            key = eg.current_key(state)
+            noise = eg.sample_noise(params, key, n, rank=rank, kinds={"w": kind})
+            fit = jax.vmap(lambda i: jnp.sum(eg.perturb(
+                params, key, i, sigma=1.0, population_size=n, rank=rank,
+                kinds={"w": kind}, noise=noise)["w"] ** 3))(jnp.arange(n))
+            return jnp.mean(-opt.update(params, state, fitness=fit)[0]["w"])
+
+        low, full = float(estimate("lowrank")), float(estimate("dense"))
+        np.testing.assert_allclose(full, 3.0, atol=0.06)
+        np.testing.assert_allclose(low, 3.0 + 6.0 / rank, atol={1: 0.4, 4: 0.12, 16: 0.08}[rank])
+        np.testing.assert_allclose((low - full) * rank, 6.0, rtol={1: 0.1, 4: 0.1, 16: 0.25}[rank])
+
+    def test_expectation_equals_full_rank_es_on_linear_quadratic(self):
+        # f(W) = ⟨G, W⟩ − ‖W‖²/2: every rank gives E[estimate] = G − W (as full rank).
+        g = jax.random.normal(jax.random.key(7), (3, 2))
+        w0 = jax.random.normal(jax.random.key(8), (3, 2))
+        n = 2**17  # per-entry standard error ≈ ‖G − W‖/√(n/2) ≈ 0.023
+
+        def f(p):
+            return jnp.sum(g * p["w"]) - 0.5 * jnp.sum(p["w"] ** 2)
+
+        for kind, rank in (("lowrank", 1), ("lowrank", 3), ("dense", 1)):
+            params = {"w": w0}
+            opt = eg.scale_by_eggroll(0.5, rank, fitness_shaping="raw", divide_by_sigma=True,
+                                      kinds={"w": kind})
+            state = opt.init(params)
+            key = eg.current_key(state)
+
+            @jax.jit
+            def fitness(params, key, kind=kind, rank=rank):
+                return jax.vmap(lambda i: f(eg.perturb(
+                    params, key, i, sigma=0.5, population_size=n, rank=rank,
+                    kinds={"w": kind})))(jnp.arange(n))
+
+            est = -opt.update(params, state, fitness=fitness(params, key))[0]["w"]
+            np.testing.assert_allclose(est, g - w0, atol=0.12)
+
+    @chex.variants(with_jit=True, without_jit=True, with_pmap=True)
+    def test_variants_agree(self):
+        params = _params()
+        opt = eg.scale_by_eggroll(SIGMA, 2, kinds=_kinds(params))
+        state = opt.init(params)
+        fitness = jnp.asarray([3.0, -1.0, 0.5, 2.0])
+        expected, _ = opt.update(params, state, params, fitness=fitness)
+        got, new_state = self.variant(functools.partial(opt.update, fitness=fitness))(
+            params, state, params)
+        chex.assert_trees_all_close(got, expected, rtol=1e-5, atol=1e-6)
+        assert int(new_state.count) == 1
+
+    def test_inject_hyperparams_needs_static_rank_under_jit(self):
+        params = _params()
+        fitness = jnp.arange(4.0)
+        injected = optax.inject_hyperparams(gradkit.eggroll, static_args=("rank",))(
+            learning_rate=0.1, sigma=SIGMA, rank=2)
+        state = injected.init(params)
+        jax.jit(functools.partial(injected.update, fitness=fitness))(params, state, params)
+        traced = optax.inject_hyperparams(gradkit.eggroll)(learning_rate=0.1, sigma=SIGMA,
+                                                           rank=2)
+        state = traced.init(params)
+        with pytest.raises(ValueError, match="static_args"):
+            jax.jit(functools.partial(traced.update, fitness=fitness))(params, state, params)
+
+    def test_chained_with_adam_maximises_fitness(self):
+        target = jnp.asarray([[1.0, -2.0], [0.5, 3.0], [0.0, 1.0]])
+        opt = optax.chain(gradkit.scale_by_eggroll(0.1), optax.adam(0.05))
+        params = {"w": jnp.zeros((3, 2))}
+        state = opt.init(params)
+
+        @jax.jit
+        def step(params, state):
+            key = gradkit.eggroll_current_key(state)
+            fit = jax.vmap(lambda i: -jnp.sum((gradkit.eggroll_perturb(
+                params, key, i, sigma=0.1, population_size=32)["w"] - target) ** 2))(
+                    jnp.arange(32))
+            updates, state = opt.update(params, state, params, fitness=fit)
+            return optax.apply_updates(params, updates), state
+
+        for _ in range(200):
+            params, state = step(params, state)
+        np.testing.assert_allclose(params["w"], target, atol=0.05)
+
+
+class ValidationTest(parameterized.TestCase):
+
+    @parameterized.parameters(
+        (dict(sigma=0.0), "sigma"), (dict(sigma=-1.0), "sigma"),
+        (dict(sigma=0.1, rank=0), "rank"), (dict(sigma=0.1, rank=1.5), "rank"),
+        (dict(sigma=0.1, fitness_shaping="rank"), "fitness_shaping"),
+        (dict(sigma=0.1, fitness_shaping="group"), "group_size"),
+        (dict(sigma=0.1, noise_reuse=0), "noise_reuse"),
+    )
+    def test_bad_hyperparameters_raise(self, kwargs, name):
+        with pytest.raises(ValueError, match=name):
+            eg.scale_by_eggroll(**kwargs)
+
+    def test_bad_weight_decay_raises(self):
+        with pytest.raises(ValueError, match="weight_decay"):
+            gradkit.eggroll(0.1, 0.1, weight_decay=-1.0)
+
+    def test_bad_fitness_and_population(self):
+        params = _params()
+        opt = eg.scale_by_eggroll(SIGMA)
+        state = opt.init(params)
+        with pytest.raises(ValueError, match="even"):
+            opt.update(params, state, fitness=jnp.arange(5.0))
+        with pytest.raises(ValueError, match="shape"):
+            opt.update(params, state, fitness=jnp.ones((2, 2)))
+        with pytest.raises(ValueError, match="fitness"):
+            opt.update(params, state)
+        with pytest.raises(ValueError, match="group_size"):
+            eg.scale_by_eggroll(SIGMA, fitness_shaping="group", group_size=3).update(
+                params, state, fitness=jnp.arange(8.0))
+
+    def test_mismatched_kinds_tree_and_bad_kind_raise(self):
+        params = _params()
+        with pytest.raises(ValueError, match="kinds"):
+            eg.resolve_kinds(params, {"w": "lowrank"})
+        with pytest.raises(ValueError, match="kinds"):
+            eg.resolve_kinds(params, lambda path, leaf: "sparse")
+        kinds = eg.resolve_kinds(params, lambda path, leaf: (
+            "frozen" if jax.tree_util.keystr(path) == "['emb']" else None))
+        assert kinds == {"w": "lowrank", "b": "dense", "conv": "lowrank", "emb": "frozen"}
+
+
+class _Net(nn.Module):
+
+    @nn.compact
+    def __call__(self, tokens, x):
+        embed = nn.Embed(7, 6)
+        h = embed(tokens) + nn.Dense(6, name="inp")(x)
+        h = nn.LayerNorm()(jnp.tanh(h))
+        h = nn.Conv(6, (2,))(h)  # not intercepted: materialised fallback
+        h = nn.Dense(6, use_bias=False)(jax.nn.relu(h))
+        return embed.attend(h)
+
+
+class ForwardTest(parameterized.TestCase):
+
+    def _setup(self):
+        model = _Net()
+        tokens = jnp.asarray([[1, 4, 6, 0], [2, 2, 5, 3]])
+        x = jax.random.normal(jax.random.key(5), (2, 4, 3))
+        params = model.init(jax.random.key(6), tokens, x)["params"]
+        return model, params, tokens, x
+
+    def test_known_layers_are_intercepted_and_others_materialised(self):
+        model, params, tokens, x = self._setup()
+        lowrank = {("Embed_0", "embedding"), ("inp", "kernel"), ("Conv_0", "kernel"),
+                   ("Dense_0", "kernel")}
+        handled = eg._intercepted_paths(model, params, lowrank, (tokens, x), {}, None, {})
+        assert handled == {("Embed_0", "embedding"), ("inp", "kernel"), ("Dense_0", "kernel")}
+
+    @parameterized.parameters(("rbg", 4, True), ("threefry2x32", 1, False))
+    def test_efficient_forward_equals_materialised(self, impl, rank, pregenerate):
+        model, params, tokens, x = self._setup()
+        key = jax.random.key(9, impl=impl)
+        n = 6
+        noise = eg.sample_noise(params, key, n, rank=rank) if pregenerate else None
+        fast = jax.jit(lambda p: eg.population_apply(
+            model, p, key, tokens, x, population_size=n, sigma=0.2, rank=rank,
+            noise=noise))(params)
+        base = model.apply({"params": params}, tokens, x)
+        slow = jax.jit(jax.vmap(lambda i: model.apply(
+            {"params": eg.perturb(params, key, i, sigma=0.2, population_size=n, rank=rank)},
+            tokens, x)))(jnp.arange(n))
+        for i in range(n):
+            np.testing.assert_allclose(fast[i], slow[i], rtol=1e-4, atol=1e-5)
+            assert not np.allclose(fast[i], base, atol=1e-3)
+
+    def test_per_member_inputs(self):
+        model, params, tokens, x = self._setup()
+        key = jax.random.key(1, impl="rbg")
+        xs = jnp.stack([x, 2 * x, -x, x + 1])
+        fast = jax.jit(lambda p: eg.population_apply(
+            model, p, key, tokens, xs, population_size=4, sigma=0.2, in_axes=(None, 0)))(params)
+        slow = jax.jit(jax.vmap(lambda i, xi: model.apply(
+            {"params": eg.perturb(params, key, i, sigma=0.2, population_size=4)},
+            tokens, xi)))(jnp.arange(4), xs)
+        np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-5)
+
+
+class ShardedTest(parameterized.TestCase):
+
+    def test_eight_device_estimate_equals_single_device(self):
+        assert jax.device_count() == 8
+        model, params, tokens, x = ForwardTest()._setup()
+        n = 16
+        opt = gradkit.eggroll(0.1, 0.2, rank=2)
+        state = opt.init(params)
+        key = gradkit.eggroll_current_key(state)
+
+        def member_fitness(p, k, i):
+            out = eg.apply_member(model, p, k, i, tokens, x, sigma=0.2, population_size=n,
+                                  rank=2)
+            return -jnp.mean(out ** 2)
+
+        single = jax.jit(jax.vmap(lambda i: member_fitness(params, key, i)))(jnp.arange(n))
+        pmapped = gradkit.population_fitness_pmap(member_fitness, params, key, n)
+        mesh = gradkit.population_mesh()
+        sharded = jax.jit(lambda p, k: gradkit.population_fitness_sharded(
+            member_fitness, p, k, n, mesh))(params, key)
+        np.testing.assert_allclose(pmapped, single, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(sharded, single, rtol=1e-5, atol=1e-6)
+        update = jax.jit(lambda f: opt.update(params, state, params, fitness=f)[0])
+        expected = update(single)
+        for fit in (pmapped, sharded):
+            got = update(fit)
+            chex.assert_trees_all_close(got, expected, rtol=1e-5, atol=1e-7)
+
+        # Every device computes the same update from the gathered fitness.
+        def device_update(f, p, s):
+            return opt.update(p, s, p, fitness=f)[0]
+
+        rep = jax.pmap(device_update, in_axes=(0, None, None))(
+            np.broadcast_to(np.asarray(pmapped), (8, n)), params, state)
+        for leaf, ref in zip(jax.tree.leaves(rep), jax.tree.leaves(expected), strict=True):
+            np.testing.assert_allclose(leaf, np.broadcast_to(ref, leaf.shape), rtol=1e-5,
+                                       atol=1e-7)
+
+    def test_population_must_divide_devices(self):
+        with pytest.raises(ValueError, match="population_size"):
+            gradkit.population_fitness_pmap(lambda p, k, i: 0.0, {}, None, 12)
