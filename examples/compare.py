@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lm_lib
 
 lm_lib.define_flags()
-flags.DEFINE_list("optimizers", ["adamw", "lion"], "Optimizer names (gradkit first, then optax).")
+flags.DEFINE_list("optimizers", ["adamw", "lion", "spam", "sophia"],
+                  "Optimizer names (gradkit first, then optax).")
 flags.DEFINE_list("learning_rates", [], "Per-optimizer peak LRs as name=value pairs.")
 flags.DEFINE_float("target_val_loss", 0.8, "Validation loss whose first crossing is reported.")
 FLAGS = flags.FLAGS

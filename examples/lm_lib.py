@@ -41,6 +41,8 @@ from gradkit.models import transformer
 OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
     "adamw": {"learning_rate": 3e-3, "weight_decay": 0.1},
     "lion": {"learning_rate": 3e-3, "weight_decay": 1.0},
+    "spam": {"learning_rate": 3e-3, "weight_decay": 0.1},
+    "sophia": {"learning_rate": 1e-3, "weight_decay": 0.1, "estimator": "gnb"},
 }
 FALLBACK_LEARNING_RATE = 1e-3
 

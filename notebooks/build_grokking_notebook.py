@@ -25,8 +25,10 @@ cells = [
         "Set `GRADKIT_TINY=1` to run everything at a toy size (the test suite does)."),
     new_code_cell(
         "import sys\n"
-        "if \"google.colab\" in sys.modules:  # point this at your gradkit repository\n"
-        "    %pip install -q \"gradkit[examples] @ git+https://github.com/gradkit/gradkit\""),
+        "if \"google.colab\" in sys.modules:  # set GRADKIT_PIP to your gradkit source\n"
+        "    import os, subprocess\n"
+        "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\",\n"
+        "                    os.environ.get(\"GRADKIT_PIP\", \"gradkit[examples]\")], check=True)"),
     new_code_cell(
         "import os\n"
         "import jax\n"

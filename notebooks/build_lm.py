@@ -35,10 +35,12 @@ Set `GRADKIT_TINY=1` to run it in seconds (the test suite does).
 code(r"""
 import sys
 
-if "google.colab" in sys.modules:  # install gradkit on Colab
+if "google.colab" in sys.modules:  # set GRADKIT_PIP to your gradkit source
+    import os
     import subprocess
 
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "gradkit[examples]"])
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    os.environ.get("GRADKIT_PIP", "gradkit[examples]")], check=True)
 """)
 
 code(r"""
