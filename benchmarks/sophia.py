@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import time
 
-import flax.linen as nn
 import jax
 import optax
 from absl import app
 from absl import flags
 
 import gradkit
+from gradkit.models.mlp import MLPClassifier
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("dim", 64, "Input dimension.")
@@ -31,15 +31,6 @@ flags.DEFINE_integer("repeats", 5, "Timed calls per optimizer (best is reported)
 flags.DEFINE_integer("update_interval", 10, "Sophia's k.")
 
 
-class MLP(nn.Module):
-    hidden: int
-    classes: int
-
-    @nn.compact
-    def __call__(self, x):
-        x = nn.gelu(nn.Dense(self.hidden)(x))
-        x = nn.gelu(nn.Dense(self.hidden)(x))
-        return nn.Dense(self.classes)(x)
 
 
 def time_optimizer(opt, model, params, x, y, steps, repeats):
@@ -71,7 +62,7 @@ def main(argv):
     kx, ky, kp = jax.random.split(jax.random.key(0), 3)
     x = jax.random.normal(kx, (FLAGS.batch_size, FLAGS.dim))
     y = jax.random.randint(ky, (FLAGS.batch_size,), 0, FLAGS.classes)
-    model = MLP(FLAGS.hidden, FLAGS.classes)
+    model = MLPClassifier(FLAGS.hidden, FLAGS.classes)
     params = model.init(kp, x[:1])["params"]
     k = FLAGS.update_interval
     opts = {

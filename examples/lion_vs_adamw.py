@@ -27,6 +27,7 @@ from absl import flags
 from tqdm import tqdm
 
 import gradkit
+from gradkit.models.mlp import MLPClassifier
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("steps", 2000, "Training steps per optimizer.")
@@ -44,18 +45,9 @@ flags.DEFINE_string("workdir", "/tmp/gradkit_lion_vs_adamw", "Output directory."
 NUM_FEATURES, NUM_CLASSES = 32, 10
 
 
-class MLP(nn.Module):
-    width: int
-    num_classes: int
-
-    @nn.compact
-    def __call__(self, x):
-        x = nn.relu(nn.Dense(self.width)(x))
-        x = nn.relu(nn.Dense(self.width)(x))
-        return nn.Dense(self.num_classes)(x)
 
 
-TEACHER = MLP(width=64, num_classes=NUM_CLASSES)
+TEACHER = MLPClassifier(hidden=64, classes=NUM_CLASSES, activation=nn.relu)
 TEACHER_PARAMS = TEACHER.init(jax.random.key(1234), jnp.zeros((1, NUM_FEATURES)))
 
 
@@ -67,7 +59,7 @@ def teacher_batch(key: jax.Array, num: int) -> tuple[jax.Array, jax.Array]:
 
 def train(name: str, optimizer: optax.GradientTransformation, seed: int):
     x_test, y_test = teacher_batch(jax.random.key(seed + 1), FLAGS.num_test)
-    model = MLP(width=FLAGS.width, num_classes=NUM_CLASSES)
+    model = MLPClassifier(hidden=FLAGS.width, classes=NUM_CLASSES, activation=nn.relu)
     params = model.init(jax.random.key(seed), x_test[:1])
     opt_state = optimizer.init(params)
 

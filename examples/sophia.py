@@ -28,7 +28,6 @@ import os
 import time
 from collections.abc import Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import matplotlib
@@ -38,6 +37,7 @@ from absl import flags
 from tqdm import tqdm
 
 import gradkit
+from gradkit.models.mlp import MLPClassifier
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -61,22 +61,13 @@ flags.DEFINE_float("sophia_gamma", None, "Sophia's γ; default: the paper's (0.0
 flags.DEFINE_integer("seed", 0, "Seed for data, init and estimators.")
 
 
-class MLP(nn.Module):
-    hidden: int
-    classes: int
-
-    @nn.compact
-    def __call__(self, x):
-        x = nn.gelu(nn.Dense(self.hidden)(x))
-        x = nn.gelu(nn.Dense(self.hidden)(x))
-        return nn.Dense(self.classes)(x)
 
 
 class Teacher:
     """A random MLP whose softmax (times a scale) defines p(y | x), x ~ N(0, I)."""
 
     def __init__(self, seed, dim, classes, scale):
-        self.module = MLP(hidden=64, classes=classes)
+        self.module = MLPClassifier(hidden=64, classes=classes)
         kt, kx = jax.random.split(jax.random.key(seed + 1000))
         self.params = self.module.init(kt, jnp.zeros((1, dim)))
         probe = self.module.apply(self.params, jax.random.normal(kx, (4096, dim)))
@@ -118,7 +109,7 @@ def train(name, lr, teacher, eval_data, *, steps, eval_every, batch_size, hidden
           weight_decay, update_interval, seed, gamma=None):
     """Trains one run; returns [(step, eval_loss, win_rate)] every `eval_every` steps."""
     xe, ye = eval_data
-    model = MLP(hidden=hidden, classes=classes)
+    model = MLPClassifier(hidden=hidden, classes=classes)
     params = model.init(jax.random.key(seed), xe[:1])["params"]
     opt = make_optimizer(name, lr, steps=steps, weight_decay=weight_decay,
                          update_interval=update_interval, seed=seed, gamma=gamma)
