@@ -23,8 +23,8 @@ The *Small-scale proxies for large-scale Transformer training instabilities* pap
 how final loss depends on the learning rate over several decades and summarises it as
 **LR sensitivity** $\mathbb{E}_{\eta}[\min(\ell(\eta), \ell_0) - \ell^\ast]$: the average
 excess of the final loss over the best one, with diverged runs counted at the initial
-loss $\ell_0$. This notebook runs that sweep for AdamW and Lion (and AdamW with the
-paper's two interventions, qk-layernorm and the output-logit z-loss) on gradkit's
+loss $\ell_0$. This notebook runs that sweep for AdamW, Lion and SPAM (and AdamW with
+the paper's two interventions, qk-layernorm and the output-logit z-loss) on gradkit's
 reference LM (`gradkit.models.transformer`) and the generated corpus
 (`gradkit.data.text`), with every learning rate of a sweep trained **at once** under
 `jax.vmap` (one compilation per optimizer).
@@ -75,26 +75,33 @@ Each entry: optimizer name (resolved in `gradkit` first, then `optax`, like
 `examples/lm.py`), fixed kwargs, learning rates, model options. Lion gets the 10×
 larger weight decay its paper advises; its grid spans the same three decades as AdamW's
 because at this tiny scale its best learning rate is *not* 10× below AdamW's (a first
-sweep over 1e-5–1e-2 was still improving at 1e-2). Weight decay applies to matrices
-only, as in `examples/lm.py`. Add a row to sweep another gradkit method.
+sweep over 1e-5–1e-2 was still improving at 1e-2). SPAM (`gradkit.spam`) keeps its
+defaults (spike threshold θ = 5000, moment reset every ΔT = 500 steps, ε = 1e-6, dense
+moments) with AdamW's weight decay; with 400 steps no reset happens, so here it is
+AdamW plus spike clipping (from step 20) and its ε convention. `static` lists arguments
+`optax.inject_hyperparams` must not turn into traced hyperparameters (SPAM's `density`
+fixes its state's shapes). Weight decay applies to matrices only, as in
+`examples/lm.py`. Add a row to sweep another gradkit method.
 """)
 
 code(r"""
 def grid(lo, hi, per_decade=2):
-    n = int(round(np.log10(hi / lo) * per_decade)) + 1
+    n = round(np.log10(hi / lo) * per_decade) + 1
     return np.logspace(np.log10(lo), np.log10(hi), n)
 
 
 SWEEPS = {
     "adamw": dict(name="adamw", kwargs=dict(weight_decay=0.1), lrs=grid(1e-4, 1e-1)),
     "lion": dict(name="lion", kwargs=dict(weight_decay=1.0), lrs=grid(1e-4, 1e-1)),
+    "spam": dict(name="spam", kwargs=dict(weight_decay=0.1), lrs=grid(1e-4, 1e-1),
+                 static=("density", "density_mask", "seed")),
     "adamw + qk-LN + z-loss": dict(
         name="adamw", kwargs=dict(weight_decay=0.1), lrs=grid(1e-4, 1e-1),
         model=dict(qk_layernorm=True), z_loss=1e-4,
     ),
 }
 if TINY:
-    SWEEPS = {k: dict(v, lrs=v["lrs"][::6]) for k, v in list(SWEEPS.items())[:2]}
+    SWEEPS = {k: dict(v, lrs=v["lrs"][::6]) for k, v in list(SWEEPS.items())[:3]}
 
 
 def decay_mask(params):
@@ -129,7 +136,8 @@ def run_sweep(spec):
     params = model.init(jax.random.key(0), jnp.zeros((1, SEQ), jnp.int32))
 
     def make_opt(lr):
-        inner = optax.inject_hyperparams(factory(spec["name"]), static_args=("mask",))(
+        static = ("mask", *spec.get("static", ()))
+        inner = optax.inject_hyperparams(factory(spec["name"]), static_args=static)(
             learning_rate=lr, mask=decay_mask, **spec["kwargs"]
         )
         return optax.chain(inner, optax.scale_by_schedule(factor))
@@ -179,7 +187,10 @@ def lr_sensitivity(initial, final):
 
 
 fig, ax = plt.subplots(figsize=(6.5, 4))
-rows = ["| optimizer | LRs swept | best LR | best val loss | LR sensitivity |", "|---|---|---|---|---|"]
+rows = [
+    "| optimizer | LRs swept | best LR | best val loss | LR sensitivity |",
+    "|---|---|---|---|---|",
+]
 for label, (initial, final) in results.items():
     lrs = SWEEPS[label]["lrs"]
     shown = np.where(np.isfinite(final), np.minimum(final, initial), initial)

@@ -23,5 +23,5 @@ def test_lm_notebook_runs_at_tiny_size(monkeypatch):
     outputs = "".join(
         o.get("text", "") for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs
     )
-    assert "| adamw |" in outputs and "| lion |" in outputs
+    assert "| adamw |" in outputs and "| lion |" in outputs and "| spam |" in outputs
     assert "LR sensitivity" in outputs
