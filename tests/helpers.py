@@ -67,18 +67,40 @@ def rosenbrock(params: Any) -> jax.Array:
     return (1.0 - x) ** 2 + 100.0 * (y - x**2) ** 2
 
 
-def run_example(name: str, *flags: str, timeout: int = 300) -> str:
-    """Runs `examples/<name>` with `flags` in a subprocess; returns its stdout.
-
-    The repository root is put on PYTHONPATH so this works from a plain checkout.
-    """
+def subprocess_env(devices: int = 1, **extra: str) -> dict[str, str]:
+    """Environment for an example or notebook kernel: gradkit importable from the checkout,
+    CPU only, `devices` virtual devices (one compiles fastest), plus `extra` variables."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["JAX_PLATFORMS"] = "cpu"
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["MPLBACKEND"] = "Agg"
+    env.update(extra)
+    return env
+
+
+def run_example(name: str, *flags: str, devices: int = 1, cwd: Any = ROOT,
+                timeout: int = 300) -> str:
+    """Runs `examples/<name>` with `flags` in a subprocess; returns its stdout."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / name), *flags],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, check=False)
+        capture_output=True, text=True, timeout=timeout, cwd=cwd,
+        env=subprocess_env(devices), check=False)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
+
+
+def run_notebook(name: str, cwd: Any = ROOT, timeout: int = 300) -> str:
+    """Executes `notebooks/<name>` at tiny size (GRADKIT_TINY=1); returns its text output."""
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                                     resources={"metadata": {"path": str(cwd)}})
+    client.execute(env=subprocess_env(GRADKIT_TINY="1"))
+    return "".join(output.get("text", "") for cell in notebook.cells
+                   if cell.cell_type == "code" for output in cell.get("outputs", []))
 
 
 def read_jsonl(path: pathlib.Path) -> list[dict]:

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests.helpers import run_example
+from tests.helpers import run_notebook
 
 
 def _run(script: str, workdir: pathlib.Path, *flags: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
-    subprocess.run([sys.executable, str(ROOT / "examples" / script),
-                    f"--workdir={workdir}", *flags],
-                   check=True, cwd=ROOT, env=env, timeout=300, capture_output=True)
+    run_example(script, f"--workdir={workdir}", *flags)
 
 
 def test_eggroll_rl_runs(tmp_path):
@@ -37,16 +32,5 @@ def test_eggroll_lm_runs(tmp_path):
 
 
 def test_eggroll_notebook_executes_at_tiny_size():
-    import nbclient
-    import nbformat
-
-    nb = nbformat.read(ROOT / "notebooks" / "eggroll.ipynb", as_version=4)
-    os.environ["GRADKIT_TINY"] = "1"
-    try:
-        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                resources={"metadata": {"path": str(ROOT)}}).execute()
-    finally:
-        del os.environ["GRADKIT_TINY"]
-    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                      for o in c.get("outputs", []))
+    outputs = run_notebook("eggroll.ipynb")
     assert "final mean return" in outputs

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
-import pytest
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["JAX_PLATFORMS"] = "cpu"
-    env.pop("XLA_FLAGS", None)  # one device is enough here
-    return env
+from tests.helpers import run_example
+from tests.helpers import run_notebook
 
 
 def test_example_runs_and_writes_outputs(tmp_path):
-    cmd = [sys.executable, str(ROOT / "examples" / "grokking.py"), "--p=5", "--epochs=6",
-           "--chunk=3", "--eval_every=2", "--loss=stablemax", "--optimizer=perp_adamw",
-           "--lr=0.01", f"--workdir={tmp_path}"]
-    subprocess.run(cmd, check=True, env=_env(), timeout=300, capture_output=True)
+    run_example("grokking.py", "--p=5", "--epochs=6", "--chunk=3", "--eval_every=2",
+                "--loss=stablemax", "--optimizer=perp_adamw", "--lr=0.01",
+                f"--workdir={tmp_path}")
     rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert [r["epoch"] for r in rows] == list(range(6))
     keys = {"train_loss", "train_acc", "test_loss", "test_acc", "sc_fraction",
@@ -39,20 +25,5 @@ def test_example_runs_and_writes_outputs(tmp_path):
 
 
 def test_notebook_executes_at_tiny_size(tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    path = ROOT / "notebooks" / "grokking.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    env = _env()
-    env["GRADKIT_TINY"] = "1"
-    old = dict(os.environ)
-    os.environ.update(env)
-    try:
-        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
-    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                      for o in c.get("outputs", []))
+    outputs = run_notebook("grokking.ipynb", cwd=tmp_path)
     assert "final test accuracy" in outputs

@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 import sys
 
 import jax
@@ -11,6 +10,7 @@ import optax
 import pytest
 
 import gradkit
+from tests.helpers import run_example
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
@@ -110,22 +110,7 @@ def test_checkpoint_resume_is_bit_identical(tmp_path):
 
 def _run(script, args, tmp_path):
     # Two virtual devices are enough to exercise pmap/mesh and compile faster than 8.
-    env = dict(
-        os.environ,
-        PYTHONPATH=ROOT,
-        JAX_PLATFORMS="cpu",
-        XLA_FLAGS="--xla_force_host_platform_device_count=2",
-    )
-    proc = subprocess.run(
-        [sys.executable, os.path.join(EXAMPLES, script), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
+    return run_example(script, *args, devices=2, cwd=tmp_path)
 
 
 def test_lm_example_pmap_with_checkpoints(tmp_path):

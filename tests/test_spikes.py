@@ -6,9 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
-import subprocess
-import sys
 
 import chex
 import jax
@@ -682,13 +679,9 @@ def test_fault_injection_adam_damaged_spam_not():
 
 
 def test_example_runs_end_to_end(tmp_path):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "PYTHONPATH": root, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)
-    cmd = [sys.executable, os.path.join(root, "examples", "spikes.py"),
-           f"--workdir={tmp_path}", "--steps=40", "--spike_first=20", "--spike_every=10",
-           "--log_every=10", "--optimizers=adam,spam", "--noalso_clean"]
-    subprocess.run(cmd, check=True, env=env, timeout=300, capture_output=True)
+    helpers.run_example("spikes.py", f"--workdir={tmp_path}", "--steps=40", "--spike_first=20",
+                        "--spike_every=10", "--log_every=10", "--optimizers=adam,spam",
+                        "--noalso_clean")
     rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert {r["optimizer"] for r in rows} == {"adam", "spam"} and len(rows) == 8
     assert any(r["num_clipped"] > 0 for r in rows if r["optimizer"] == "spam")
