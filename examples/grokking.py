@@ -9,32 +9,35 @@ operands, full-batch training (one step per epoch), a random 40% train split.
   * StableMax cross-entropy without weight decay groks with SC ≈ 0;
   * ⊥AdamW without weight decay generalises in far fewer epochs than AdamW with it.
 
-Each epoch is one full-batch step; epochs run inside a jitted ``lax.scan`` in chunks of
-``--chunk`` epochs. Metrics per epoch (of the parameters *before* that epoch's update,
-so epoch 0 is the initialisation) go to ``<workdir>/metrics.jsonl``: train loss and
-accuracy, test loss and accuracy (every ``--eval_every`` epochs, else null), the SC
-fraction of the trained loss (softmax or StableMax, in the run's dtype) and of the float32
-softmax (official metric) on the training logits, the mean top-2 logit gap, the fraction of
-exactly-zero float32 softmax losses, the global weight norm and ``cos_nlm``, the cosine
-between the descent direction −∇L and w (the naive-loss-minimisation direction).
-``<workdir>/summary.json`` has the final numbers and the first epoch at which test
+Each epoch is one full-batch step; epochs run inside jitted ``lax.fori_loop``s, ``--chunk``
+epochs per call. Every ``--log_every`` epochs (metrics cost more than a step, so they are
+not computed every epoch), one row of metrics of the current parameters (before that
+epoch's update; epoch 0 is the initialisation, and a last row has the final parameters)
+goes to ``<workdir>/metrics.jsonl``: train loss and accuracy, test loss and accuracy, the
+SC fraction of the trained loss (softmax or StableMax, in the run's dtype) and of the
+float32 softmax (official metric) on the training logits, the mean top-2 logit gap, the
+fraction of exactly-zero losses, the global weight norm and ``cos_nlm``, the cosine between
+the descent direction −∇L and w (the naive-loss-minimisation direction).
+``<workdir>/summary.json`` has the final numbers and the first logged epoch at which test
 accuracy reached 95%; ``<workdir>/grokking.png`` the curves.
 
-Example (the rows of the README's results table; run from the repository root)::
+The rows of the README's results table, with the flags of the official
+``run_main_experiments.sh`` (run from the repository root)::
 
-  python examples/grokking.py --optimizer=perp_adamw --lr=0.005 --epochs=500 --chunk=50
-  python examples/grokking.py --optimizer=adamw --lr=0.005 --weight_decay=1.0 \
-      --epochs=4000 --chunk=250 --eval_every=5 --stop_at_test_acc=0.95
-  python examples/grokking.py --loss=softmax --optimizer=adamw --lr=0.01 \
-      --epochs=3000 --chunk=250 --eval_every=10
+  # Figure 2: float32 softmax CE, no weight decay: memorises, SC spreads, no grokking.
+  python examples/grokking.py --loss=softmax --optimizer=adamw --lr=0.0005 \
+      --adam_eps=1e-30 --epochs=20000 --log_every=100
+  # Figure 1: StableMax CE, no weight decay: groks (slowly).
   python examples/grokking.py --loss=stablemax --optimizer=adamw --lr=0.01 --b2=0.999 \
-      --epochs=30000 --chunk=500 --eval_every=10 --stop_at_test_acc=0.95 --max_minutes=25
+      --epochs=80000 --log_every=500 --chunk=5000
+  # Figure 6: ⊥AdamW without weight decay vs AdamW with it.
+  python examples/grokking.py --optimizer=perp_adamw --lr=0.005 --epochs=500
+  python examples/grokking.py --optimizer=adamw --lr=0.005 --weight_decay=1.0 --epochs=2000
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 
@@ -57,8 +60,8 @@ flags.DEFINE_float("momentum", 0.8, "SGD momentum (paper's ⊥SGD: 0.8).")
 flags.DEFINE_enum("dtype", "float32", ["float32", "float64"], "Model and loss dtype.")
 flags.DEFINE_enum("model", "mlp", ["mlp", "transformer"], "Model.")
 flags.DEFINE_integer("epochs", 300, "Number of full-batch epochs (steps).")
-flags.DEFINE_integer("chunk", 100, "Epochs per jitted lax.scan call.")
-flags.DEFINE_integer("eval_every", 1, "Evaluate the test set every this many epochs.")
+flags.DEFINE_integer("log_every", 10, "Log all metrics (train and test) every this many epochs.")
+flags.DEFINE_integer("chunk", 1000, "Epochs per jitted call (a multiple of log_every).")
 flags.DEFINE_float("stop_at_test_acc", 0.0,
                    "If > 0, stop after the chunk in which test accuracy reached it.")
 flags.DEFINE_float("max_minutes", 0.0,
@@ -86,10 +89,16 @@ def make_optimizer(name, lr, weight_decay, b1, b2, eps, momentum):
 def run(
     *, op="+", p=113, train_fraction=0.4, loss="softmax", optimizer="perp_adamw",
     lr=0.005, weight_decay=0.0, b1=0.9, b2=0.99, adam_eps=1e-25, momentum=0.8,
-    dtype="float32", model="mlp", epochs=300, chunk=100, eval_every=1,
+    dtype="float32", model="mlp", epochs=300, log_every=10, chunk=1000,
     stop_at_test_acc=0.0, max_minutes=0.0, seed=0, workdir="/tmp/gradkit_grokking", progress=True,
 ):
     """Trains and writes metrics.jsonl, summary.json and grokking.png; returns summary."""
+    for name, value in (("epochs", epochs), ("log_every", log_every), ("chunk", chunk)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    if epochs % log_every or chunk % log_every:
+        raise ValueError(f"`epochs` ({epochs}) and `chunk` ({chunk}) must be multiples of "
+                         f"`log_every` ({log_every}).")
     import jax
 
     if dtype == "float64":
@@ -121,51 +130,58 @@ def run(
             return gradkit.stablemax_cross_entropy(logits, labels).mean()
         return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
-    def apply(params, x, epoch):
+    def train_loss(params, epoch):
         if model == "mlp":
-            return net.apply(params, x)
-        rngs = {"dropout": jax.random.fold_in(dropout_key, epoch)}
-        return net.apply(params, x, deterministic=False, rngs=rngs)
+            logits = net.apply(params, x_tr)
+        else:  # dropout, as the official transformer trains
+            rngs = {"dropout": jax.random.fold_in(dropout_key, epoch)}
+            logits = net.apply(params, x_tr, deterministic=False, rngs=rngs)
+        return ce(logits, y_tr)
 
-    def loss_fn(params, epoch):
-        logits = apply(params, x_tr, epoch)
-        return ce(logits, y_tr), logits
-
-    def evaluate(params):
-        logits = net.apply(params, x_te)
-        return ce(logits, y_te), jnp.mean(jnp.argmax(logits, -1) == y_te)
-
-    def one_epoch(carry, epoch):
+    def train_epoch(epoch, carry):
         params, opt_state = carry
-        (train_loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, epoch)
+        grads = jax.grad(train_loss)(params, epoch)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    def eval_loss(params, x, y):
+        logits = net.apply(params, x)
+        return ce(logits, y), logits
+
+    def metrics(params):
+        """Metrics of ``params`` (the deterministic model) before the next epoch's update."""
+        (tr_loss, logits), grads = jax.value_and_grad(eval_loss, has_aux=True)(
+            params, x_tr, y_tr)
+        te_loss, te_logits = eval_loss(params, x_te, y_te)
         g = jnp.concatenate([x.reshape(-1) for x in jax.tree.leaves(grads)])
         w = jnp.concatenate([x.reshape(-1) for x in jax.tree.leaves(params)])
-        nan = jnp.array(jnp.nan, fdtype)
-        test_loss, test_acc = jax.lax.cond(
-            epoch % eval_every == 0, lambda q: tuple(v.astype(fdtype) for v in evaluate(q)),
-            lambda q: (nan, nan), params)
-        metrics = dict(
-            train_loss=train_loss,
+        top2 = jax.lax.top_k(logits, 2)[0]
+        return dict(
+            train_loss=tr_loss,
             train_acc=jnp.mean(jnp.argmax(logits, -1) == y_tr),
-            test_loss=test_loss,
-            test_acc=test_acc,
+            test_loss=te_loss,
+            test_acc=jnp.mean(jnp.argmax(te_logits, -1) == y_te),
             # SC of the loss being trained (softmax or StableMax) in the run's dtype,
             # and float32-softmax SC of the same logits whatever the loss.
             sc_fraction=(gradkit.stablemax_collapse_fraction(logits, dtype=fdtype)
                          if loss == "stablemax"
                          else gradkit.softmax_collapse_fraction(logits, dtype=fdtype)),
             softmax_sc_fraction=gradkit.softmax_collapse_fraction(logits),
-            max_logit_gap=jnp.mean(jnp.max(logits, -1) - jnp.sort(logits, -1)[:, -2]),
+            max_logit_gap=jnp.mean(top2[:, 0] - top2[:, 1]),
             zero_loss_fraction=gradkit.zero_loss_fraction(logits, y_tr, dtype=fdtype),
             weight_norm=jnp.linalg.norm(w),
             cos_nlm=jnp.vdot(-g, w) / (jnp.linalg.norm(g) * jnp.linalg.norm(w) + 1e-30),
         )
-        updates, opt_state = opt.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), metrics
+
+    def log_interval(carry, first_epoch):
+        # Metrics are computed once per `log_every` epochs: they cost more than a step.
+        row = metrics(carry[0])
+        carry = jax.lax.fori_loop(first_epoch, first_epoch + log_every, train_epoch, carry)
+        return carry, row
 
     @jax.jit
-    def run_chunk(params, opt_state, epochs_idx):
-        return jax.lax.scan(one_epoch, (params, opt_state), epochs_idx)
+    def run_chunk(params, opt_state, first_epochs):
+        return jax.lax.scan(log_interval, (params, opt_state), first_epochs)
 
     try:
         from tqdm import tqdm
@@ -173,51 +189,51 @@ def run(
         tqdm = None
     bar = tqdm(total=epochs, disable=not progress, unit="epoch") if tqdm else None
     first_95 = None
-    last = {}
     start = time.time()
     done = 0
+
+    def record(f, row):
+        nonlocal first_95
+        f.write(json.dumps(row) + "\n")
+        if first_95 is None and row["test_acc"] >= 0.95:
+            first_95 = row["epoch"]
+
     with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
         while done < epochs:
             n = min(chunk, epochs - done)
-            (params, opt_state), m = run_chunk(
-                params, opt_state, jnp.arange(done, done + n, dtype=jnp.int32))
+            firsts = jnp.arange(done, done + n, log_every, dtype=jnp.int32)
+            (params, opt_state), m = run_chunk(params, opt_state, firsts)
             m = jax.device_get(m)
-            for i in range(n):
-                row = {"epoch": done + i}
-                for k, v in m.items():
-                    v = float(v[i])
-                    row[k] = None if math.isnan(v) else v
-                f.write(json.dumps(row) + "\n")
-                if row["test_acc"] is not None:
-                    last["test_acc"] = row["test_acc"]
-                    if first_95 is None and row["test_acc"] >= 0.95:
-                        first_95 = row["epoch"]
-                last.update({k: row[k] for k in ("train_acc", "train_loss", "sc_fraction",
-                                                  "softmax_sc_fraction", "weight_norm",
-                                                  "cos_nlm")})
+            for i, epoch in enumerate(range(done, done + n, log_every)):
+                last = {"epoch": epoch, **{k: float(v[i]) for k, v in m.items()}}
+                record(f, last)
             done += n
             if bar is not None:
                 bar.update(n)
                 bar.set_postfix(train=f"{last['train_acc']:.3f}",
-                                test=f"{last.get('test_acc', float('nan')):.3f}",
-                                sc=f"{last['sc_fraction']:.3f}")
-            if stop_at_test_acc > 0 and last.get("test_acc", 0.0) >= stop_at_test_acc:
+                                test=f"{last['test_acc']:.3f}", sc=f"{last['sc_fraction']:.3f}")
+            if stop_at_test_acc > 0 and last["test_acc"] >= stop_at_test_acc:
                 break
             if max_minutes > 0 and time.time() - start > 60 * max_minutes:
                 break
+        # The final parameters get a row too (epoch = epochs run).
+        last = {"epoch": done, **{k: float(v) for k, v in
+                                  jax.device_get(jax.jit(metrics)(params)).items()}}
+        record(f, last)
     if bar is not None:
         bar.close()
-    final_test_loss, final_test_acc = jax.device_get(evaluate(params))
     summary = dict(
         config=dict(op=op, p=p, train_fraction=train_fraction, loss=loss,
                     optimizer=optimizer, lr=lr, weight_decay=weight_decay, b1=b1, b2=b2,
                     adam_eps=adam_eps, momentum=momentum, dtype=dtype, model=model,
-                    epochs=epochs, seed=seed, n_train=len(data.y_train),
-                    n_test=len(data.y_test)),
+                    epochs=epochs, log_every=log_every, seed=seed,
+                    n_train=len(data.y_train), n_test=len(data.y_test)),
         epochs_run=done,
         epochs_to_95_test=first_95,
-        final_test_acc=float(final_test_acc),
-        final_test_loss=float(final_test_loss),
+        final_test_acc=last["test_acc"],
+        final_test_loss=last["test_loss"],
+        max_test_acc=max(json.loads(line)["test_acc"]
+                         for line in open(os.path.join(workdir, "metrics.jsonl"))),
         last_logged=last,
         wall_s=round(time.time() - start, 1),
     )
@@ -264,8 +280,8 @@ def main(argv):
         op=FLAGS.op, p=FLAGS.p, train_fraction=FLAGS.train_fraction, loss=FLAGS.loss,
         optimizer=FLAGS.optimizer, lr=FLAGS.lr, weight_decay=FLAGS.weight_decay,
         b1=FLAGS.b1, b2=FLAGS.b2, adam_eps=FLAGS.adam_eps, momentum=FLAGS.momentum,
-        dtype=FLAGS.dtype, model=FLAGS.model, epochs=FLAGS.epochs, chunk=FLAGS.chunk,
-        eval_every=FLAGS.eval_every, stop_at_test_acc=FLAGS.stop_at_test_acc,
+        dtype=FLAGS.dtype, model=FLAGS.model, epochs=FLAGS.epochs, log_every=FLAGS.log_every,
+        chunk=FLAGS.chunk, stop_at_test_acc=FLAGS.stop_at_test_acc,
         max_minutes=FLAGS.max_minutes,
         seed=FLAGS.seed, workdir=FLAGS.workdir)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}))

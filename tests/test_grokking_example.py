@@ -4,24 +4,41 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from tests.helpers import ROOT
 from tests.helpers import run_example
 from tests.helpers import run_notebook
 
 
 def test_example_runs_and_writes_outputs(tmp_path):
-    run_example("grokking.py", "--p=5", "--epochs=6", "--chunk=3", "--eval_every=2",
+    run_example("grokking.py", "--p=5", "--epochs=8", "--chunk=4", "--log_every=2",
                 "--loss=stablemax", "--optimizer=perp_adamw", "--lr=0.01",
                 f"--workdir={tmp_path}")
     rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
-    assert [r["epoch"] for r in rows] == list(range(6))
+    # A row every log_every epochs (params before that epoch's update), plus the final params.
+    assert [r["epoch"] for r in rows] == [0, 2, 4, 6, 8]
     keys = {"train_loss", "train_acc", "test_loss", "test_acc", "sc_fraction",
             "softmax_sc_fraction", "zero_loss_fraction", "weight_norm", "cos_nlm"}
     assert keys <= set(rows[0])
-    assert rows[1]["test_acc"] is None and rows[2]["test_acc"] is not None
+    assert all(0.0 <= r["test_acc"] <= 1.0 for r in rows)
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
     summary = json.load(open(tmp_path / "summary.json"))
-    assert summary["epochs_run"] == 6 and summary["config"]["n_train"] == 10
+    assert summary["epochs_run"] == 8 and summary["config"]["n_train"] == 10
+    assert summary["final_test_acc"] == rows[-1]["test_acc"]
     assert (tmp_path / "grokking.png").stat().st_size > 0
+
+
+def test_example_rejects_epochs_not_a_multiple_of_log_every(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    import grokking
+
+    with pytest.raises(ValueError, match="log_every"):
+        grokking.run(p=5, epochs=7, log_every=2, chunk=4, workdir=str(tmp_path))
+    with pytest.raises(ValueError, match="`epochs` must be a positive integer"):
+        grokking.run(p=5, epochs=0, workdir=str(tmp_path))
 
 
 def test_notebook_executes_at_tiny_size(tmp_path):
