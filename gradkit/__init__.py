@@ -10,17 +10,17 @@ from gradkit.curvature import hutchinson_diag_hessian
 from gradkit.curvature import scale_by_sophia
 from gradkit.curvature import sophia
 from gradkit.curvature import sophia_extra_args
-from gradkit.eggroll import LowRankFactors
-from gradkit.eggroll import ScaleByEggrollState
-from gradkit.eggroll import apply_member as eggroll_apply_member
-from gradkit.eggroll import current_key as eggroll_current_key
-from gradkit.eggroll import eggroll
-from gradkit.eggroll import perturb as eggroll_perturb
-from gradkit.eggroll import population_apply as eggroll_population_apply
-from gradkit.eggroll import resolve_kinds as eggroll_resolve_kinds
-from gradkit.eggroll import sample_noise as eggroll_sample_noise
-from gradkit.eggroll import scale_by_eggroll
-from gradkit.eggroll import shape_fitness as eggroll_shape_fitness
+from gradkit.evolution import LowRankFactors
+from gradkit.evolution import ScaleByEggrollState
+from gradkit.evolution import apply_member as eggroll_apply_member
+from gradkit.evolution import current_key as eggroll_current_key
+from gradkit.evolution import eggroll
+from gradkit.evolution import perturb as eggroll_perturb
+from gradkit.evolution import population_apply as eggroll_population_apply
+from gradkit.evolution import resolve_kinds as eggroll_resolve_kinds
+from gradkit.evolution import sample_noise as eggroll_sample_noise
+from gradkit.evolution import scale_by_eggroll
+from gradkit.evolution import shape_fitness as eggroll_shape_fitness
 from gradkit.orthogonal import perp_adamw
 from gradkit.orthogonal import perp_sgd
 from gradkit.orthogonal import project_orthogonal

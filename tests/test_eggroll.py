@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import types
 
 import chex
 import flax.linen as nn
@@ -15,9 +16,8 @@ import pytest
 from absl.testing import parameterized
 
 import gradkit
-
-# `gradkit.eggroll` is the alias function (it shadows the module attribute).
-eg = importlib.import_module("gradkit.eggroll")
+import gradkit.evolution as es
+from gradkit.evolution._forward import _intercepted_paths
 
 SIGMA = 0.3
 
@@ -38,7 +38,7 @@ def _kinds(params):
 
 @functools.partial(jax.jit, static_argnums=(3,), static_argnames=("rank",))
 def _member(params, key, i, n, rank=2, noise=None):
-    return eg.perturb(params, key, i, sigma=SIGMA, population_size=n, rank=rank,
+    return es.perturb(params, key, i, sigma=SIGMA, population_size=n, rank=rank,
                       kinds=_kinds(params), noise=noise)
 
 
@@ -53,20 +53,20 @@ class NoiseTest(parameterized.TestCase):
         c = _member(params, key, 6, 8)  # another noise index
         assert not np.allclose(a["w"], c["w"]) and not np.allclose(a["b"], c["b"])
         # The next step's key gives other noise.
-        opt = eg.scale_by_eggroll(SIGMA, 2, kinds=_kinds(params))
+        opt = es.scale_by_eggroll(SIGMA, 2, kinds=_kinds(params))
         state = opt.init(params)
-        k0 = eg.current_key(state)
+        k0 = es.current_key(state)
         _, state = opt.update(params, state, fitness=jnp.arange(8.0))
-        k1 = eg.current_key(state)
+        k1 = es.current_key(state)
         assert not np.allclose(_member(params, k0, 4, 8)["w"], _member(params, k1, 4, 8)["w"])
 
     def test_noise_reuse_keeps_the_key_for_k_steps(self):
         params = _params()
-        opt = eg.scale_by_eggroll(SIGMA, noise_reuse=2, kinds=_kinds(params))
+        opt = es.scale_by_eggroll(SIGMA, noise_reuse=2, kinds=_kinds(params))
         state = opt.init(params)
         keys = []
         for _ in range(3):
-            keys.append(jax.random.key_data(eg.current_key(state, noise_reuse=2)))
+            keys.append(jax.random.key_data(es.current_key(state, noise_reuse=2)))
             _, state = opt.update(params, state, fitness=jnp.arange(4.0))
         np.testing.assert_array_equal(keys[0], keys[1])
         assert not np.array_equal(keys[1], keys[2])
@@ -89,9 +89,9 @@ class NoiseTest(parameterized.TestCase):
     def test_sample_noise_rows_are_what_perturb_uses(self):
         params = _params()
         key = jax.random.key(3, impl="rbg")
-        noise = eg.sample_noise(params, key, 8, rank=2, kinds=_kinds(params))
+        noise = es.sample_noise(params, key, 8, rank=2, kinds=_kinds(params))
         w = noise[3]  # leaves in key order: b, conv, emb, w
-        assert isinstance(w, eg.LowRankFactors) and w.a.shape == (4, 5, 2)
+        assert isinstance(w, es.LowRankFactors) and w.a.shape == (4, 5, 2)
         assert w.b.shape == (4, 4, 2) and noise[2] is None
         expected = params["w"] - SIGMA * (w.a[2] @ w.b[2].T) / np.sqrt(2)  # member 5: k=2, −
         np.testing.assert_allclose(_member(params, key, 5, 8)["w"], expected, rtol=1e-5,
@@ -114,7 +114,7 @@ class EstimateTest(parameterized.TestCase):
     def _update(self, fitness, params=None, **kw):
         params = _params() if params is None else params
         kw.setdefault("kinds", _kinds(params))
-        opt = eg.scale_by_eggroll(SIGMA, kw.pop("rank", 2), **kw)
+        opt = es.scale_by_eggroll(SIGMA, kw.pop("rank", 2), **kw)
         state = opt.init(params)
         return opt.update(params, state, params, fitness=fitness), state
 
@@ -124,7 +124,7 @@ class EstimateTest(parameterized.TestCase):
         n = 8
         fitness = jnp.asarray([3.0, -1.0, 0.5, 2.0, 7.0, 1.0, -4.0, 0.0])
         (updates, state_n), state = self._update(fitness, params, key_impl=impl)
-        key = eg.current_key(state, key_impl=impl)
+        key = es.current_key(state, key_impl=impl)
         shaped = (fitness - fitness.mean()) / jnp.sqrt(fitness.var() + 1e-5)
         expected = jax.tree.map(jnp.zeros_like, params)
         for i in range(n):
@@ -157,20 +157,20 @@ class EstimateTest(parameterized.TestCase):
 
     def test_fitness_shaping_closed_forms(self):
         f = jnp.asarray([4.0, 1.0, 3.0, 10.0, 2.0, 0.0])
-        np.testing.assert_allclose(eg.shape_fitness(f, "raw"), f)
-        np.testing.assert_allclose(eg.shape_fitness(f, "zscore"),
+        np.testing.assert_allclose(es.shape_fitness(f, "raw"), f)
+        np.testing.assert_allclose(es.shape_fitness(f, "zscore"),
                                    (f - 10 / 3) / np.sqrt(np.var(f) + 1e-5), rtol=1e-5)
-        group = eg.shape_fitness(f, "group", group_size=2)
+        group = es.shape_fitness(f, "group", group_size=2)
         gm = np.repeat(np.asarray(f).reshape(3, 2).mean(1), 2)
         np.testing.assert_allclose(group, (f - gm) / np.sqrt(np.var(f) + 1e-5), rtol=1e-5)
-        np.testing.assert_allclose(eg.shape_fitness(f, "centered_rank"),
+        np.testing.assert_allclose(es.shape_fitness(f, "centered_rank"),
                                    np.asarray([4, 1, 3, 5, 2, 0]) / 5 - 0.5, atol=1e-7)
 
     @parameterized.parameters("zscore", "centered_rank", "group", "raw")
     def test_non_finite_fitness_is_left_out(self, shaping):
         f = jnp.asarray([4.0, jnp.nan, 3.0, 10.0, jnp.inf, 0.0, 2.0, -jnp.inf])
         ok = np.isfinite(np.asarray(f))
-        shaped = eg.shape_fitness(f, shaping, group_size=2)
+        shaped = es.shape_fitness(f, shaping, group_size=2)
         assert np.all(np.isfinite(shaped)) and np.all(np.asarray(shaped)[~ok] == 0.0)
         if shaping == "zscore":
             fin = np.asarray(f)[ok]
@@ -186,7 +186,7 @@ class EstimateTest(parameterized.TestCase):
 
     def test_fitness_spike_is_bounded_by_zscore(self):
         f = jnp.arange(16.0).at[3].set(1e6)
-        shaped = eg.shape_fitness(f)
+        shaped = es.shape_fitness(f)
         assert float(jnp.max(jnp.abs(shaped))) <= np.sqrt(16.0)
         (updates, _), _ = self._update(f)
         (plain, _), _ = self._update(jnp.arange(16.0))
@@ -203,12 +203,12 @@ class EstimateTest(parameterized.TestCase):
 
         @functools.partial(jax.jit, static_argnums=0)
         def estimate(kind):
-            opt = eg.scale_by_eggroll(1.0, rank, fitness_shaping="raw", divide_by_sigma=True,
+            opt = es.scale_by_eggroll(1.0, rank, fitness_shaping="raw", divide_by_sigma=True,
                                       kinds={"w": kind})
             state = opt.init(params)
-            key = eg.current_key(state)
-            noise = eg.sample_noise(params, key, n, rank=rank, kinds={"w": kind})
-            fit = jax.vmap(lambda i: jnp.sum(eg.perturb(
+            key = es.current_key(state)
+            noise = es.sample_noise(params, key, n, rank=rank, kinds={"w": kind})
+            fit = jax.vmap(lambda i: jnp.sum(es.perturb(
                 params, key, i, sigma=1.0, population_size=n, rank=rank,
                 kinds={"w": kind}, noise=noise)["w"] ** 3))(jnp.arange(n))
             return jnp.mean(-opt.update(params, state, fitness=fit)[0]["w"])
@@ -229,14 +229,14 @@ class EstimateTest(parameterized.TestCase):
 
         for kind, rank in (("lowrank", 1), ("lowrank", 3), ("dense", 1)):
             params = {"w": w0}
-            opt = eg.scale_by_eggroll(0.5, rank, fitness_shaping="raw", divide_by_sigma=True,
+            opt = es.scale_by_eggroll(0.5, rank, fitness_shaping="raw", divide_by_sigma=True,
                                       kinds={"w": kind})
             state = opt.init(params)
-            key = eg.current_key(state)
+            key = es.current_key(state)
 
             @jax.jit
             def fitness(params, key, kind=kind, rank=rank):
-                return jax.vmap(lambda i: f(eg.perturb(
+                return jax.vmap(lambda i: f(es.perturb(
                     params, key, i, sigma=0.5, population_size=n, rank=rank,
                     kinds={"w": kind})))(jnp.arange(n))
 
@@ -246,7 +246,7 @@ class EstimateTest(parameterized.TestCase):
     @chex.variants(with_jit=True, without_jit=True, with_pmap=True)
     def test_variants_agree(self):
         params = _params()
-        opt = eg.scale_by_eggroll(SIGMA, 2, kinds=_kinds(params))
+        opt = es.scale_by_eggroll(SIGMA, 2, kinds=_kinds(params))
         state = opt.init(params)
         fitness = jnp.asarray([3.0, -1.0, 0.5, 2.0])
         expected, _ = opt.update(params, state, params, fitness=fitness)
@@ -299,7 +299,7 @@ class ValidationTest(parameterized.TestCase):
     )
     def test_bad_hyperparameters_raise(self, kwargs, name):
         with pytest.raises(ValueError, match=name):
-            eg.scale_by_eggroll(**kwargs)
+            es.scale_by_eggroll(**kwargs)
 
     def test_bad_weight_decay_raises(self):
         with pytest.raises(ValueError, match="weight_decay"):
@@ -307,7 +307,7 @@ class ValidationTest(parameterized.TestCase):
 
     def test_bad_fitness_and_population(self):
         params = _params()
-        opt = eg.scale_by_eggroll(SIGMA)
+        opt = es.scale_by_eggroll(SIGMA)
         state = opt.init(params)
         with pytest.raises(ValueError, match="even"):
             opt.update(params, state, fitness=jnp.arange(5.0))
@@ -316,16 +316,16 @@ class ValidationTest(parameterized.TestCase):
         with pytest.raises(ValueError, match="fitness"):
             opt.update(params, state)
         with pytest.raises(ValueError, match="group_size"):
-            eg.scale_by_eggroll(SIGMA, fitness_shaping="group", group_size=3).update(
+            es.scale_by_eggroll(SIGMA, fitness_shaping="group", group_size=3).update(
                 params, state, fitness=jnp.arange(8.0))
 
     def test_mismatched_kinds_tree_and_bad_kind_raise(self):
         params = _params()
         with pytest.raises(ValueError, match="kinds"):
-            eg.resolve_kinds(params, {"w": "lowrank"})
+            es.resolve_kinds(params, {"w": "lowrank"})
         with pytest.raises(ValueError, match="kinds"):
-            eg.resolve_kinds(params, lambda path, leaf: "sparse")
-        kinds = eg.resolve_kinds(params, lambda path, leaf: (
+            es.resolve_kinds(params, lambda path, leaf: "sparse")
+        kinds = es.resolve_kinds(params, lambda path, leaf: (
             "frozen" if jax.tree_util.keystr(path) == "['emb']" else None))
         assert kinds == {"w": "lowrank", "b": "dense", "conv": "lowrank", "emb": "frozen"}
 
@@ -355,7 +355,7 @@ class ForwardTest(parameterized.TestCase):
         model, params, tokens, x = self._setup()
         lowrank = {("Embed_0", "embedding"), ("inp", "kernel"), ("Conv_0", "kernel"),
                    ("Dense_0", "kernel")}
-        handled = eg._intercepted_paths(model, params, lowrank, (tokens, x), {}, None, {})
+        handled = _intercepted_paths(model, params, lowrank, (tokens, x), {}, None, {})
         assert handled == {("Embed_0", "embedding"), ("inp", "kernel"), ("Dense_0", "kernel")}
 
     @parameterized.parameters(("rbg", 4, True), ("threefry2x32", 1, False))
@@ -363,13 +363,13 @@ class ForwardTest(parameterized.TestCase):
         model, params, tokens, x = self._setup()
         key = jax.random.key(9, impl=impl)
         n = 6
-        noise = eg.sample_noise(params, key, n, rank=rank) if pregenerate else None
-        fast = jax.jit(lambda p: eg.population_apply(
+        noise = es.sample_noise(params, key, n, rank=rank) if pregenerate else None
+        fast = jax.jit(lambda p: es.population_apply(
             model, p, key, tokens, x, population_size=n, sigma=0.2, rank=rank,
             noise=noise))(params)
         base = model.apply({"params": params}, tokens, x)
         slow = jax.jit(jax.vmap(lambda i: model.apply(
-            {"params": eg.perturb(params, key, i, sigma=0.2, population_size=n, rank=rank)},
+            {"params": es.perturb(params, key, i, sigma=0.2, population_size=n, rank=rank)},
             tokens, x)))(jnp.arange(n))
         for i in range(n):
             np.testing.assert_allclose(fast[i], slow[i], rtol=1e-4, atol=1e-5)
@@ -379,10 +379,10 @@ class ForwardTest(parameterized.TestCase):
         model, params, tokens, x = self._setup()
         key = jax.random.key(1, impl="rbg")
         xs = jnp.stack([x, 2 * x, -x, x + 1])
-        fast = jax.jit(lambda p: eg.population_apply(
+        fast = jax.jit(lambda p: es.population_apply(
             model, p, key, tokens, xs, population_size=4, sigma=0.2, in_axes=(None, 0)))(params)
         slow = jax.jit(jax.vmap(lambda i, xi: model.apply(
-            {"params": eg.perturb(params, key, i, sigma=0.2, population_size=4)},
+            {"params": es.perturb(params, key, i, sigma=0.2, population_size=4)},
             tokens, xi)))(jnp.arange(4), xs)
         np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-5)
 
@@ -398,7 +398,7 @@ class ShardedTest(parameterized.TestCase):
         key = gradkit.eggroll_current_key(state)
 
         def member_fitness(p, k, i):
-            out = eg.apply_member(model, p, k, i, tokens, x, sigma=0.2, population_size=n,
+            out = es.apply_member(model, p, k, i, tokens, x, sigma=0.2, population_size=n,
                                   rank=2)
             return -jnp.mean(out ** 2)
 
@@ -428,3 +428,21 @@ class ShardedTest(parameterized.TestCase):
     def test_population_must_divide_devices(self):
         with pytest.raises(ValueError, match="population_size"):
             gradkit.population_fitness_pmap(lambda p, k, i: 0.0, {}, None, 12)
+
+
+def test_package_and_alias_do_not_clash():
+    # `import a.b as c` binds getattr(a, "b"): the family lives in `gradkit.evolution`
+    # so that `gradkit.eggroll` can be the alias function without shadowing a module.
+    import gradkit.evolution as evolution
+
+    assert isinstance(evolution, types.ModuleType)
+    assert evolution.__name__ == "gradkit.evolution"
+    assert gradkit.evolution is evolution
+    assert callable(gradkit.eggroll) and not isinstance(gradkit.eggroll, types.ModuleType)
+    assert gradkit.eggroll is evolution.eggroll
+    assert gradkit.eggroll_perturb is evolution.perturb
+    assert gradkit.scale_by_eggroll is evolution.scale_by_eggroll
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("gradkit.eggroll")
+    for name in evolution.__all__:
+        assert hasattr(evolution, name), name

@@ -23,12 +23,18 @@ def test_eggroll_rl_runs(tmp_path):
     assert (tmp_path / "learning_curve.png").stat().st_size > 0
 
 
-def test_eggroll_lm_runs(tmp_path):
-    _run("eggroll_lm.py", tmp_path, "--steps=2", "--population=4", "--features=8",
-         "--depth=1", "--batch=2", "--seq_len=8", "--eval_every=1")
-    final = json.loads((tmp_path / "final.json").read_text())
+def test_eggroll_lm_runs_on_a_local_text_file(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("The quick brown fox jumps over the lazy dog. " * 60)
+    workdir = tmp_path / "run"
+    _run("eggroll_lm.py", workdir, f"--data_path={corpus}", "--steps=2", "--population=4",
+         "--features=8", "--depth=1", "--batch=2", "--seq_len=8", "--eval_every=1")
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2] and "heldout_bits_per_char" in rows[-1]
+    final = json.loads((workdir / "final.json").read_text())
+    assert final["data"] == str(corpus) and final["vocab_size"] == 256
     assert 0 < final["final_heldout_bits_per_char"] < 2 * final["uniform_bits_per_char"]
-    assert (tmp_path / "loss.png").stat().st_size > 0
+    assert (workdir / "loss.png").stat().st_size > 0
 
 
 def test_eggroll_notebook_executes_at_tiny_size():

@@ -1,0 +1,171 @@
+"""EGGROLL perturbed forward of Flax linen models, without materialising W + σE_i.
+
+"Evolution Strategies at the Hyperscale" (EGGROLL, 2025, arXiv 2511.16652): with
+E_i = A_i B_iᵀ/√r (W an m×n kernel, x a row vector), x(W + σE_i) = xW + (σ/√r)(xA_i)B_iᵀ,
+so vmapped over members the x·W products become one shared GEMM plus cheap rank-r
+products per member (the paper's batched low-rank forward, like multi-LoRA serving). Every
+``nn.Dense`` and ``nn.Embed`` (lookup and ``attend``) is intercepted with
+``nn.intercept_methods``; other layers fall back to materialising their perturbed weights
+(exact, but a full matrix per member).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from gradkit.evolution._noise import LowRankFactors
+from gradkit.evolution._noise import _flat
+from gradkit.evolution._noise import _given_or_sampled
+from gradkit.evolution._noise import _member_row
+from gradkit.evolution._noise import _perturbed_leaf
+from gradkit.evolution._noise import _static_int
+from gradkit.evolution._noise import noise_index_and_sign
+
+_ParamPath = tuple[str, ...]
+
+
+def _dict_path(path) -> _ParamPath | None:
+    names = []
+    for entry in path:
+        if not isinstance(entry, jax.tree_util.DictKey):
+            return None
+        names.append(str(entry.key))
+    return tuple(names)
+
+
+def _known_layer(module: nn.Module, method: str) -> str | None:
+    """The name of the param a known layer's method uses as a matrix (or None)."""
+    if isinstance(module, nn.Dense) and method == "__call__":
+        return "kernel"
+    if isinstance(module, nn.Embed) and method in ("__call__", "attend"):
+        return "embedding"
+    return None
+
+
+def _intercepted_paths(model, params, lowrank_paths, args, kwargs, method, variables):
+    """Runs an abstract pass to list the low-rank leaves used only by known layers."""
+    handled = set()
+
+    def spy(next_fun, a, kw, context):
+        mod = context.module
+        name = _known_layer(mod, context.method_name)
+        if name is not None:
+            handled.add((*mod.path, name))
+        return next_fun(*a, **kw)
+
+    def run(p):
+        with nn.intercept_methods(spy):
+            return model.apply({**variables, "params": p}, *args, method=method, **kwargs)
+
+    jax.eval_shape(run, params)
+    return {p for p in lowrank_paths if p in handled}
+
+
+def apply_member(
+    model: nn.Module, params: Any, key: jax.Array, member: jax.Array, *args: Any,
+    sigma: jax.typing.ArrayLike, population_size: int, rank: int = 1,
+    antithetic: bool = True,
+    kinds: Any = None, noise: list | None = None, variables: dict | None = None,
+    method: Any = None, **kwargs: Any,
+) -> Any:
+    """Evaluates a Flax linen model at member i's perturbation without materialising it.
+
+    ``nn.Dense`` layers compute ``x·W + b + (σ s_i/√r)·(x·A)·Bᵀ`` and ``nn.Embed``
+    looks up ``W[t] + (σ s_i/√r)·A[t]·Bᵀ`` (``attend`` likewise), with the unperturbed W.
+    Dense-noise leaves (biases, scales) are materialised (they are small); low-rank
+    leaves of layers this function does not know (Conv, DenseGeneral, custom modules)
+    are materialised as W + σE too, which is exact but costs a full matrix per member.
+    Vmapping this over members turns every x·W into one shared GEMM.
+
+    Args:
+      model: a linen module.
+      params: the ``"params"`` collection (the tree the optimizer updates).
+      key: the step key (:func:`current_key`).
+      member: member index (traced under vmap).
+      *args, **kwargs: the model's inputs.
+      sigma, population_size, rank, antithetic, kinds: as in :func:`perturb`.
+      noise: optional pre-generated :func:`sample_noise` of the population.
+      variables: other collections (e.g. ``batch_stats``), unperturbed.
+      method: the model method to apply (default ``__call__``).
+
+    Returns:
+      The model's output for member i; equals ``model.apply({"params":
+      perturb(params, ...)}, ...)`` to float tolerance (tested).
+    """
+    rank = _static_int("rank", rank)
+    variables = {} if variables is None else dict(variables)
+    index, sign = noise_index_and_sign(member, antithetic)
+    noise = _given_or_sampled(noise, params, key, population_size, rank, antithetic, kinds)
+    paths, leaves, kind_leaves, treedef = _flat(params, kinds)
+    dict_paths = [_dict_path(p) for p in paths]
+    lowrank = {dp for dp, kd in zip(dict_paths, kind_leaves, strict=True) if kd == "lowrank" and dp}
+    handled = _intercepted_paths(model, params, lowrank, args, kwargs, method, variables)
+
+    factors: dict[_ParamPath, LowRankFactors] = {}
+    new = []
+    for dp, leaf, kind, leaf_noise in zip(dict_paths, leaves, kind_leaves, noise, strict=True):
+        if kind == "frozen":
+            new.append(leaf)
+        elif kind == "lowrank" and dp in handled:
+            factors[dp] = _member_row(leaf_noise, index)
+            new.append(leaf)
+        else:
+            new.append(_perturbed_leaf(leaf, _member_row(leaf_noise, index), kind,
+                                       sigma * sign, rank))
+    member_params = jax.tree.unflatten(treedef, new)
+    scale = sigma * sign / math.sqrt(rank)
+
+    def interceptor(next_fun, a, kw, context):
+        mod = context.module
+        name = _known_layer(mod, context.method_name)
+        if name is None:
+            return next_fun(*a, **kw)
+        f = factors.get((*mod.path, name))
+        out = next_fun(*a, **kw)
+        if f is None:
+            return out
+        x = a[0] if a else next(iter(kw.values()))
+        if isinstance(mod, nn.Dense):
+            low = ((x.astype(jnp.float32) @ f.a) @ f.b.T) * scale
+        elif context.method_name == "attend":
+            low = ((x.astype(jnp.float32) @ f.b) @ f.a.T) * scale
+        else:  # Embed lookup.
+            low = (jnp.take(f.a, x, axis=0) @ f.b.T) * scale
+        return (out + low).astype(out.dtype)
+
+    with nn.intercept_methods(interceptor):
+        return model.apply({**variables, "params": member_params}, *args, method=method,
+                           **kwargs)
+
+
+def population_apply(
+    model: nn.Module, params: Any, key: jax.Array, *args: Any, population_size: int,
+    sigma: jax.typing.ArrayLike, rank: int = 1, antithetic: bool = True,
+    kinds: Any = None, in_axes: Any = None, noise: list | None = None,
+    variables: dict | None = None, method: Any = None,
+) -> Any:
+    """:func:`apply_member` vmapped over all members; outputs have a leading [N] axis.
+
+    Args:
+      in_axes: ``None`` (every member sees the same `args`) or 0 (args have a leading
+        population axis), or a tuple per positional arg as for ``jax.vmap``.
+      noise: ``None`` draws the noise here; or pass a :func:`sample_noise` result
+        generated beforehand (e.g. outside the jitted forward).
+      Others as in :func:`apply_member`.
+    """
+    population_size = _static_int("population_size", population_size)
+    noise = _given_or_sampled(noise, params, key, population_size, rank, antithetic, kinds)
+
+    def one(member, *a):
+        return apply_member(model, params, key, member, *a, sigma=sigma,
+                            population_size=population_size, rank=rank,
+                            antithetic=antithetic, kinds=kinds, noise=noise,
+                            variables=variables, method=method)
+
+    axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+    return jax.vmap(one, in_axes=(0, *axes))(jnp.arange(population_size), *args)
