@@ -100,6 +100,9 @@ def _time(fn, *args):
 def main(argv):
     del argv
     n, b, width = FLAGS.population, FLAGS.samples, FLAGS.width
+    if FLAGS.naive and not 1 <= FLAGS.naive_population <= n:
+        raise app.UsageError(f"--naive_population must be in [1, --population={n}] (its "
+                             f"members reuse the first inputs), got {FLAGS.naive_population}.")
     model = MLP(width, FLAGS.depth)
     x = jax.random.normal(jax.random.key(0), (n, b, width))
     params = model.init(jax.random.key(1), x[0])["params"]
