@@ -207,6 +207,7 @@ def run(
             for i, epoch in enumerate(range(done, done + n, log_every)):
                 last = {"epoch": epoch, **{k: float(v[i]) for k, v in m.items()}}
                 record(f, last)
+            f.flush()  # long runs: rows are readable while training continues
             done += n
             if bar is not None:
                 bar.update(n)

@@ -12,9 +12,11 @@ does not round to exactly 1 (Softmax Collapse, SC) long before the logits overfl
 Checked against the official code (``LucasPrietoAl/grokking-at-the-edge-of-numerical-
 stability``, ``utils.py``): there ``log_stablemax`` is ``log(s(x) / Σ s(x))`` evaluated
 in float64 (with ``1/(1 − x + 1e-30)`` for x < 0). We compute the same function in log
-space, ``log s(x) = sign(x)·log1p(|x|)`` and ``log Σ s = logsumexp(log s)``, so no
-quotient is ever formed and nothing under- or overflows in float32 (or bfloat16) for
-|x| up to the dtype's maximum. Deliberate differences: no 1e-30 in the denominator
+space, ``log s(x) = sign(x)·log1p(|x|)`` and ``log Σ s = log s_top + log1p(Σ_{j≠top}
+s_j/s_top)``, so no quotient is ever formed, nothing under- or overflows in float32 (or
+bfloat16) for |x| up to the dtype's maximum, and the top class's loss and gradient keep
+their relative precision when they are far below round-off (where float64 is what
+saves the official code). Deliberate differences: no 1e-30 in the denominator
 (it is below float64 round-off for every x < 0 it could matter for, and our form is
 already finite at every x); the loss is returned per example, like optax's losses
 (the official one returns the mean).
@@ -48,7 +50,15 @@ def log_stablemax(x: ArrayLike, axis: int = -1, where: ArrayLike | None = None) 
     .. math::
 
         \log \mathrm{StableMax}(x)_i = \log s(x_i) - \log \sum_j s(x_j),\qquad
-        \log \sum_j s(x_j) = \operatorname{logsumexp}_j \log s(x_j).
+        \log \sum_j s(x_j) = \log s(x_k) + \operatorname{log1p}\Big(\sum_{j \ne k}
+        \frac{s(x_j)}{s(x_k)}\Big),\quad k = \arg\max_j x_j.
+
+    The log1p keeps the top class's log-probability −log1p(tail) (the loss of a
+    correctly classified sample) and its gradient exact when the tail is far below
+    the dtype's round-off, where ``logsumexp`` would round them to exactly 0. The
+    official loss gets that precision by computing in float64; this form gives it in
+    float32, so a float32 StableMax loss does not collapse where the official one
+    does not.
 
     Args:
       x: logits.
@@ -65,7 +75,20 @@ def log_stablemax(x: ArrayLike, axis: int = -1, where: ArrayLike | None = None) 
       <https://arxiv.org/abs/2501.04697>`_, 2025 (Eq. (7)-(8)).
     """
     ls = log_s(x)
-    return ls - jax.nn.logsumexp(ls, axis=axis, keepdims=True, where=where)
+    keep = jnp.ones(ls.shape, bool) if where is None else jnp.broadcast_to(where, ls.shape)
+    # log Σ s = m + log1p(tail), m the largest log s(x_j), tail = Σ_{j≠top} s_j / s_top.
+    # log1p, not logsumexp's log(1 + tail): when tail is below the dtype's round-off,
+    # log StableMax of the top class, −log1p(tail), and its gradient stay exact instead
+    # of rounding to 0 — the precision the official float64 loss has.
+    top = jax.nn.one_hot(jnp.argmax(jnp.where(keep, ls, -jnp.inf), axis=axis),
+                         ls.shape[axis], axis=axis, dtype=bool)
+    m = jnp.sum(jnp.where(top, ls, 0), axis=axis, keepdims=True)
+    rest = jnp.where(keep & ~top, ls - m, -jnp.inf)  # masked before exp: no inf·0 gradients
+    tail = jnp.sum(jnp.exp(rest), axis=axis, keepdims=True)
+    log_norm = jnp.log1p(tail)
+    # The top entry is written without ls_top − m: its exact-zero value would add
+    # cotangents −1 + 1 that swallow the tiny true gradient in float32.
+    return jnp.where(top, -log_norm, ls - m - log_norm)
 
 
 def stablemax(x: ArrayLike, axis: int = -1, where: ArrayLike | None = None) -> jax.Array:

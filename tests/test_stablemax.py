@@ -184,3 +184,38 @@ def test_stablemax_collapse_fraction():
     # There the float32 StableMax probability of the true class is exactly 1.
     np.testing.assert_array_equal(
         jnp.take_along_axis(_stablemax(1e9 * onehot), labels[:, None], -1), 1.0)
+
+
+def test_float32_loss_keeps_tiny_top_class_loss_and_gradient():
+    # A correctly classified sample far beyond float32 round-off: the true class's
+    # StableMax probability is 1 − 9e-12. The official loss (float64) is log1p(tail)
+    # ≈ 9e-12 with a gradient ≈ −tail/(1 + x_y) at the true logit; a float32
+    # logsumexp would round both to exactly 0 (StableMax collapse, no signal left).
+    logits = jnp.array([[1e9] + [-1e3] * 9], jnp.float32)
+    labels = jnp.array([0])
+    s = _s64(np.asarray(logits, np.float64))[0]
+    tail = s[1:].sum() / s[0]
+    loss = _ce(logits, labels)
+    np.testing.assert_allclose(loss, [np.log1p(tail)], rtol=1e-5)
+    assert float(loss[0]) > 0
+    g = _ce_grad(logits, labels)[0]
+    # d/dx_y log1p(tail) = −tail/(1 + tail)/(1 + x_y); d/dx_j = p_j · d log s_j/dx_j.
+    ref_y = -tail / (1 + tail) / (1 + 1e9)
+    ref_j = (s[1] / s.sum()) * (1 / (1 + 1e3))
+    np.testing.assert_allclose(g[0], ref_y, rtol=1e-4)
+    np.testing.assert_allclose(g[1:], ref_j, rtol=1e-4)
+    # The naive quotient collapses at this point: the collapse metric says so.
+    assert float(gradkit.stablemax_collapse_fraction(logits)) == 1.0
+
+
+def test_masked_out_class_above_the_max_gives_finite_gradients():
+    # A masked-out logit larger than every kept one must not overflow exp in the
+    # unselected branch (inf · 0 = NaN gradients).
+    logits = jnp.array([[1e30, 2.0, -1.0, 0.5]], jnp.float32)
+    where = jnp.array([False, True, True, True])
+    grad = jax.grad(lambda z: gradkit.stablemax_cross_entropy(z, jnp.array([1]), where).sum())
+    g = grad(logits)
+    assert bool(jnp.all(jnp.isfinite(g))) and float(g[0, 0]) == 0.0
+    ref = -_log_stablemax64(np.asarray(logits[:, 1:]))[0, 0]
+    np.testing.assert_allclose(
+        gradkit.stablemax_cross_entropy(logits, jnp.array([1]), where), [ref], rtol=1e-6)
