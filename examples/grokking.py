@@ -14,8 +14,9 @@ epochs per call. Every ``--log_every`` epochs (metrics cost more than a step, so
 not computed every epoch), one row of metrics of the current parameters (before that
 epoch's update; epoch 0 is the initialisation, and a last row has the final parameters)
 goes to ``<workdir>/metrics.jsonl``: train loss and accuracy, test loss and accuracy, the
-SC fraction of the trained loss (softmax or StableMax, in the run's dtype) and of the
-float32 softmax (official metric) on the training logits, the mean top-2 logit gap, the
+collapse fraction of the trained loss (softmax SC, or exactly-zero StableMax losses, in the
+run's dtype), the float32 softmax SC (official metric) and the naive float32 StableMax
+quotient's collapse on the training logits, the mean top-2 logit gap, the
 fraction of exactly-zero losses, the global weight norm and ``cos_nlm``, the cosine between
 the descent direction −∇L and w (the naive-loss-minimisation direction).
 ``<workdir>/summary.json`` has the final numbers and the first logged epoch at which test
@@ -161,12 +162,15 @@ def run(
             train_acc=jnp.mean(jnp.argmax(logits, -1) == y_tr),
             test_loss=te_loss,
             test_acc=jnp.mean(jnp.argmax(te_logits, -1) == y_te),
-            # SC of the loss being trained (softmax or StableMax) in the run's dtype,
-            # and float32-softmax SC of the same logits whatever the loss.
-            sc_fraction=(gradkit.stablemax_collapse_fraction(logits, dtype=fdtype)
+            # Collapse of the loss being trained, in the run's dtype: softmax SC, or for
+            # StableMax the fraction of exactly-zero losses (no gradient left).
+            sc_fraction=(jnp.mean(gradkit.stablemax_cross_entropy(logits, y_tr) == 0)
                          if loss == "stablemax"
                          else gradkit.softmax_collapse_fraction(logits, dtype=fdtype)),
+            # Whatever the loss: float32 softmax SC (official metric) of the same logits,
+            # and the collapse of the naive float32 StableMax quotient s_y / Σ s.
             softmax_sc_fraction=gradkit.softmax_collapse_fraction(logits),
+            stablemax_sc_fraction=gradkit.stablemax_collapse_fraction(logits),
             max_logit_gap=jnp.mean(top2[:, 0] - top2[:, 1]),
             zero_loss_fraction=gradkit.zero_loss_fraction(logits, y_tr, dtype=fdtype),
             weight_norm=jnp.linalg.norm(w),

@@ -19,10 +19,12 @@ def test_example_runs_and_writes_outputs(tmp_path):
     # A row every log_every epochs (params before that epoch's update), plus the final params.
     assert [r["epoch"] for r in rows] == [0, 2, 4, 6, 8]
     keys = {"train_loss", "train_acc", "test_loss", "test_acc", "sc_fraction",
-            "softmax_sc_fraction", "zero_loss_fraction", "weight_norm", "cos_nlm"}
+            "softmax_sc_fraction", "stablemax_sc_fraction", "zero_loss_fraction",
+            "weight_norm", "cos_nlm"}
     assert keys <= set(rows[0])
     assert all(0.0 <= r["test_acc"] <= 1.0 for r in rows)
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert all(r["sc_fraction"] == 0.0 for r in rows)  # StableMax losses never exactly 0
     summary = json.load(open(tmp_path / "summary.json"))
     assert summary["epochs_run"] == 8 and summary["config"]["n_train"] == 10
     assert summary["final_test_acc"] == rows[-1]["test_acc"]
