@@ -198,6 +198,70 @@ def test_closed_form_three_steps_refresh_only_every_k():
     assert 0.0 < float(state.win_rate) < 1.0
 
 
+@pytest.mark.parametrize("refresh_at_start", [True, False])
+def test_refresh_schedule_closed_form(refresh_at_start):
+    """Paper (True): ĥ at t = 1, k+1, 2k+1, …; official (False): at t = k+1, 2k+1, … only.
+
+    With False the first k updates are ρ·sign(m) (h = 0 exactly, estimator not called),
+    and from t = k+1 on every update follows the closed form with the later refreshes.
+    """
+    b1, b2, gamma, eps, rho, k = 0.9, 0.5, 0.1, 1e-12, 0.5, 3
+    d = {"w": jnp.array([1.0, 10.0, 4.0, 0.01])}
+    opt = gradkit.scale_by_sophia(b1=b1, b2=b2, gamma=gamma, eps=eps, clip_threshold=rho,
+                                  update_interval=k, estimator=_counting_estimator(d),
+                                  refresh_at_start=refresh_at_start)
+    params = {"w": jnp.zeros(4)}
+    rng = np.random.default_rng(0)
+    state = opt.init(params)
+    m, h, calls = np.zeros(4), np.zeros(4), 0
+    dd = np.asarray(d["w"])
+    for t in range(1, 2 * k + 3):
+        g = 0.2 * rng.normal(size=4)
+        upd, state = opt.update({"w": jnp.asarray(g, jnp.float32)}, state, params)
+        m = b1 * m + (1 - b1) * g
+        if t % k == 1 and (refresh_at_start or t > 1):
+            calls += 1
+            h = b2 * h + (1 - b2) * calls * dd
+        assert int(state.estimator_state.calls) == calls
+        np.testing.assert_allclose(state.nu["w"], h, rtol=1e-6)
+        if calls == 0:  # official schedule, t ≤ k: h = 0, a pure sign step of size ρ
+            assert t <= k and not refresh_at_start
+            np.testing.assert_array_equal(state.nu["w"], 0.0)
+            np.testing.assert_allclose(upd["w"], rho * np.sign(m), rtol=1e-6)
+            assert float(state.win_rate) == 0.0
+        r = m / np.maximum(gamma * h, eps)
+        np.testing.assert_allclose(upd["w"], np.clip(r, -rho, rho), rtol=1e-5)
+        np.testing.assert_allclose(state.win_rate, np.mean(np.abs(r) < rho), rtol=1e-6)
+    # k+1 and 2k+1 are refreshes under both schedules; True adds t = 1.
+    assert calls == (3 if refresh_at_start else 2)
+    assert 0.0 < float(state.win_rate) < 1.0  # some coordinates are unclipped at the end
+
+
+def test_official_schedule_sophia_trajectory_on_quadratic():
+    """``sophia(refresh_at_start=False)`` under jit vs a NumPy simulation of the official
+    loop on f(θ) = ½ Σ a_i θ_i², where every Rademacher Hutchinson draw is exactly a."""
+    a = np.array([0.5, 2.0, 8.0], np.float32)
+    lr, b1, b2, gamma, wd, k = 0.1, 0.9, 0.9, 0.2, 0.1, 2
+    opt = gradkit.sophia(lr, b1=b1, b2=b2, gamma=gamma, update_interval=k, weight_decay=wd,
+                         refresh_at_start=False)
+    obj_fn = lambda p: 0.5 * jnp.sum(jnp.asarray(a) * p**2)  # noqa: E731
+    step = jax.jit(lambda p, s: opt.update(jax.grad(obj_fn)(p), s, p, obj_fn=obj_fn))
+    theta = jnp.array([1.0, -2.0, 0.5])
+    state = opt.init(theta)
+    th, m, h = np.asarray(theta, np.float64), np.zeros(3), np.zeros(3)
+    for it in range(6):  # 0-based official iteration number
+        m = b1 * m + (1 - b1) * a * th
+        ratio = np.minimum(np.abs(m) / np.maximum(gamma * h, 1e-12), 1.0)
+        th = th - lr * wd * th - lr * np.sign(m) * ratio
+        u, state = step(theta, state)
+        theta = optax.apply_updates(theta, u)
+        np.testing.assert_allclose(theta, th, rtol=1e-5, atol=1e-6)
+        if it % k == k - 1:  # official: update_hessian() after this step, at new params
+            h = b2 * h + (1 - b2) * a
+        if it < k:  # ours refreshes before iteration k, at the same params
+            np.testing.assert_array_equal(state[0].nu, 0.0)
+
+
 def test_estimator_runs_inside_cond():
     opt = gradkit.sophia(1e-3)
     params = {"w": jnp.ones(3)}
