@@ -139,7 +139,7 @@ def test_gnb_expectation_matches_gauss_newton_diagonal(masked):
 
     draws = jax.jit(jax.vmap(one))(keys)
     mean, err = _mean_and_stderr(draws)
-    true = _gauss_newton_diag(params, x, mask)
+    true = jax.jit(_gauss_newton_diag)(params, x, mask)
     for leaf in ("w", "b"):
         dev = np.abs(np.asarray(mean[leaf] - true[leaf]))
         assert np.all(dev < 5 * np.asarray(err[leaf]) + 1e-6), (leaf, dev, err[leaf])
@@ -275,7 +275,7 @@ def test_estimator_runs_inside_cond():
     assert "random_bits" not in top and "threefry2x32" not in top
 
 
-@pytest.mark.parametrize("b1,k", [(0.965, 10), (0.0, 1), (0.5, 3)])
+@pytest.mark.parametrize("b1,k", [(0.965, 5), (0.0, 1), (0.5, 3)])
 def test_relation_to_optax_contrib_sophia(b1, k):
     """optax = ours with bias-corrected m and the h from one step earlier.
 
@@ -409,7 +409,7 @@ def test_pmap_replicas_identical_with_axis_name_and_diverge_without(estimator):
         def steps(params, xb, yb):
             state = opt.init(params)
             extra = dict(obj_fn=lambda p: _ce(p, xb, yb), logits_fn=lambda p: _logits(p, xb))
-            for _ in range(3):
+            for _ in range(2):
                 g = jax.lax.pmean(jax.grad(_ce)(params, xb, yb), "d")
                 u, state = opt.update(g, state, params, **extra)
                 params = optax.apply_updates(params, u)
@@ -460,15 +460,17 @@ def test_pmap_gnb_uses_global_mean_gradient_and_global_count():
     got = jax.pmap(local, axis_name="d")(rep, x.reshape(n, 4, -1), mask)
     # Reference: each device samples with key fold_in(split(key)[1], device index).
     sub = jax.random.split(jax.random.PRNGKey(1))[1]
-    total, count = jax.tree.map(jnp.zeros_like, params), 0.0
-    for i in range(n):
-        xb, wb = x.reshape(n, 4, -1)[i], mask[i].astype(jnp.float32)
+
+    def device_sum(i, xb, wb):  # device i's gradient of the *sum* of its kept CE terms
         labels = jax.random.categorical(jax.random.fold_in(sub, i), _logits(params, xb))
-        g = jax.grad(lambda p, xb=xb, wb=wb, labels=labels: jnp.sum(
+        return jax.grad(lambda p: jnp.sum(
             wb * optax.softmax_cross_entropy_with_integer_labels(_logits(p, xb), labels)))(
                 params)
-        total = jax.tree.map(jnp.add, total, g)
-        count += float(wb.sum())
+
+    weights = mask.astype(jnp.float32)
+    sums = jax.jit(jax.vmap(device_sum))(jnp.arange(n), x.reshape(n, 4, -1), weights)
+    total = jax.tree.map(lambda s: s.sum(0), sums)
+    count = float(weights.sum())
     expected = jax.tree.map(lambda s: count * (s / count) ** 2, total)
     chex.assert_trees_all_close(jax.tree.map(lambda a: a[5], got), expected, rtol=1e-4,
                                 atol=1e-8)

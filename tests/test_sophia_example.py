@@ -4,23 +4,45 @@ from __future__ import annotations
 
 import json
 
+from tests.helpers import read_jsonl
 from tests.helpers import run_example
 from tests.helpers import run_notebook
 
+TINY_LM = ["--num_steps=4", "--d_model=16", "--num_layers=1", "--num_heads=2",
+           "--batch_size=4", "--seq_len=16", "--corpus_bytes=20000", "--eval_every=2",
+           "--eval_batches=1", "--warmup_steps=1", "--noprogress"]
 
-def test_example_runs_end_to_end(tmp_path):
-    out = run_example("sophia.py", f"--workdir={tmp_path}", "--steps=20", "--eval_every=10",
-                      "--num_eval=64", "--hidden=8", "--sweep_lrs=1e-3", "--batch_size=16",
-                      "--target_loss=2.5", "--optimizers=adamw,sophia_g")
-    assert "| sophia_g |" in out and "| adamw |" in out
-    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == 2 * 1 * 3  # optimizers × lrs × (1 + steps / eval_every)
+
+def test_example_sweep_runs_end_to_end(tmp_path):
+    out = run_example("sophia.py", f"--workdir={tmp_path}", *TINY_LM, "--adamw_lrs=1e-3",
+                      "--sophia_g_lrs=1e-3", "--sophia_g_gammas=0.05,50", "--sophia_h_lrs=",
+                      "--target_val_loss=10")
+    assert "Best of each optimizer:" in out
+    assert "| AdamW | 0.001 | – |" in out and "| Sophia-G | 0.001 | 50 |" in out
+    runs = read_jsonl(tmp_path / "sweep.jsonl")
+    assert [(r["family"], r["gamma"]) for r in runs] == [
+        ("AdamW", None), ("Sophia-G", 0.05), ("Sophia-G", 50.0)]
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary["best"]) == {"adamw", "sophia_g"}
-    assert 0.0 <= summary["best"]["sophia_g"]["final_win_rate"] <= 1.0
-    assert (tmp_path / "loss.png").stat().st_size > 0
+    assert set(summary["best"]) == {"AdamW", "Sophia-G"}
+    for r in runs:
+        assert r["steps_to_target"] == 2  # the first evaluation is below the loose target
+        history = read_jsonl(tmp_path / r["name"] / "metrics.jsonl")
+        assert [h["step"] for h in history if "val_loss" in h] == [2, 4]
+        if r["family"] == "Sophia-G":
+            assert 0.0 <= r["mean_win_rate"] <= 1.0
+            assert all("win_rate" in h for h in history)
+            by_param = r["final_win_rate_by_param"]
+            assert {"params/tok_embed/embedding", "params/block_0/attn/qkv/kernel[k]"} <= set(
+                by_param)
+            assert all(0.0 <= v <= 1.0 for v in by_param.values())
+        else:
+            assert r["final_win_rate_by_param"] is None
+    # A 1000× larger γ shrinks |m/(γh)| by 1000×: at least as many coordinates unclipped.
+    assert runs[2]["final_win_rate"] >= runs[1]["final_win_rate"]
+    assert (tmp_path / "sophia.png").stat().st_size > 0
 
 
 def test_notebook_executes_at_tiny_size():
     text = run_notebook("sophia.ipynb")
-    assert "| sophia_g |" in text and "| adamw |" in text
+    assert "| AdamW |" in text and "| Sophia-G |" in text
+    assert "Hutchinson mean" in text and "steps to val loss" in text
