@@ -142,7 +142,7 @@ Each optimizer's best setting reaches the target first (ties and misses: lowest 
 ''')
 
 code(r'''
-if TINY:
+if TINY:  # (the same toy run as tests/test_sophia_example.py's example run)
     base = lm_lib.Config(workdir=WORKDIR, num_steps=4, d_model=16, num_layers=1, num_heads=2,
                          batch_size=4, seq_len=16, corpus_bytes=20_000, eval_every=2,
                          eval_batches=1, warmup_steps=1, grad_clip=1.0, progress=False)
