@@ -312,6 +312,7 @@ def scale_by_sophia(
     estimator: Estimator = "hutchinson",
     mu_dtype: Any | None = None,
     *,
+    refresh_at_start: bool = True,
     seed: int | jax.Array = 0,
     axis_name: str | None = None,
 ) -> optax.GradientTransformationExtraArgs:
@@ -337,10 +338,15 @@ def scale_by_sophia(
       current params θ_t (with this step's ``obj_fn``/``logits_fn``) *before* the
       update, which already uses it. Neither m nor h is bias-corrected (as in the
       paper and the official code), so early h is small and most coordinates clip.
-    - **Official code** (``Liuhong99/Sophia``): ``update_hessian()`` runs after the
-      optimizer step at iterations k, 2k, … (1-based) at the new params, so h = 0
-      for the first k steps (pure sign(m) steps; ours refreshes at t = 1 as well)
-      and refreshes are otherwise at the same params as ours. It divides by
+    - **Official code** (``Liuhong99/Sophia``, ``train_sophiag.py``): ``update_hessian()``
+      runs after the optimizer step at iterations k, 2k, … (1-based) at the new params
+      θ_{k+1}, θ_{2k+1}, …, so h = 0 for the first k steps (pure ρ·sign(m) steps)
+      and every later refresh is at the same params as ours.
+      ``refresh_at_start=False`` reproduces this schedule exactly (it skips only our
+      t = 1 refresh; tested). Its ĥ uses the prefetched next batch, which
+      is then skipped for training (ours: the step's own extra args), and its
+      training loop clips the GNB sampled-label gradient to ``grad_clip`` global norm
+      before squaring (ours does not clip ĝ). It divides by
       ``ρ·bs·h + 1e-15`` (additive ε, bs = tokens per step; our GNB folds bs into
       ĥ), which equals ours wherever γh ≫ ε.
     - **optax.contrib.sophia** bias-corrects m (m̂ = m/(1−β₁ᵗ)) and refreshes h *after*
@@ -367,6 +373,10 @@ def scale_by_sophia(
         (Sophia-G; needs ``logits_fn``, optional ``mask``), or any optax transform
         whose update ``(grads, state, params, **extra_args)`` returns ĥ.
       mu_dtype: dtype of m; None keeps the params' dtype.
+      refresh_at_start: True (default, the paper's Algorithm 3): ĥ is first computed
+        at t = 1. False (the official code's schedule): the t = 1 refresh is skipped,
+        so steps 1..k use h = 0, i.e. u = ρ·sign(m), and the estimator first runs at
+        t = k+1 (then 2k+1, …, as with True).
       seed: seed of the built-in estimators (ignored for a custom one).
       axis_name: pmap/shard_map axis over which the built-in estimators average,
         so replicas never diverge (gradients must be averaged by the caller, as for
@@ -427,8 +437,11 @@ def scale_by_sophia(
                 nu, diag)
             return est_state, nu
 
+        do_refresh = state.count % update_interval == 0
+        if not refresh_at_start:
+            do_refresh = jnp.logical_and(do_refresh, state.count > 0)
         est_state, nu = jax.lax.cond(
-            state.count % update_interval == 0,
+            do_refresh,
             refresh,
             lambda s, n: (s, n),
             state.estimator_state,
@@ -470,6 +483,7 @@ def sophia(
     weight_decay: optax.ScalarOrSchedule = 0.1,
     mask: Any | Callable[[optax.Params], Any] | None = None,
     *,
+    refresh_at_start: bool = True,
     seed: int | jax.Array = 0,
     axis_name: str | None = None,
 ) -> optax.GradientTransformationExtraArgs:
@@ -487,7 +501,8 @@ def sophia(
     Args:
       learning_rate: scalar or schedule η_t.
       b1, b2, gamma, eps, clip_threshold, update_interval, estimator, mu_dtype,
-        seed, axis_name: see :func:`scale_by_sophia`.
+        refresh_at_start, seed, axis_name: see :func:`scale_by_sophia`
+        (``refresh_at_start=False`` is the official code's refresh schedule).
       weight_decay: decoupled weight decay λ (≥ 0), multiplied by η_t.
       mask: pytree or callable selecting the leaves that get weight decay.
 
@@ -508,7 +523,7 @@ def sophia(
         scale_by_sophia(
             b1=b1, b2=b2, gamma=gamma, eps=eps, clip_threshold=clip_threshold,
             update_interval=update_interval, estimator=estimator, mu_dtype=mu_dtype,
-            seed=seed, axis_name=axis_name),
+            refresh_at_start=refresh_at_start, seed=seed, axis_name=axis_name),
         optax.add_decayed_weights(weight_decay, mask),
         optax.scale_by_learning_rate(learning_rate),
     )

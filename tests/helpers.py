@@ -80,25 +80,27 @@ def subprocess_env(devices: int = 1, **extra: str) -> dict[str, str]:
 
 
 def run_example(name: str, *flags: str, devices: int = 1, cwd: Any = ROOT,
-                timeout: int = 300) -> str:
-    """Runs `examples/<name>` with `flags` in a subprocess; returns its stdout."""
+                timeout: int = 300, **env: str) -> str:
+    """Runs `examples/<name>` with `flags` in a subprocess (`env`: extra or overriding
+    environment variables); returns its stdout."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / name), *flags],
         capture_output=True, text=True, timeout=timeout, cwd=cwd,
-        env=subprocess_env(devices), check=False)
+        env=subprocess_env(devices, **env), check=False)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 
 
-def run_notebook(name: str, cwd: Any = ROOT, timeout: int = 300) -> str:
-    """Executes `notebooks/<name>` at tiny size (GRADKIT_TINY=1); returns its text output."""
+def run_notebook(name: str, cwd: Any = ROOT, timeout: int = 300, **env: str) -> str:
+    """Executes `notebooks/<name>` at tiny size (GRADKIT_TINY=1; `env`: extra or overriding
+    environment variables for the kernel); returns its text output."""
     import nbclient
     import nbformat
 
     notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                                      resources={"metadata": {"path": str(cwd)}})
-    client.execute(env=subprocess_env(GRADKIT_TINY="1"))
+    client.execute(env=subprocess_env(**{"GRADKIT_TINY": "1", **env}))
     return "".join(output.get("text", "") for cell in notebook.cells
                    if cell.cell_type == "code" for output in cell.get("outputs", []))
 
