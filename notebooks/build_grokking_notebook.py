@@ -1,27 +1,9 @@
 """Writes notebooks/grokking.ipynb (run: python notebooks/build_grokking_notebook.py)."""
 
-import json
-import pathlib
+from _builder import Builder
 
-import nbformat
-from nbformat.v4 import new_code_cell
-from nbformat.v4 import new_markdown_cell
-from nbformat.v4 import new_notebook
-
-HERE = pathlib.Path(__file__).parent
-cells = []
-
-
-def md(text):
-    cells.append(new_markdown_cell(text.strip()))
-
-
-def code(text):
-    cells.append(new_code_cell(text.strip()))
-
-
-# The Colab install cell, identical to the other notebooks' (taken from sophia.ipynb).
-code("".join(json.loads((HERE / "sophia.ipynb").read_text())["cells"][0]["source"]))
+nb = Builder()  # starts with the Colab install cell
+md, code = nb.md, nb.code
 
 md(r"""
 # Grokking at the edge of numerical stability: StableMax and ⊥Grad
@@ -112,7 +94,7 @@ for name, (_, rows) in runs.items():
     color = line.get_color()
     ax[0].plot(ep, [r["train_acc"] for r in rows], ":", color=color)
     sc = [(r["epoch"], r["sc_fraction"]) for r in rows if r["sc_fraction"] is not None]
-    ax[1].plot(*zip(*sc), color=color, label=name)
+    ax[1].plot(*zip(*sc, strict=True), color=color, label=name)
     if "StableMax" in name:  # the naive float32 quotient s_y / Σ s would have collapsed
         ax[1].plot(ep, [r.get("stablemax_sc_fraction") for r in rows], "--", color=color)
     ax[2].plot(ep, [r["weight_norm"] for r in rows], color=color, label=name)
@@ -140,10 +122,5 @@ epochs. The same numbers are in the README's results table (`examples/grokking.p
 command per row).
 """)
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-    "language_info": {"name": "python"},
-})
-out = HERE / "grokking.ipynb"
-nbformat.write(nb, out)
-print("wrote", out)
+
+nb.write("grokking.ipynb")

@@ -1,19 +1,9 @@
 """Writes notebooks/lm.ipynb (run: python notebooks/build_lm.py). Edit the cells here."""
 
-import os
+from _builder import Builder
 
-import nbformat as nbf
-
-cells = []
-
-
-def md(text):
-    cells.append(nbf.v4.new_markdown_cell(text.strip()))
-
-
-def code(text):
-    cells.append(nbf.v4.new_code_cell(text.strip()))
-
+nb = Builder()  # starts with the Colab install cell
+md, code = nb.md, nb.code
 
 md(r"""
 # gradkit: learning-rate sensitivity of a small byte-level GPT
@@ -30,17 +20,6 @@ reference LM (`gradkit.models.transformer`) and the generated corpus
 `jax.vmap` (one compilation per optimizer).
 
 Set `GRADKIT_TINY=1` to run it in seconds (the test suite does).
-""")
-
-code(r"""
-import sys
-
-if "google.colab" in sys.modules:  # set GRADKIT_PIP to your gradkit source
-    import os
-    import subprocess
-
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    os.environ.get("GRADKIT_PIP", "gradkit[examples]")], check=True)
 """)
 
 code(r"""
@@ -212,9 +191,5 @@ for label, (initial, final) in results.items():
     print(label, "initial", round(initial, 3), "final", np.round(final, 3).tolist())
 """)
 
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lm.ipynb")
-nbf.write(nb, path)
-print("wrote", path)
+
+nb.write("lm.ipynb")

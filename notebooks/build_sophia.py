@@ -1,31 +1,9 @@
 """Writes notebooks/sophia.ipynb (run: python notebooks/build_sophia.py). Edit the cells here."""
 
-import os
+from _builder import Builder
 
-import nbformat as nbf
-
-cells = []
-
-
-def md(text):
-    cells.append(nbf.v4.new_markdown_cell(text.strip()))
-
-
-def code(text):
-    cells.append(nbf.v4.new_code_cell(text.strip()))
-
-
-code(r'''
-# On Colab, install gradkit first: set GRADKIT_PIP to your gradkit source, e.g.
-# "gradkit[examples] @ git+<your gradkit repository URL>" (elsewhere install it yourself).
-import os
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    os.environ.get("GRADKIT_PIP", "gradkit[examples]")], check=True)
-''')
+nb = Builder()  # starts with the Colab install cell
+md, code = nb.md, nb.code
 
 md(r'''
 # Sophia: clipped diagonal-Newton steps with Hutchinson / Gauss-Newton-Bartlett curvature
@@ -219,10 +197,5 @@ The measured numbers at full size, the reproduce command and a discussion are in
 pre-training on OpenWebText; this CPU-sized model (137k parameters, 600 steps) is far from it.
 ''')
 
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                "language": "python"}
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sophia.ipynb")
-nbf.write(nb, out)
-print("wrote", out)
+
+nb.write("sophia.ipynb")

@@ -1,25 +1,9 @@
 """Writes notebooks/spam.ipynb (run: python notebooks/build_spam.py). Edit the cells here."""
 
-import json
-import os
+from _builder import Builder
 
-import nbformat as nbf
-
-cells = []
-
-
-def md(text):
-    cells.append(nbf.v4.new_markdown_cell(text.strip()))
-
-
-def code(text):
-    cells.append(nbf.v4.new_code_cell(text.strip()))
-
-
-# The Colab install cell, identical to the other notebooks' (taken from sophia.ipynb).
-_here = os.path.dirname(os.path.abspath(__file__))
-with open(os.path.join(_here, "sophia.ipynb")) as f:
-    code("".join(json.load(f)["cells"][0]["source"]))
+nb = Builder()  # starts with the Colab install cell
+md, code = nb.md, nb.code
 
 md(r"""
 # SPAM: gradient-spike fault injection (Adam vs SPAM vs Stable-SPAM)
@@ -150,9 +134,5 @@ for name in cfg.optimizers:
           f"{d['spiked'] / d['clean']:.2f} | {d['clipped']} |")
 """)
 
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-path = os.path.join(_here, "spam.ipynb")
-nbf.write(nb, path)
-print("wrote", path)
+
+nb.write("spam.ipynb")
