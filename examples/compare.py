@@ -1,6 +1,6 @@
 r"""Compare optimizers on one byte-level LM config and seed: gradkit's main demo.
 
-  python examples/compare.py                      # AdamW vs Lion, ~3 min on 2 CPU cores
+  python examples/compare.py                      # AdamW, Lion, SPAM, Sophia: ~2.5 min, 2 CPU cores
   python examples/compare.py --optimizers=adamw,lion --num_steps=2000 --d_model=128
 
 Every optimizer trains the same model from the same init on the same batches. Prints a
