@@ -31,8 +31,6 @@ flags.DEFINE_integer("repeats", 5, "Timed calls per optimizer (best is reported)
 flags.DEFINE_integer("update_interval", 10, "Sophia's k.")
 
 
-
-
 def time_optimizer(opt, model, params, x, y, steps, repeats):
     def loss(params):
         logits = model.apply({"params": params}, x)

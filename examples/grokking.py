@@ -192,15 +192,13 @@ def run(
     except ImportError:  # pragma: no cover
         tqdm = None
     bar = tqdm(total=epochs, disable=not progress, unit="epoch") if tqdm else None
-    first_95 = None
     start = time.time()
     done = 0
+    rows = []
 
     def record(f, row):
-        nonlocal first_95
+        rows.append(row)
         f.write(json.dumps(row) + "\n")
-        if first_95 is None and row["test_acc"] >= 0.95:
-            first_95 = row["epoch"]
 
     with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
         while done < epochs:
@@ -209,10 +207,10 @@ def run(
             (params, opt_state), m = run_chunk(params, opt_state, firsts)
             m = jax.device_get(m)
             for i, epoch in enumerate(range(done, done + n, log_every)):
-                last = {"epoch": epoch, **{k: float(v[i]) for k, v in m.items()}}
-                record(f, last)
+                record(f, {"epoch": epoch, **{k: float(v[i]) for k, v in m.items()}})
             f.flush()  # long runs: rows are readable while training continues
             done += n
+            last = rows[-1]
             if bar is not None:
                 bar.update(n)
                 bar.set_postfix(train=f"{last['train_acc']:.3f}",
@@ -222,9 +220,8 @@ def run(
             if max_minutes > 0 and time.time() - start > 60 * max_minutes:
                 break
         # The final parameters get a row too (epoch = epochs run).
-        last = {"epoch": done, **{k: float(v) for k, v in
-                                  jax.device_get(jax.jit(metrics)(params)).items()}}
-        record(f, last)
+        record(f, {"epoch": done, **{k: float(v) for k, v in
+                                     jax.device_get(jax.jit(metrics)(params)).items()}})
     if bar is not None:
         bar.close()
     summary = dict(
@@ -234,12 +231,11 @@ def run(
                     epochs=epochs, log_every=log_every, seed=seed,
                     n_train=len(data.y_train), n_test=len(data.y_test)),
         epochs_run=done,
-        epochs_to_95_test=first_95,
-        final_test_acc=last["test_acc"],
-        final_test_loss=last["test_loss"],
-        max_test_acc=max(json.loads(line)["test_acc"]
-                         for line in open(os.path.join(workdir, "metrics.jsonl"))),
-        last_logged=last,
+        epochs_to_95_test=next((r["epoch"] for r in rows if r["test_acc"] >= 0.95), None),
+        final_test_acc=rows[-1]["test_acc"],
+        final_test_loss=rows[-1]["test_loss"],
+        max_test_acc=max(r["test_acc"] for r in rows),
+        last_logged=rows[-1],
         wall_s=round(time.time() - start, 1),
     )
     with open(os.path.join(workdir, "summary.json"), "w") as f:
