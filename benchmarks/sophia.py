@@ -5,8 +5,14 @@ optimizer update, apply): only the optimizer differs. Each timed call runs
 ``--steps_per_call`` steps in a ``lax.scan`` (a multiple of k, so the estimator's
 share is amortised exactly as in training). Prints a markdown table.
 
-    python benchmarks/sophia.py
-    python benchmarks/sophia.py --hidden=1024 --batch_size=512 --repeats=5
+Two models: ``--model=mlp`` (an MLP classifier, the default) and ``--model=gpt`` (the
+reference byte-level GPT of :mod:`gradkit.models.transformer` on random bytes, sized as
+in ``examples/sophia.py``), where Sophia's extra passes are a forward+backward of the
+transformer (GNB) or a forward-over-reverse HVP (Hutchinson).
+
+    python -m benchmarks.sophia
+    python -m benchmarks.sophia --model=gpt
+    python -m benchmarks.sophia --hidden=1024 --batch_size=512 --repeats=5
 """
 
 from __future__ import annotations
@@ -19,24 +25,28 @@ from absl import app
 from absl import flags
 
 import gradkit
+from gradkit.models import transformer
 from gradkit.models.mlp import MLPClassifier
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("dim", 64, "Input dimension.")
+flags.DEFINE_enum("model", "mlp", ["mlp", "gpt"], "MLP classifier or the reference GPT.")
+flags.DEFINE_integer("dim", 64, "MLP input dimension.")
 flags.DEFINE_integer("hidden", 512, "MLP hidden width.")
-flags.DEFINE_integer("classes", 64, "Number of classes.")
-flags.DEFINE_integer("batch_size", 256, "Batch size.")
+flags.DEFINE_integer("classes", 64, "MLP number of classes.")
+flags.DEFINE_integer("batch_size", 256, "Batch size (sequences for the GPT; try 32).")
+flags.DEFINE_integer("seq_len", 64, "GPT sequence length (bytes).")
+flags.DEFINE_integer("d_model", 64, "GPT width.")
+flags.DEFINE_integer("num_layers", 2, "GPT blocks.")
+flags.DEFINE_integer("num_heads", 4, "GPT attention heads.")
 flags.DEFINE_integer("steps_per_call", 20, "Steps per timed call (a multiple of k=10).")
 flags.DEFINE_integer("repeats", 5, "Timed calls per optimizer (best is reported).")
 flags.DEFINE_integer("update_interval", 10, "Sophia's k.")
 
 
-def time_optimizer(opt, model, params, x, y, steps, repeats):
-    def loss(params):
-        logits = model.apply({"params": params}, x)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-    extra = gradkit.sophia_extra_args(model.apply, x, y)
+def time_optimizer(opt, apply_fn, params, x, y, steps, repeats):
+    """Best seconds per step of ``opt`` training ``apply_fn`` on one fixed batch."""
+    extra = gradkit.sophia_extra_args(apply_fn, x, y)
+    loss = extra["obj_fn"]  # mean softmax cross-entropy over every position
 
     def step(carry, _):
         params, state = carry
@@ -55,13 +65,31 @@ def time_optimizer(opt, model, params, x, y, steps, repeats):
     return best
 
 
+def make_model():
+    """(description, apply_fn, params, inputs, targets) of the ``--model`` benchmark."""
+    kx, ky, kp = jax.random.split(jax.random.key(0), 3)
+    if FLAGS.model == "gpt":
+        cfg = transformer.TransformerConfig(
+            vocab_size=256, max_len=FLAGS.seq_len, d_model=FLAGS.d_model,
+            num_layers=FLAGS.num_layers, num_heads=FLAGS.num_heads)
+        model = transformer.Transformer(cfg)
+        tokens = jax.random.randint(kx, (FLAGS.batch_size, FLAGS.seq_len + 1), 0, 256)
+        x, y = tokens[:, :-1], tokens[:, 1:]
+        what = (f"GPT d_model {FLAGS.d_model}, {FLAGS.num_layers} layers, batch "
+                f"{FLAGS.batch_size}×{FLAGS.seq_len} bytes")
+    else:
+        x = jax.random.normal(kx, (FLAGS.batch_size, FLAGS.dim))
+        y = jax.random.randint(ky, (FLAGS.batch_size,), 0, FLAGS.classes)
+        model = MLPClassifier(FLAGS.hidden, FLAGS.classes)
+        what = (f"MLP {FLAGS.dim}→{FLAGS.hidden}→{FLAGS.hidden}→{FLAGS.classes}, "
+                f"batch {FLAGS.batch_size}")
+    params = model.init(kp, x[:1])["params"]
+    return what, model.apply, params, x, y
+
+
 def main(argv):
     del argv
-    kx, ky, kp = jax.random.split(jax.random.key(0), 3)
-    x = jax.random.normal(kx, (FLAGS.batch_size, FLAGS.dim))
-    y = jax.random.randint(ky, (FLAGS.batch_size,), 0, FLAGS.classes)
-    model = MLPClassifier(FLAGS.hidden, FLAGS.classes)
-    params = model.init(kp, x[:1])["params"]
+    what, apply_fn, params, x, y = make_model()
     k = FLAGS.update_interval
     opts = {
         "optax.adamw": optax.adamw(1e-3),
@@ -73,12 +101,11 @@ def main(argv):
         "gradkit.sophia (hutchinson, k=1)": gradkit.sophia(1e-3, estimator="hutchinson",
                                                            update_interval=1),
     }
-    times = {name: time_optimizer(opt, model, params, x, y, FLAGS.steps_per_call,
+    times = {name: time_optimizer(opt, apply_fn, params, x, y, FLAGS.steps_per_call,
                                   FLAGS.repeats) for name, opt in opts.items()}
     base = times["optax.adamw"]
     n_params = sum(v.size for v in jax.tree.leaves(params))
-    print(f"MLP {FLAGS.dim}→{FLAGS.hidden}→{FLAGS.hidden}→{FLAGS.classes} ({n_params} params), "
-          f"batch {FLAGS.batch_size}, {jax.devices()[0].platform}, "
+    print(f"{what} ({n_params:,} params), {jax.devices()[0].platform}, "
           f"{FLAGS.steps_per_call} steps per call, best of {FLAGS.repeats}")
     print("| optimizer | ms / step | ratio to optax.adamw |")
     print("|---|---|---|")

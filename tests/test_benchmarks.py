@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import ROOT
+
+# Cheaper XLA CPU code generation: a tiny benchmark's time is mostly compilation.
+FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 
 
 def run_benchmark(module: str, *flags: str) -> str:
+    env = dict(os.environ, XLA_FLAGS=FAST_COMPILE)
     result = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *flags],
                             capture_output=True, text=True, cwd=ROOT, timeout=300,
-                            check=False)
+                            check=False, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 
@@ -19,3 +26,39 @@ def run_benchmark(module: str, *flags: str) -> str:
 def test_lion_benchmark_prints_ratio_table():
     out = run_benchmark("lion", "--num_params=256", "--width=16", "--repeats=2")
     assert "| optax.adamw |" in out and "| gradkit.lion |" in out
+
+
+@pytest.mark.parametrize("model_flags", [
+    ["--model=mlp", "--dim=8", "--hidden=16", "--classes=4", "--batch_size=8"],
+    ["--model=gpt", "--batch_size=4", "--seq_len=8", "--d_model=16", "--num_layers=1",
+     "--num_heads=2"],
+])
+def test_sophia_benchmark_prints_ratio_table(model_flags):
+    out = run_benchmark("sophia", *model_flags, "--repeats=1", "--steps_per_call=10")
+    assert ("GPT d_model 16" in out) == ("--model=gpt" in model_flags)
+    assert "| optax.adamw |" in out and "| 1.00 |" in out
+    for row in ("gnb, k=10", "hutchinson, k=10", "gnb, k=1", "hutchinson, k=1"):
+        assert f"| gradkit.sophia ({row}) |" in out
+
+
+def test_spam_benchmark_prints_ratio_table():
+    out = run_benchmark("spam", "--scale=0.001", "--iters=2")
+    assert "| optax.adamw |" in out and "| gradkit.stable_spam |" in out
+    assert "state bytes / param" in out
+
+
+def test_eggroll_benchmark_prints_ratio_table():
+    out = run_benchmark("eggroll", "--width=8", "--depth=1", "--population=4", "--ranks=1",
+                        "--repeats=1", "--naive_population=2", "--naive_chunk=2")
+    for row in ("plain batched inference", "EGGROLL r=1, pre-generated noise",
+                "EGGROLL r=1, on the fly (rbg)", "naive full-rank ES"):
+        assert f"| {row} |" in out
+
+
+def test_eggroll_benchmark_rejects_naive_population_above_population():
+    env = dict(os.environ, XLA_FLAGS=FAST_COMPILE)
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.eggroll", "--population=4", "--naive_population=8"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False, env=env)
+    assert result.returncode != 0
+    assert "--naive_population must be in [1, --population=4]" in result.stderr
