@@ -28,10 +28,14 @@ class Builder:
         self.code(COLAB_INSTALL)
 
     def md(self, text: str) -> None:
-        self.cells.append(nbf.v4.new_markdown_cell(text.strip()))
+        self.cells.append(nbf.v4.new_markdown_cell(text.strip(), id=self._next_id()))
 
     def code(self, text: str) -> None:
-        self.cells.append(nbf.v4.new_code_cell(text.strip()))
+        self.cells.append(nbf.v4.new_code_cell(text.strip(), id=self._next_id()))
+
+    def _next_id(self) -> str:
+        # Positional ids (nbformat's default is random) keep rebuilds free of id-only diffs.
+        return f"cell-{len(self.cells)}"
 
     def write(self, name: str) -> pathlib.Path:
         nb = nbf.v4.new_notebook(cells=self.cells)
