@@ -20,6 +20,9 @@ runs that never reach it: lowest final validation loss). The target is fixed bef
 sweep (default 0.8: the main demo's, ``examples/compare.py``).
 
     python examples/sophia.py         # the sweep of docs/sophia.md, ~40 min on 2 CPU cores
+    python examples/sophia.py --batch_size=256 --num_steps=300 --adamw_lrs=4e-3,8e-3,1.6e-2 \
+        --sophia_g_gammas=0.05,0.5 --sophia_g_lrs=3e-4,1e-3,3e-3 \
+        --sophia_h_lrs=1e-3,3e-3,1e-2,3e-2 --sophia_h_gammas=10   # the 8×-batch sweep
     python examples/sophia.py --adamw_lrs=4e-3 --sophia_g_lrs=1e-3 --sophia_g_gammas=0.05 \
         --sophia_h_lrs=3e-3 --sophia_h_gammas=10   # the best of each sweep
     python examples/sophia.py --num_steps=6 --d_model=16 --num_layers=1 --batch_size=4 \
