@@ -3,6 +3,7 @@
 Prints a markdown table of ratios measured in the same process:
 
   PYTHONPATH=. python benchmarks/grokking.py
+  PYTHONPATH=. python benchmarks/grokking.py --repeats=5   # quick
 
 * update: one jitted optimizer update on the paper's MLP parameters (107,800 floats,
   3 tensors) and on a 4-layer 1024-wide MLP (4.2M floats);
@@ -11,6 +12,7 @@ Prints a markdown table of ratios measured in the same process:
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import jax
@@ -38,7 +40,7 @@ def _params(shapes, seed=0):
                                                                            strict=True))}
 
 
-def bench_update(shapes):
+def bench_update(shapes, repeats=50):
     params = _params(shapes)
     grads = _params(shapes, seed=1)
     results = {}
@@ -46,29 +48,32 @@ def bench_update(shapes):
                       ("gradkit.perp_adamw", gradkit.perp_adamw(1e-3))]:
         state = opt.init(params)
         step = jax.jit(lambda g, s, p, opt=opt: opt.update(g, s, p))
-        results[name] = _time(step, grads, state, params)
+        results[name] = _time(step, grads, state, params, repeats=repeats)
     return results
 
 
-def bench_loss():
+def bench_loss(repeats=50):
     logits = 10 * jax.random.normal(jax.random.key(0), (5107, 113))
     labels = jax.random.randint(jax.random.key(1), (5107,), 0, 113)
     results = {}
     for name, fn in [("optax softmax CE", optax.softmax_cross_entropy_with_integer_labels),
                      ("gradkit.stablemax_cross_entropy", gradkit.stablemax_cross_entropy)]:
         vg = jax.jit(jax.value_and_grad(lambda z, fn=fn: fn(z, labels).mean()))
-        results[name] = _time(vg, logits)
+        results[name] = _time(vg, logits, repeats=repeats)
     return results
 
 
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=50, help="calls per timed batch")
+    args = parser.parse_args()
     rows = []
     for label, shapes in [("paper MLP (107.8k)", [(226, 200), (200, 200), (200, 113)]),
                           ("4×1024² MLP (4.2M)", [(1024, 1024)] * 4)]:
-        r = bench_update(shapes)
+        r = bench_update(shapes, args.repeats)
         rows.append((f"update, {label}", "optax.adamw", r["optax.adamw"],
                      "gradkit.perp_adamw", r["gradkit.perp_adamw"]))
-    r = bench_loss()
+    r = bench_loss(args.repeats)
     rows.append(("value+grad, [5107, 113] logits", "softmax CE", r["optax softmax CE"],
                  "stablemax CE", r["gradkit.stablemax_cross_entropy"]))
     print(f"device: {jax.devices()[0].device_kind}")

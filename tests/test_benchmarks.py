@@ -62,3 +62,9 @@ def test_eggroll_benchmark_rejects_naive_population_above_population():
         capture_output=True, text=True, cwd=ROOT, timeout=300, check=False, env=env)
     assert result.returncode != 0
     assert "--naive_population must be in [1, --population=4]" in result.stderr
+
+
+def test_grokking_benchmark_prints_ratio_table():
+    out = run_benchmark("grokking", "--repeats=1")
+    assert "| update, paper MLP (107.8k) | optax.adamw |" in out
+    assert "| value+grad, [5107, 113] logits | softmax CE |" in out
