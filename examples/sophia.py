@@ -74,6 +74,8 @@ flags.DEFINE_float("weight_decay", 0.1, "Decoupled weight decay of every optimiz
 flags.DEFINE_integer("update_interval", 10, "Sophia's Hessian refresh period k.")
 flags.DEFINE_bool("refresh_at_start", True,
                   "Sophia's first ĥ at step 1 (paper) or after step k (official code).")
+flags.DEFINE_bool("bias_correction", False,
+                  "Sophia's ratio uses debiased m and h (not in the paper; see scale_by_sophia).")
 flags.DEFINE_float("target_val_loss", 0.8, "Validation loss whose first crossing is reported.")
 FLAGS = flags.FLAGS
 FLAGS.set_default("workdir", "/tmp/gradkit_sophia")
@@ -109,6 +111,7 @@ def sweep_settings(
     weight_decay: float = 0.1,
     update_interval: int = 10,
     refresh_at_start: bool = True,
+    bias_correction: bool = False,
 ) -> list[Setting]:
     """The runs: AdamW over its lrs, Sophia-G/H over (lr, γ) grids."""
     settings = [
@@ -121,7 +124,8 @@ def sweep_settings(
             for gamma in gammas:
                 settings.append(Setting(family, "sophia", lr, {
                     "weight_decay": weight_decay, "estimator": estimator, "gamma": gamma,
-                    "update_interval": update_interval, "refresh_at_start": refresh_at_start}))
+                    "update_interval": update_interval, "refresh_at_start": refresh_at_start,
+                    "bias_correction": bias_correction}))
     return settings
 
 
@@ -240,7 +244,8 @@ def main(argv):
         (floats(FLAGS.sophia_g_lrs), floats(FLAGS.sophia_g_gammas)),
         (floats(FLAGS.sophia_h_lrs), floats(FLAGS.sophia_h_gammas)),
         adamw_b2=FLAGS.adamw_b2, weight_decay=FLAGS.weight_decay,
-        update_interval=FLAGS.update_interval, refresh_at_start=FLAGS.refresh_at_start)
+        update_interval=FLAGS.update_interval, refresh_at_start=FLAGS.refresh_at_start,
+        bias_correction=FLAGS.bias_correction)
     base = lm_lib.config_from_flags(FLAGS)
     summary = run_sweep(base, settings, FLAGS.target_val_loss)
     os.makedirs(FLAGS.workdir, exist_ok=True)

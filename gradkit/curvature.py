@@ -313,6 +313,7 @@ def scale_by_sophia(
     mu_dtype: Any | None = None,
     *,
     refresh_at_start: bool = True,
+    bias_correction: bool = False,
     seed: int | jax.Array = 0,
     axis_name: str | None = None,
 ) -> optax.GradientTransformationExtraArgs:
@@ -337,7 +338,8 @@ def scale_by_sophia(
     - **Ours = the paper's Algorithm 3**: at t = 1, k+1, 2k+1, … ĥ is computed at the
       current params θ_t (with this step's ``obj_fn``/``logits_fn``) *before* the
       update, which already uses it. Neither m nor h is bias-corrected (as in the
-      paper and the official code), so early h is small and most coordinates clip.
+      paper and the official code), so early h is small and most coordinates clip
+      (``bias_correction=True`` debiases both, an option outside the paper).
     - **Official code** (``Liuhong99/Sophia``, ``train_sophiag.py``): ``update_hessian()``
       runs after the optimizer step at iterations k, 2k, … (1-based) at the new params
       θ_{k+1}, θ_{2k+1}, …, so h = 0 for the first k steps (pure ρ·sign(m) steps)
@@ -377,6 +379,12 @@ def scale_by_sophia(
         at t = 1. False (the official code's schedule): the t = 1 refresh is skipped,
         so steps 1..k use h = 0, i.e. u = ρ·sign(m), and the estimator first runs at
         t = k+1 (then 2k+1, …, as with True).
+      bias_correction: False (default; the paper and the official ``SophiaG``): m and h
+        enter the ratio as they are, so while h is young (its EMA spans ~k/(1−β₂) steps)
+        it is small and more coordinates clip. True: the ratio uses m/(1−β₁ᵗ) and
+        h/(1−β₂ⁿ), n the number of refreshes so far (Adam-style debiasing of both;
+        ``optax.contrib.sophia`` and the official repository's earlier ``SophiaH``
+        debias m only). The stored m and h are the same either way.
       seed: seed of the built-in estimators (ignored for a custom one).
       axis_name: pmap/shard_map axis over which the built-in estimators average,
         so replicas never diverge (gradients must be averaged by the caller, as for
@@ -451,7 +459,15 @@ def scale_by_sophia(
         def ratio(m, h):
             return m.astype(jnp.float32) / jnp.maximum(gamma * h.astype(jnp.float32), eps)
 
-        ratios = jax.tree.map(ratio, mu, nu)
+        if bias_correction:
+            step = optax.safe_increment(state.count)
+            refreshes = state.count // update_interval + (1 if refresh_at_start else 0)
+            h_scale = jnp.where(refreshes > 0, 1.0 - b2 ** refreshes.astype(jnp.float32), 1.0)
+            ratios = jax.tree.map(
+                lambda m, h: ratio(m / (1.0 - b1 ** step.astype(jnp.float32)), h / h_scale),
+                mu, nu)
+        else:
+            ratios = jax.tree.map(ratio, mu, nu)
         unclipped = sum(jnp.sum(jnp.abs(r) < clip_threshold) for r in jax.tree.leaves(ratios))
         size = max(optax.tree.size(ratios), 1)
         win_rate = (unclipped / size).astype(jnp.float32)
@@ -484,6 +500,7 @@ def sophia(
     mask: Any | Callable[[optax.Params], Any] | None = None,
     *,
     refresh_at_start: bool = True,
+    bias_correction: bool = False,
     seed: int | jax.Array = 0,
     axis_name: str | None = None,
 ) -> optax.GradientTransformationExtraArgs:
@@ -501,7 +518,7 @@ def sophia(
     Args:
       learning_rate: scalar or schedule η_t.
       b1, b2, gamma, eps, clip_threshold, update_interval, estimator, mu_dtype,
-        refresh_at_start, seed, axis_name: see :func:`scale_by_sophia`
+        refresh_at_start, bias_correction, seed, axis_name: see :func:`scale_by_sophia`
         (``refresh_at_start=False`` is the official code's refresh schedule).
       weight_decay: decoupled weight decay λ (≥ 0), multiplied by η_t.
       mask: pytree or callable selecting the leaves that get weight decay.
@@ -523,7 +540,8 @@ def sophia(
         scale_by_sophia(
             b1=b1, b2=b2, gamma=gamma, eps=eps, clip_threshold=clip_threshold,
             update_interval=update_interval, estimator=estimator, mu_dtype=mu_dtype,
-            refresh_at_start=refresh_at_start, seed=seed, axis_name=axis_name),
+            refresh_at_start=refresh_at_start, bias_correction=bias_correction, seed=seed,
+            axis_name=axis_name),
         optax.add_decayed_weights(weight_decay, mask),
         optax.scale_by_learning_rate(learning_rate),
     )

@@ -198,18 +198,22 @@ def test_closed_form_three_steps_refresh_only_every_k():
     assert 0.0 < float(state.win_rate) < 1.0
 
 
+@pytest.mark.parametrize("bias_correction", [False, True])
 @pytest.mark.parametrize("refresh_at_start", [True, False])
-def test_refresh_schedule_closed_form(refresh_at_start):
+def test_refresh_schedule_closed_form(refresh_at_start, bias_correction):
     """Paper (True): ĥ at t = 1, k+1, 2k+1, …; official (False): at t = k+1, 2k+1, … only.
 
     With False the first k updates are ρ·sign(m) (h = 0 exactly, estimator not called),
     and from t = k+1 on every update follows the closed form with the later refreshes.
+    ``bias_correction`` divides m by 1 − β₁ᵗ and h by 1 − β₂ⁿ (n refreshes so far) in the
+    ratio only; the stored m and h are unchanged.
     """
     b1, b2, gamma, eps, rho, k = 0.9, 0.5, 0.1, 1e-12, 0.5, 3
     d = {"w": jnp.array([1.0, 10.0, 4.0, 0.01])}
     opt = gradkit.scale_by_sophia(b1=b1, b2=b2, gamma=gamma, eps=eps, clip_threshold=rho,
                                   update_interval=k, estimator=_counting_estimator(d),
-                                  refresh_at_start=refresh_at_start)
+                                  refresh_at_start=refresh_at_start,
+                                  bias_correction=bias_correction)
     params = {"w": jnp.zeros(4)}
     rng = np.random.default_rng(0)
     state = opt.init(params)
@@ -229,7 +233,9 @@ def test_refresh_schedule_closed_form(refresh_at_start):
             np.testing.assert_array_equal(state.nu["w"], 0.0)
             np.testing.assert_allclose(upd["w"], rho * np.sign(m), rtol=1e-6)
             assert float(state.win_rate) == 0.0
-        r = m / np.maximum(gamma * h, eps)
+        m_hat = m / (1 - b1**t) if bias_correction else m
+        h_hat = h / (1 - b2**calls) if bias_correction and calls else h
+        r = m_hat / np.maximum(gamma * h_hat, eps)
         np.testing.assert_allclose(upd["w"], np.clip(r, -rho, rho), rtol=1e-5)
         np.testing.assert_allclose(state.win_rate, np.mean(np.abs(r) < rho), rtol=1e-6)
     # k+1 and 2k+1 are refreshes under both schedules; True adds t = 1.
