@@ -19,7 +19,7 @@ Each family's best setting is the one reaching ``--target_val_loss`` first (ties
 runs that never reach it: lowest final validation loss). The target is fixed before the
 sweep (default 0.8: the main demo's, ``examples/compare.py``).
 
-    python examples/sophia.py         # the sweep of docs/sophia.md, ~40 min on 2 CPU cores
+    python examples/sophia.py         # the sweep of docs/sophia.md, ~30 min on 2 CPU cores
     python examples/sophia.py --batch_size=256 --num_steps=300 --adamw_lrs=4e-3,8e-3,1.6e-2 \
         --sophia_g_gammas=0.05,0.5 --sophia_g_lrs=3e-4,1e-3,3e-3 \
         --sophia_h_lrs=1e-3,3e-3,1e-2,3e-2 --sophia_h_gammas=10   # the 8×-batch sweep
@@ -53,7 +53,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lm_lib
 
-# The default sweep: the one reported in docs/sophia.md (33 runs, about 40 minutes on 2
+# The default sweep: the one reported in docs/sophia.md (33 runs, about 30 minutes on 2
 # CPU cores); the notebook runs the same at full size.
 ADAMW_LRS = [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2]
 SOPHIA_G_LRS = [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]

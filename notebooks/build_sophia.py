@@ -193,8 +193,12 @@ for family in ("Sophia-G", "Sophia-H"):
 
 md(r'''
 The measured numbers at full size, the reproduce command and a discussion are in
-`docs/sophia.md`. The paper's claim (about half the steps of AdamW) is for GPT-2 (125M–770M)
-pre-training on OpenWebText; this CPU-sized model (137k parameters, 600 steps) is far from it.
+`docs/sophia.md`, with the same comparison at an 8× larger token batch (256 × 64 bytes).
+The paper's claim (about half the steps of AdamW) is for GPT-2 (125M–770M) pre-training on
+OpenWebText with ~0.5M-token batches; this CPU-sized model (137k parameters, 600 steps) is far
+from it. The time/step column compares wall time within this run; it means little when other jobs
+share the machine (as they did for the saved outputs). `python -m benchmarks.sophia --model=gpt`
+measures step times.
 ''')
 
 
