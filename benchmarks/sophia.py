@@ -6,12 +6,12 @@ optimizer update, apply): only the optimizer differs. Each timed call runs
 share is amortised exactly as in training). Prints a markdown table.
 
 Two models: ``--model=mlp`` (an MLP classifier, the default) and ``--model=gpt`` (the
-reference byte-level GPT of :mod:`gradkit.models.transformer` on random bytes, sized as
-in ``examples/sophia.py``), where Sophia's extra passes are a forward+backward of the
-transformer (GNB) or a forward-over-reverse HVP (Hutchinson).
+reference byte-level GPT of :mod:`gradkit.models.transformer` on random bytes), where
+Sophia's extra passes are a forward+backward of the transformer (GNB) or a
+forward-over-reverse HVP (Hutchinson).
 
     python -m benchmarks.sophia
-    python -m benchmarks.sophia --model=gpt
+    python -m benchmarks.sophia --model=gpt --batch_size=32   # examples/sophia.py's size
     python -m benchmarks.sophia --hidden=1024 --batch_size=512 --repeats=5
 """
 
@@ -33,7 +33,7 @@ flags.DEFINE_enum("model", "mlp", ["mlp", "gpt"], "MLP classifier or the referen
 flags.DEFINE_integer("dim", 64, "MLP input dimension.")
 flags.DEFINE_integer("hidden", 512, "MLP hidden width.")
 flags.DEFINE_integer("classes", 64, "MLP number of classes.")
-flags.DEFINE_integer("batch_size", 256, "Batch size (sequences for the GPT; try 32).")
+flags.DEFINE_integer("batch_size", 256, "Batch size (examples, or sequences for the GPT).")
 flags.DEFINE_integer("seq_len", 64, "GPT sequence length (bytes).")
 flags.DEFINE_integer("d_model", 64, "GPT width.")
 flags.DEFINE_integer("num_layers", 2, "GPT blocks.")
