@@ -67,40 +67,49 @@ def rosenbrock(params: Any) -> jax.Array:
     return (1.0 - x) ** 2 + 100.0 * (y - x**2) ** 2
 
 
-def subprocess_env(devices: int = 1, **extra: str) -> dict[str, str]:
-    """Environment for an example or notebook kernel: gradkit importable from the checkout,
-    CPU only, `devices` virtual devices (one compiles fastest), plus `extra` variables."""
+# XLA's cheaper CPU code generation (LLVM -O0): about 3x faster compiles; for subprocesses
+# whose time is mostly compilation (tiny examples, notebooks and benchmarks).
+FAST_COMPILE_XLA_FLAGS = ("--xla_backend_optimization_level=0 "
+                          "--xla_llvm_disable_expensive_passes=true")
+
+
+def subprocess_env(devices: int = 1, fast_compile: bool = False, **extra: str) -> dict[str, str]:
+    """Environment for an example, benchmark or notebook kernel: gradkit importable from the
+    checkout, CPU only, `devices` virtual devices (one compiles fastest), with
+    `fast_compile` XLA's cheaper code generation, plus `extra` variables."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["JAX_PLATFORMS"] = "cpu"
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}" + (
+        f" {FAST_COMPILE_XLA_FLAGS}" if fast_compile else "")
     env["MPLBACKEND"] = "Agg"
     env.update(extra)
     return env
 
 
 def run_example(name: str, *flags: str, devices: int = 1, cwd: Any = ROOT,
-                timeout: int = 300, **env: str) -> str:
-    """Runs `examples/<name>` with `flags` in a subprocess (`env`: extra or overriding
-    environment variables); returns its stdout."""
+                timeout: int = 300, fast_compile: bool = False, **env: str) -> str:
+    """Runs `examples/<name>` with `flags` in a subprocess (`fast_compile`, `env`: see
+    :func:`subprocess_env`); returns its stdout."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / name), *flags],
         capture_output=True, text=True, timeout=timeout, cwd=cwd,
-        env=subprocess_env(devices, **env), check=False)
+        env=subprocess_env(devices, fast_compile, **env), check=False)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 
 
-def run_notebook(name: str, cwd: Any = ROOT, timeout: int = 300, **env: str) -> str:
-    """Executes `notebooks/<name>` at tiny size (GRADKIT_TINY=1; `env`: extra or overriding
-    environment variables for the kernel); returns its text output."""
+def run_notebook(name: str, cwd: Any = ROOT, timeout: int = 300, fast_compile: bool = False,
+                 **env: str) -> str:
+    """Executes `notebooks/<name>` at tiny size (GRADKIT_TINY=1; `fast_compile`, `env`: see
+    :func:`subprocess_env`, for the kernel); returns its text output."""
     import nbclient
     import nbformat
 
     notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                                      resources={"metadata": {"path": str(cwd)}})
-    client.execute(env=subprocess_env(**{"GRADKIT_TINY": "1", **env}))
+    client.execute(env=subprocess_env(fast_compile=fast_compile, **{"GRADKIT_TINY": "1", **env}))
     return "".join(output.get("text", "") for cell in notebook.cells
                    if cell.cell_type == "code" for output in cell.get("outputs", []))
 

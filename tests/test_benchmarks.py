@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
 from tests.helpers import ROOT
+from tests.helpers import subprocess_env
 
-# Cheaper XLA CPU code generation: a tiny benchmark's time is mostly compilation.
-FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+
+def benchmark_process(module: str, *flags: str) -> subprocess.CompletedProcess:
+    """Runs `python -m benchmarks.<module>`; a tiny benchmark's time is mostly compilation,
+    so XLA's cheaper code generation is on."""
+    return subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *flags],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          check=False, env=subprocess_env(fast_compile=True))
 
 
 def run_benchmark(module: str, *flags: str) -> str:
-    env = dict(os.environ, XLA_FLAGS=FAST_COMPILE)
-    result = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *flags],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300,
-                            check=False, env=env)
+    result = benchmark_process(module, *flags)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 
@@ -56,10 +58,7 @@ def test_eggroll_benchmark_prints_ratio_table():
 
 
 def test_eggroll_benchmark_rejects_naive_population_above_population():
-    env = dict(os.environ, XLA_FLAGS=FAST_COMPILE)
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.eggroll", "--population=4", "--naive_population=8"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False, env=env)
+    result = benchmark_process("eggroll", "--population=4", "--naive_population=8")
     assert result.returncode != 0
     assert "--naive_population must be in [1, --population=4]" in result.stderr
 
