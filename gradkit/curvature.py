@@ -459,13 +459,12 @@ def scale_by_sophia(
         def ratio(m, h):
             return m.astype(jnp.float32) / jnp.maximum(gamma * h.astype(jnp.float32), eps)
 
-        if bias_correction:
-            step = optax.safe_increment(state.count)
+        if bias_correction:  # computed once per step, not per leaf
+            step = optax.safe_increment(state.count).astype(jnp.float32)
             refreshes = state.count // update_interval + (1 if refresh_at_start else 0)
+            m_scale = 1.0 - b1**step
             h_scale = jnp.where(refreshes > 0, 1.0 - b2 ** refreshes.astype(jnp.float32), 1.0)
-            ratios = jax.tree.map(
-                lambda m, h: ratio(m / (1.0 - b1 ** step.astype(jnp.float32)), h / h_scale),
-                mu, nu)
+            ratios = jax.tree.map(lambda m, h: ratio(m / m_scale, h / h_scale), mu, nu)
         else:
             ratios = jax.tree.map(ratio, mu, nu)
         unclipped = sum(jnp.sum(jnp.abs(r) < clip_threshold) for r in jax.tree.leaves(ratios))
