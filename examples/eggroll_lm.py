@@ -51,6 +51,8 @@ flags.DEFINE_integer("eval_every", 25, "Held-out evaluation period (steps).")
 flags.DEFINE_integer("seed", 0, "Seed of init, noise, data order and generated corpus.")
 flags.DEFINE_string("data_path", None, "Local text file or directory (default: generated).")
 flags.DEFINE_integer("corpus_bytes", 200_000, "Size of the generated corpus.")
+flags.DEFINE_enum("head_bias_init", "unigram", ["unigram", "zeros"],
+                  "Head bias at init: the training data's log unigram prior, or zeros.")
 FLAGS = flags.FLAGS
 
 
@@ -62,7 +64,10 @@ def main(argv):
     del argv
     os.makedirs(FLAGS.workdir, exist_ok=True)
     data = text.load_text(FLAGS.data_path, num_bytes=FLAGS.corpus_bytes, seed=FLAGS.seed)
-    model = MinGRULM(text.VOCAB_SIZE, FLAGS.features, FLAGS.depth)
+    head_bias = None
+    if FLAGS.head_bias_init == "unigram":
+        head_bias = tuple(text.unigram_log_prior(data.train).tolist())
+    model = MinGRULM(text.VOCAB_SIZE, FLAGS.features, FLAGS.depth, head_bias_init=head_bias)
     n, sigma, rank, t = FLAGS.population, FLAGS.sigma, FLAGS.rank, FLAGS.seq_len
     params = model.init(jax.random.key(FLAGS.seed), jnp.zeros((1, t), jnp.int32))["params"]
     opt = optax.chain(gradkit.scale_by_eggroll(sigma, rank, seed=FLAGS.seed),
@@ -101,6 +106,7 @@ def main(argv):
     result = {"steps": FLAGS.steps, "population": n, "sigma": sigma, "rank": rank,
               "vocab_size": text.VOCAB_SIZE, "seed": FLAGS.seed, "data": data.source,
               "uniform_bits_per_char": float(np.log2(text.VOCAB_SIZE)),
+              "unigram_bits_per_char": text.unigram_entropy(data.train) / np.log(2),
               "final_heldout_bits_per_char": history[-1]["heldout_bits_per_char"],
               "wall_s": time.time() - start}
     with open(os.path.join(FLAGS.workdir, "final.json"), "w") as f:
@@ -110,6 +116,7 @@ def main(argv):
           if "heldout_bits_per_char" in r]
     ax.plot(*zip(*ev, strict=True), "o-", label="held-out (mean model)")
     ax.axhline(result["uniform_bits_per_char"], ls="--", c="gray", label="uniform")
+    ax.axhline(result["unigram_bits_per_char"], ls=":", c="gray", label="unigram entropy")
     ax.set_xlabel("ES step")
     ax.set_ylabel("bits per character")
     ax.set_title(f"EGGROLL minGRU byte LM (N={n}, r={rank})")

@@ -17,7 +17,10 @@ loss $\ell_0$. This notebook runs that sweep for AdamW, Lion and SPAM (and AdamW
 the paper's two interventions, qk-layernorm and the output-logit z-loss) on gradkit's
 reference LM (`gradkit.models.transformer`) and the generated corpus
 (`gradkit.data.text`), with every learning rate of a sweep trained **at once** under
-`jax.vmap` (one compilation per optimizer).
+`jax.vmap` (one compilation per optimizer). The output-head bias starts at the training
+data's log unigram frequencies (`text.unigram_log_prior`; `docs/lm.md` shows how a zero bias
+stalls Lion and other bounded-step optimizers on this model). The last section repeats the
+AdamW and Lion sweeps at a 4× larger batch, to see how much of Lion's gap is batch size.
 
 Set `GRADKIT_TINY=1` to run it in seconds (the test suite does).
 """)
@@ -40,9 +43,12 @@ from gradkit.models import transformer
 TINY = os.environ.get("GRADKIT_TINY", "0") == "1"
 NUM_STEPS = 3 if TINY else 400
 BATCH, SEQ = (4, 16) if TINY else (16, 64)
+LARGE_BATCH = 4 * BATCH
+data = text.load_text(None, num_bytes=500_000, seed=0)
 MODEL = transformer.TransformerConfig(
     vocab_size=text.VOCAB_SIZE, max_len=SEQ, d_model=16 if TINY else 32,
     num_layers=1 if TINY else 2, num_heads=2 if TINY else 4,
+    head_bias_init=tuple(text.unigram_log_prior(data.train).tolist()),
 )
 print(jax.devices(), f"{MODEL.num_params():,} parameters, {NUM_STEPS} steps")
 """)
@@ -103,13 +109,12 @@ curvature methods plug in unchanged.
 """)
 
 code(r"""
-data = text.load_text(None, num_bytes=500_000, seed=0)
 val = list(text.eval_batches(data.val, BATCH, SEQ, num_batches=2 if TINY else 8))
 warmup = max(1, NUM_STEPS // 10)
 factor = optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, NUM_STEPS, 0.1)
 
 
-def run_sweep(spec):
+def run_sweep(spec, batch_size=BATCH):
     model = transformer.Transformer(dataclasses.replace(MODEL, **spec.get("model", {})))
     z_loss = spec.get("z_loss", 0.0)
     params = model.init(jax.random.key(0), jnp.zeros((1, SEQ), jnp.int32))
@@ -143,7 +148,8 @@ def run_sweep(spec):
     vval = jax.jit(jax.vmap(val_loss))
     initial = float(vval(ps)[0])
     for t in range(NUM_STEPS):
-        ps, states, _ = vstep(ps, states, text.train_batch(data.train, t, BATCH, SEQ, seed=0))
+        batch = text.train_batch(data.train, t, batch_size, SEQ, seed=0)
+        ps, states, _ = vstep(ps, states, batch)
     final = np.asarray(vval(ps))
     return initial, final
 
@@ -165,30 +171,55 @@ def lr_sensitivity(initial, final):
     return float(np.mean(capped - np.min(capped)))
 
 
-fig, ax = plt.subplots(figsize=(6.5, 4))
-rows = [
-    "| optimizer | LRs swept | best LR | best val loss | LR sensitivity |",
-    "|---|---|---|---|---|",
-]
-for label, (initial, final) in results.items():
-    lrs = SWEEPS[label]["lrs"]
-    shown = np.where(np.isfinite(final), np.minimum(final, initial), initial)
-    ax.plot(lrs, shown, marker="o", label=label)
-    best = int(np.nanargmin(np.where(np.isfinite(final), final, np.inf)))
-    rows.append(
-        f"| {label} | {lrs[0]:.0e}–{lrs[-1]:.0e} ({len(lrs)}) | {lrs[best]:.1e} | "
-        f"{final[best]:.3f} | {lr_sensitivity(initial, final):.3f} |"
-    )
-ax.set_xscale("log")
-ax.set_xlabel("peak learning rate")
-ax.set_ylabel("final validation loss (nats/byte)")
-ax.set_title(f"{MODEL.num_params():,}-param byte GPT, {NUM_STEPS} steps")
-ax.grid(alpha=0.3)
-ax.legend()
-plt.show()
-print("\n".join(rows))
-for label, (initial, final) in results.items():
-    print(label, "initial", round(initial, 3), "final", np.round(final, 3).tolist())
+def plot_and_table(results, sweeps, title):
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    rows = [
+        "| optimizer | LRs swept | best LR | best val loss | LR sensitivity |",
+        "|---|---|---|---|---|",
+    ]
+    for label, (initial, final) in results.items():
+        lrs = sweeps[label]["lrs"]
+        shown = np.where(np.isfinite(final), np.minimum(final, initial), initial)
+        ax.plot(lrs, shown, marker="o", label=label)
+        best = int(np.nanargmin(np.where(np.isfinite(final), final, np.inf)))
+        rows.append(
+            f"| {label} | {lrs[0]:.0e}–{lrs[-1]:.0e} ({len(lrs)}) | {lrs[best]:.1e} | "
+            f"{final[best]:.3f} | {lr_sensitivity(initial, final):.3f} |"
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("peak learning rate")
+    ax.set_ylabel("final validation loss (nats/byte)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    plt.show()
+    print("\n".join(rows))
+    for label, (initial, final) in results.items():
+        print(label, "initial", round(initial, 3), "final", np.round(final, 3).tolist())
+
+
+plot_and_table(results, SWEEPS, f"{MODEL.num_params():,}-param byte GPT, {NUM_STEPS} steps")
+""")
+
+
+md(r"""
+## Is Lion's gap batch size?
+
+Lion's paper advises larger batches than AdamW's. The same AdamW and Lion sweeps at a 4×
+larger batch (same steps, so 4× the tokens), over the upper two decades of learning rates
+where both optimizers' best settings lie at the small batch.
+""")
+
+code(r"""
+LARGE_SWEEPS = {label: dict(SWEEPS[label], lrs=SWEEPS[label]["lrs"][-5:])
+                for label in ("adamw", "lion")}
+large_results = {}
+for label, spec in LARGE_SWEEPS.items():
+    t0 = time.perf_counter()
+    large_results[label] = run_sweep(spec, batch_size=LARGE_BATCH)
+    print(f"{label} @ batch {LARGE_BATCH}: {len(spec['lrs'])} learning rates in "
+          f"{time.perf_counter() - t0:.0f} s")
+plot_and_table(large_results, LARGE_SWEEPS, f"batch {LARGE_BATCH} × {SEQ} bytes, {NUM_STEPS} steps")
 """)
 
 

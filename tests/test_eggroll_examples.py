@@ -34,6 +34,7 @@ def test_eggroll_lm_runs_on_a_local_text_file(tmp_path):
     final = json.loads((workdir / "final.json").read_text())
     assert final["data"] == str(corpus) and final["vocab_size"] == 256
     assert 0 < final["final_heldout_bits_per_char"] < 2 * final["uniform_bits_per_char"]
+    assert 0 < final["unigram_bits_per_char"] < final["uniform_bits_per_char"]
     assert (workdir / "loss.png").stat().st_size > 0
 
 

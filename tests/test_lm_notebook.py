@@ -7,3 +7,4 @@ def test_lm_notebook_runs_at_tiny_size():
     outputs = run_notebook("lm.ipynb")
     assert "| adamw |" in outputs and "| lion |" in outputs and "| spam |" in outputs
     assert "LR sensitivity" in outputs
+    assert "adamw @ batch 16" in outputs and "lion @ batch 16" in outputs  # 4 × tiny batch 4

@@ -1,4 +1,5 @@
-"""Tests for gradkit.models.transformer: shapes, causality, qk-layernorm, Peri-LN, z-loss."""
+"""Tests for the reference LMs: gradkit.models.transformer (shapes, causality, qk-layernorm,
+Peri-LN, z-loss, head-bias init) and the minGRU LM's head-bias init."""
 
 import dataclasses
 
@@ -10,6 +11,7 @@ import pytest
 
 from gradkit.data import text
 from gradkit.models import transformer as tf
+from gradkit.models.mingru import MinGRULM
 
 TINY = dict(vocab_size=50, max_len=8, d_model=16, num_layers=1, num_heads=2)
 
@@ -255,3 +257,13 @@ def test_residual_stream_is_sown_only_when_asked():
     (residual,) = inter["intermediates"]["residual"]
     assert residual.shape == (2, 8, 16)
     np.testing.assert_allclose(logits, model.apply(params, tokens), rtol=1e-5, atol=1e-6)
+
+
+def test_mingru_lm_head_bias_init():
+    prior = tuple(float(v) for v in np.linspace(-1.0, 1.0, 50))
+    model = MinGRULM(vocab_size=50, features=8, depth=1, head_bias_init=prior)
+    tokens = jnp.zeros((1, 4), jnp.int32)
+    params = jax.jit(model.init)(jax.random.key(0), tokens)
+    np.testing.assert_allclose(params["params"]["head"]["bias"], prior, rtol=1e-6)
+    zero = jax.jit(MinGRULM(vocab_size=50, features=8, depth=1).init)(jax.random.key(0), tokens)
+    np.testing.assert_array_equal(zero["params"]["head"]["bias"], np.zeros(50))

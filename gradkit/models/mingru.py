@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 
 def _combine(left, right):
@@ -39,10 +40,16 @@ class MinGRULM(nn.Module):
     vocab_size: int
     features: int = 64
     depth: int = 2
+    # Initial head bias (``vocab_size`` floats, e.g. ``tuple(text.unigram_log_prior(train))``,
+    # as for the reference transformer); ``None`` keeps Flax's zeros.
+    head_bias_init: tuple[float, ...] | None = None
 
     @nn.compact
     def __call__(self, tokens: jax.Array) -> jax.Array:
         x = nn.Embed(self.vocab_size, self.features)(tokens)
         for _ in range(self.depth):
             x = x + MinGRU(self.features)(nn.LayerNorm()(x))
-        return nn.Dense(self.vocab_size, name="head")(nn.LayerNorm()(x))
+        bias_init = nn.initializers.zeros_init()
+        if self.head_bias_init is not None:
+            bias_init = nn.initializers.constant(jnp.asarray(self.head_bias_init))
+        return nn.Dense(self.vocab_size, bias_init=bias_init, name="head")(nn.LayerNorm()(x))
