@@ -48,11 +48,13 @@ def local_hvp(fun: Callable[[Any], jax.Array], params: Any, tangents: Any,
               axis_name: str | None = None) -> Any:
     """∇²fun(params)·tangents by forward-over-reverse, on this device's loss only.
 
-    ``params`` are first passed through :func:`as_varying`; the result is *not* reduced
-    over ``axis_name`` (callers reduce with :func:`axis_mean`, before or after combining
-    it with the tangents).
+    ``params`` and ``tangents`` are first passed through :func:`as_varying` (under
+    ``shard_map`` the primal and tangent must agree on which axes they vary over); the
+    result is *not* reduced over ``axis_name`` (callers reduce with :func:`axis_mean`,
+    before or after combining it with the tangents).
     """
     params = as_varying(params, axis_name)
+    tangents = as_varying(tangents, axis_name)
     return jax.jvp(jax.grad(fun), (params,), (tangents,))[1]
 
 

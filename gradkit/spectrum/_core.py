@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable
@@ -131,7 +132,6 @@ def _flat_operator(loss_fn, params, extra, axis_name, preconditioner) -> _FlatOp
     dtype = jnp.promote_types(flat.dtype, jnp.float32)
     inv_sqrt_p = None
     if preconditioner is not None:
-        _check_structure("preconditioner", preconditioner, params)
         p_flat = jnp.concatenate(
             [jnp.ravel(jnp.asarray(x, dtype)) for x in jax.tree.leaves(preconditioner)]
         ) if jax.tree.leaves(preconditioner) else jnp.zeros([0], dtype)
@@ -338,20 +338,33 @@ def hessian_top_eigenvalues(
     _validation.check_positive("tol", tol)
     n = _num_params(params)
     _check_k_and_iterations(k, num_iterations, n, method)
-    key = _key(seed)
-    op = _flat_operator(loss_fn, params, extra, axis_name, preconditioner)
-    flat_v0 = None
     if v0 is not None:
         _check_structure("v0", v0, params)
         _check_nonzero_start(v0)
+    if preconditioner is not None:
+        _check_structure("preconditioner", preconditioner, params)
+    if method == "lanczos":
+        m = min(n, max(2 * k, 20) + k) if num_iterations is None else min(n, num_iterations)
+    else:
+        m = 100 if num_iterations is None else num_iterations
+    return _top_eigenpairs(loss_fn, k, method, m, float(tol), axis_name, params, extra, v0,
+                           _key(seed), preconditioner)
+
+
+# One compiled function per (loss_fn, settings): eager calls in a training loop compile
+# once; under an outer jit/pmap it is inlined.
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+def _top_eigenpairs(loss_fn, k, method, m, tol, axis_name, params, extra, v0, key,
+                    preconditioner):
+    op = _flat_operator(loss_fn, params, extra, axis_name, preconditioner)
+    flat_v0 = None
+    if v0 is not None:
         flat_v0 = ravel_pytree(jax.tree.map(lambda x, p: jnp.asarray(x, op.dtype), v0,
                                             params))[0]
     if method == "lanczos":
-        m = min(n, max(2 * k, 20) + k) if num_iterations is None else min(n, num_iterations)
         values, vectors = _lanczos_top(op, flat_v0, k, m, key)
     else:
-        cap = 100 if num_iterations is None else num_iterations
-        values, vectors = _power_deflation(op, flat_v0, k, cap, tol, key)
+        values, vectors = _power_deflation(op, flat_v0, k, m, tol, key)
         order = jnp.argsort(-values)
         values, vectors = values[order], vectors[order]
     if op.inv_sqrt_p is not None:  # u = P^{-1/2} y, normalised
@@ -421,8 +434,13 @@ def hessian_trace(
     if num_samples < 2:
         raise ValueError(f"`num_samples` must be ≥ 2 (for a standard error), got "
                          f"{num_samples}.")
+    return _trace(loss_fn, num_samples, distribution, axis_name, params, extra, _key(seed))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _trace(loss_fn, num_samples, distribution, axis_name, params, extra, key):
     sampler = jax.random.rademacher if distribution == "rademacher" else jax.random.normal
-    keys = jax.random.split(_key(seed), num_samples)
+    keys = jax.random.split(key, num_samples)
 
     def one(_, key):
         v = optax.tree.random_like(key, params, sampler, dtype=jnp.float32)
@@ -554,9 +572,18 @@ def hessian_spectral_density(
     _validation.check_positive_int("num_probes", num_probes)
     _validation.check_positive_int("grid_len", grid_len)
     _validation.check_positive("sigma_squared", sigma_squared)
+    if preconditioner is not None:
+        _check_structure("preconditioner", preconditioner, params)
+    m = min(_num_params(params), num_iterations)
+    return _density(loss_fn, m, num_probes, grid_len, float(sigma_squared), axis_name, params,
+                    extra, grid, _key(seed), preconditioner)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+def _density(loss_fn, m, num_probes, grid_len, sigma_squared, axis_name, params, extra, grid,
+             key, preconditioner):
     op = _flat_operator(loss_fn, params, extra, axis_name, preconditioner)
-    m = min(op.size, num_iterations)
-    keys = jax.random.split(_key(seed), num_probes)
+    keys = jax.random.split(key, num_probes)
 
     def one(_, key):
         kv, kl = jax.random.split(key)
