@@ -44,7 +44,8 @@ flags.DEFINE_float("learning_rate", 0.2, "eos: learning rate η.")
 flags.DEFINE_float("b1", 0.9, "eos: Adam β₁.")
 flags.DEFINE_integer("num_steps", 6000, "eos: full-batch steps.")
 flags.DEFINE_integer("sharpness_every", 50, "eos: steps between sharpness measurements.")
-flags.DEFINE_integer("lanczos_iterations", 20, "eos: Lanczos steps per measurement.")
+flags.DEFINE_integer("lanczos_iterations", None,
+                     "Lanczos steps (eos: per measurement, default 20; outliers: default 60).")
 flags.DEFINE_integer("num_examples", 1000, "Generated training examples.")
 flags.DEFINE_integer("width", 64, "eos: MLP width (outliers: its own default, 32).")
 flags.DEFINE_list("classes", ["2", "4", "6", "8", "10"], "outliers: numbers of classes C.")
@@ -59,7 +60,8 @@ def main(argv):
         config = train.EoSConfig(
             optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate, b1=FLAGS.b1,
             num_steps=FLAGS.num_steps, sharpness_every=FLAGS.sharpness_every,
-            lanczos_iterations=FLAGS.lanczos_iterations, num_examples=FLAGS.num_examples,
+            lanczos_iterations=FLAGS.lanczos_iterations or 20,
+            num_examples=FLAGS.num_examples,
             width=FLAGS.width)
         workdir = os.path.join(FLAGS.workdir, f"eos_{FLAGS.optimizer}_lr{FLAGS.learning_rate:g}")
         summary = train.edge_of_stability(config, workdir, progress=FLAGS.progress)
@@ -73,7 +75,9 @@ def main(argv):
     else:
         config = train.OutliersConfig(
             classes=tuple(int(c) for c in FLAGS.classes), num_examples=FLAGS.num_examples,
-            train_steps=FLAGS.train_steps, num_top=FLAGS.num_top)
+            train_steps=FLAGS.train_steps, num_top=FLAGS.num_top,
+            lanczos_iterations=FLAGS.lanczos_iterations or 60,
+            slq_iterations=FLAGS.lanczos_iterations or 60)
         summary = train.bulk_outliers(config, os.path.join(FLAGS.workdir, "outliers"),
                                       progress=FLAGS.progress)
     summary = {k: v for k, v in summary.items() if k != "config"}
