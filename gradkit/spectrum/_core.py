@@ -192,7 +192,7 @@ def _lanczos(matvec, v0: jax.Array, num_iterations: int, key: jax.Array):
                            None)
         beta = jnp.where(breakdown, 0.0, beta)
         nj = jnp.minimum(j + 1, m - 1)
-        basis = jnp.where(j + 1 < m, basis.at[nj].set(nxt), basis)
+        basis = basis.at[nj].set(jnp.where(j + 1 < m, nxt, basis[nj]))  # in place
         return basis, alphas.at[j].set(alpha), betas.at[j].set(beta), scale, key
 
     carry = (basis, jnp.zeros([m], dtype), jnp.zeros([m], dtype), jnp.zeros([], dtype), key)
