@@ -178,18 +178,20 @@ def _lanczos(matvec, v0: jax.Array, num_iterations: int, key: jax.Array):
         q = basis[j]
         w = matvec(q)
         alpha = jnp.vdot(q, w)
-        w = _orthogonalize(basis, w)  # removes α q_j, β q_{j−1} and rounding drift
-        beta = jnp.linalg.norm(w)
-        scale = jnp.maximum(scale, jnp.abs(alpha) + beta)
+        # Full re-orthogonalisation, Gram-Schmidt twice: the first pass removes α q_j,
+        # β q_{j−1} and all drift along earlier q; the second pass cleans up its rounding.
+        w = w - basis.T @ (basis @ w)
+        scale = jnp.maximum(scale, jnp.abs(alpha) + jnp.linalg.norm(w))
+        breakdown = jnp.linalg.norm(w) <= tiny * jnp.maximum(scale, jnp.finfo(dtype).tiny) * n
         key, sub = jax.random.split(key)
-        breakdown = beta <= tiny * jnp.maximum(scale, jnp.finfo(dtype).tiny) * n
-
-        def restart(_):
-            r = _orthogonalize(basis, jax.random.normal(sub, (n,), dtype))
-            return r / jnp.linalg.norm(r)
-
-        nxt = jax.lax.cond(breakdown, restart, lambda _: w / jnp.where(beta > 0, beta, 1.0),
-                           None)
+        # On breakdown continue from a random vector (only the key enters the cond: passing
+        # the basis would copy it every step); it gets the second pass below.
+        fresh = jax.lax.cond(breakdown, lambda k: jax.random.normal(k, (n,), dtype),
+                             lambda k: jnp.zeros((n,), dtype), sub)
+        w = jnp.where(breakdown, fresh, w)
+        w = w - basis.T @ (basis @ w)
+        beta = jnp.linalg.norm(w)
+        nxt = w / jnp.where(beta > 0, beta, 1.0)
         beta = jnp.where(breakdown, 0.0, beta)
         nj = jnp.minimum(j + 1, m - 1)
         basis = basis.at[nj].set(jnp.where(j + 1 < m, nxt, basis[nj]))  # in place
