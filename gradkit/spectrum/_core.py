@@ -318,8 +318,9 @@ def hessian_top_eigenvalues(
     Returns:
       ``(eigenvalues, eigenvectors)``: float array [k], descending, and a pytree like
       ``params`` whose leaves have a leading axis k (unit Euclidean norm over the whole
-      pytree; ``jax.tree.map(lambda x: x[i], vecs)`` is the i-th). With a
-      preconditioner these are the right eigenvectors u of P⁻¹H (H u = λ P u).
+      pytree; ``jax.tree.map(lambda x: x[i], vecs)`` is the i-th), in the Krylov dtype
+      (float32, or wider params' dtype; the HVPs themselves run in the params' dtypes, e.g.
+      bf16). With a preconditioner these are the right eigenvectors u of P⁻¹H (Hu = λPu).
 
     Example:
       >>> import gradkit, jax.numpy as jnp
