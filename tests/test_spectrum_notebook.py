@@ -7,5 +7,4 @@ def test_spectrum_notebook_runs_at_tiny_size():
     outputs = run_notebook("spectrum.ipynb", fast_compile=True)
     assert "tiny" in outputs
     assert "Lanczos top-3" in outputs and "SLQ density integral: 1.0" in outputs
-    assert "gd η=0.3: threshold 6.7" in outputs
     assert "| 3 |" in outputs
