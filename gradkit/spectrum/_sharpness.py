@@ -175,12 +175,33 @@ def sharpness(
 
 def preconditioned_sharpness(loss_fn: LossFn, params: Any, preconditioner: Any, *extra: Any,
                              **kwargs: Any) -> jax.Array:
-    """λ_max(P⁻¹∇²L(θ)): :func:`sharpness` with a required diagonal preconditioner P.
+    r"""λ_max(P⁻¹∇²L(θ)): :func:`sharpness` with a required diagonal preconditioner P.
+
+    .. math::
+
+        \lambda_1(P^{-1}H) = \lambda_1(P^{-1/2} H P^{-1/2}),
+
+    the quantity that equilibrates at (2+2β₁)/((1−β₁)η) under full-batch Adam
+    (:func:`edge_of_stability_threshold`; P from :func:`adam_preconditioner`).
+
+    Args:
+      loss_fn: ``loss_fn(params, *extra) -> scalar``.
+      params: the point θ.
+      preconditioner: a pytree like ``params`` of positive entries P.
+      *extra: further positional arguments of ``loss_fn``.
+      **kwargs: ``num_iterations``, ``seed``, ``axis_name`` of :func:`sharpness`.
+
+    Returns:
+      A float scalar.
 
     Example:
       >>> import gradkit, jax.numpy as jnp
       >>> s = gradkit.preconditioned_sharpness(lambda p: jnp.sum(p ** 2), jnp.ones(2),
       ...                                      jnp.array([1.0, 4.0]))  # max(2/1, 2/4) = 2
+
+    References:
+      Cohen et al., `Adaptive Gradient Methods at the Edge of Stability
+      <https://arxiv.org/abs/2207.14484>`_, 2022 (§2, preconditioned sharpness).
     """
     return sharpness(loss_fn, params, *extra, preconditioner=preconditioner, **kwargs)
 
