@@ -33,6 +33,20 @@ from gradkit.sign import kappa_fn
 from gradkit.sign import lion
 from gradkit.sign import lion_k
 from gradkit.sign import scale_by_lion_k
+from gradkit.spectrum import HessianTrace
+from gradkit.spectrum import SpectralDensity
+from gradkit.spectrum import TrackSharpnessState
+from gradkit.spectrum import adam_preconditioner
+from gradkit.spectrum import density_from_nodes
+from gradkit.spectrum import edge_of_stability_threshold
+from gradkit.spectrum import hessian_spectral_density
+from gradkit.spectrum import hessian_top_eigenvalues
+from gradkit.spectrum import hessian_trace
+from gradkit.spectrum import hvp
+from gradkit.spectrum import preconditioned_sharpness
+from gradkit.spectrum import sharpness
+from gradkit.spectrum import sophia_preconditioner
+from gradkit.spectrum import track_sharpness
 from gradkit.spikes import ClipSpikesState
 from gradkit.spikes import ScaleBySpamState
 from gradkit.spikes import ScaleByStableSpamState
@@ -59,6 +73,7 @@ __all__ = (
     "KAPPA_NAMES",
     "ClipSpikesState",
     "GNBDiagHessianState",
+    "HessianTrace",
     "HutchinsonDiagHessianState",
     "LowRankFactors",
     "ScaleByEggrollState",
@@ -66,8 +81,13 @@ __all__ = (
     "ScaleBySophiaState",
     "ScaleBySpamState",
     "ScaleByStableSpamState",
+    "SpectralDensity",
+    "TrackSharpnessState",
     "WithPeriodicResetState",
+    "adam_preconditioner",
     "clip_spikes",
+    "density_from_nodes",
+    "edge_of_stability_threshold",
     "eggroll",
     "eggroll_apply_member",
     "eggroll_current_key",
@@ -77,7 +97,11 @@ __all__ = (
     "eggroll_sample_noise",
     "eggroll_shape_fitness",
     "gnb_diag_hessian",
+    "hessian_spectral_density",
+    "hessian_top_eigenvalues",
+    "hessian_trace",
     "hutchinson_diag_hessian",
+    "hvp",
     "kappa_fn",
     "lion",
     "lion_k",
@@ -88,20 +112,24 @@ __all__ = (
     "population_fitness_sharded",
     "population_mesh",
     "post_reset_warmup",
+    "preconditioned_sharpness",
     "project_orthogonal",
     "scale_by_eggroll",
     "scale_by_lion_k",
     "scale_by_sophia",
     "scale_by_spam",
     "scale_by_stable_spam",
+    "sharpness",
     "softmax_collapse_fraction",
     "sophia",
     "sophia_extra_args",
+    "sophia_preconditioner",
     "spam",
     "stable_spam",
     "stablemax",
     "stablemax_collapse_fraction",
     "stablemax_cross_entropy",
+    "track_sharpness",
     "with_periodic_reset",
     "zero_loss_fraction",
 )

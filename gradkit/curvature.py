@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gradkit import _hvp
 from gradkit import _validation
 
 EstimatorName = Literal["hutchinson", "gnb"]
@@ -59,30 +60,8 @@ def _missing(name: str, who: str) -> ValueError:
     )
 
 
-def _as_varying(tree: Any, axis_name: str | None) -> Any:
-    """Marks replicated leaves as device-varying over `axis_name` (shard_map only).
-
-    Under ``shard_map`` (with its replication check on), differentiating with respect
-    to a replicated input already sums the result over the axis; the estimators then
-    reduce explicitly, so they first make params device-varying. Elsewhere (pmap, vmap,
-    no axis) this is the identity.
-    """
-    if axis_name is None:
-        return tree
-
-    def one(x):
-        aval = jax.typeof(x)
-        varying = getattr(getattr(aval, "manual_axis_type", None), "varying", None)
-        if varying is None:
-            varying = getattr(aval, "vma", frozenset())
-        if axis_name in varying:
-            return x
-        try:
-            return jax.lax.pcast(x, axis_name, to="varying")
-        except ValueError:  # not under shard_map (pmap, vmap): nothing to do
-            return x
-
-    return jax.tree.map(one, tree)
+# Shared with gradkit.spectrum (one forward-over-reverse HVP and one device reduction).
+_as_varying = _hvp.as_varying
 
 
 class HutchinsonDiagHessianState(NamedTuple):
@@ -160,14 +139,12 @@ def hutchinson_diag_hessian(
             raise _missing("obj_fn", "hutchinson_diag_hessian")
         if params is None:
             raise ValueError("hutchinson_diag_hessian needs `params`.")
-        params = _as_varying(params, axis_name)
         key, subkey = jax.random.split(state.key)
         probes = optax.tree.random_like(subkey, params, sampler, dtype=jnp.float32)
         probes = jax.tree.map(lambda u, p: u.astype(p.dtype), probes, params)
-        hvp = jax.jvp(jax.grad(obj_fn), (params,), (probes,))[1]
+        hvp = _hvp.local_hvp(obj_fn, params, probes, axis_name)
         diag = jax.tree.map(lambda hu, u, p: (hu * u).astype(p.dtype), hvp, probes, params)
-        if axis_name is not None:
-            diag = jax.lax.pmean(diag, axis_name)
+        diag = _hvp.axis_mean(diag, axis_name)
         return diag, HutchinsonDiagHessianState(key=key)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -1,0 +1,53 @@
+"""Curvature diagnostics: Hessian spectrum, sharpness tracking, edge of stability.
+
+Written once for any pytree model and any optax optimizer, on top of the
+forward-over-reverse Hessian-vector product shared with Sophia's estimators
+(``gradkit._hvp``):
+
+- :func:`hvp` (batched, ``axis_name`` averaging as Sophia's estimators do);
+- :func:`hessian_top_eigenvalues`: Lanczos with full re-orthogonalisation or power
+  iteration with deflation (PyHessian, Yao et al. 2020, arXiv 1912.07145, Algorithm 1);
+- :func:`hessian_trace`: Hutchinson with a standard error (PyHessian Algorithm 2);
+- :func:`hessian_spectral_density`: stochastic Lanczos quadrature (Ghorbani, Krishnan,
+  Xiao 2019, arXiv 1901.10159), re-derived; facts checked against google/spectral-density
+  (Apache-2.0) and PyHessian (GPL; facts only, no code);
+- :func:`sharpness`, :func:`preconditioned_sharpness`, :func:`adam_preconditioner`,
+  :func:`sophia_preconditioner`, :func:`edge_of_stability_threshold` (Cohen et al. 2021,
+  arXiv 2103.00065; Cohen et al. 2022, arXiv 2207.14484) and :func:`track_sharpness`, a
+  wrapper that measures them every k steps inside any optax optimizer.
+
+Derivations, checks against exact Hessians and the reproductions (edge of stability,
+bulk + outliers) are in ``docs/spectrum.md``.
+"""
+
+from gradkit.spectrum._core import HessianTrace
+from gradkit.spectrum._core import SpectralDensity
+from gradkit.spectrum._core import density_from_nodes
+from gradkit.spectrum._core import hessian_spectral_density
+from gradkit.spectrum._core import hessian_top_eigenvalues
+from gradkit.spectrum._core import hessian_trace
+from gradkit.spectrum._core import hvp
+from gradkit.spectrum._sharpness import TrackSharpnessState
+from gradkit.spectrum._sharpness import adam_preconditioner
+from gradkit.spectrum._sharpness import edge_of_stability_threshold
+from gradkit.spectrum._sharpness import preconditioned_sharpness
+from gradkit.spectrum._sharpness import sharpness
+from gradkit.spectrum._sharpness import sophia_preconditioner
+from gradkit.spectrum._sharpness import track_sharpness
+
+__all__ = (
+    "HessianTrace",
+    "SpectralDensity",
+    "TrackSharpnessState",
+    "adam_preconditioner",
+    "density_from_nodes",
+    "edge_of_stability_threshold",
+    "hessian_spectral_density",
+    "hessian_top_eigenvalues",
+    "hessian_trace",
+    "hvp",
+    "preconditioned_sharpness",
+    "sharpness",
+    "sophia_preconditioner",
+    "track_sharpness",
+)

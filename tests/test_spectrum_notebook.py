@@ -1,0 +1,10 @@
+"""Executes notebooks/spectrum.ipynb at tiny size (GRADKIT_TINY=1) with nbclient."""
+
+from tests.helpers import run_notebook
+
+
+def test_spectrum_notebook_runs_at_tiny_size():
+    outputs = run_notebook("spectrum.ipynb", fast_compile=True)
+    assert "tiny" in outputs
+    assert "Lanczos top-3" in outputs and "SLQ density integral: 1.0" in outputs
+    assert "| 3 |" in outputs
