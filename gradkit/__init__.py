@@ -21,6 +21,8 @@ from gradkit.evolution import resolve_kinds as eggroll_resolve_kinds
 from gradkit.evolution import sample_noise as eggroll_sample_noise
 from gradkit.evolution import scale_by_eggroll
 from gradkit.evolution import shape_fitness as eggroll_shape_fitness
+from gradkit.multitask import PCGradState
+from gradkit.multitask import pcgrad
 from gradkit.orthogonal import perp_adamw
 from gradkit.orthogonal import perp_sgd
 from gradkit.orthogonal import project_orthogonal
@@ -61,6 +63,7 @@ __all__ = (
     "GNBDiagHessianState",
     "HutchinsonDiagHessianState",
     "LowRankFactors",
+    "PCGradState",
     "ScaleByEggrollState",
     "ScaleByLionKState",
     "ScaleBySophiaState",
@@ -82,6 +85,7 @@ __all__ = (
     "lion",
     "lion_k",
     "log_stablemax",
+    "pcgrad",
     "perp_adamw",
     "perp_sgd",
     "population_fitness_pmap",
