@@ -21,8 +21,20 @@ from gradkit.evolution import resolve_kinds as eggroll_resolve_kinds
 from gradkit.evolution import sample_noise as eggroll_sample_noise
 from gradkit.evolution import scale_by_eggroll
 from gradkit.evolution import shape_fitness as eggroll_shape_fitness
+from gradkit.multitask import ADADAGRAD_TESTS
+from gradkit.multitask import AdaptiveBatchSize
 from gradkit.multitask import PCGradState
+from gradkit.multitask import PerSampleStatistics
+from gradkit.multitask import ScaleByAdaGradNormState
+from gradkit.multitask import adadagrad_batch_size
+from gradkit.multitask import adadagrad_batch_size_from_statistics
+from gradkit.multitask import adadagrad_variances
+from gradkit.multitask import adagrad_norm
+from gradkit.multitask import bucket_batch_size
 from gradkit.multitask import pcgrad
+from gradkit.multitask import per_sample_statistics
+from gradkit.multitask import per_sample_statistics_from_loss
+from gradkit.multitask import scale_by_adagrad_norm
 from gradkit.orthogonal import perp_adamw
 from gradkit.orthogonal import perp_sgd
 from gradkit.orthogonal import project_orthogonal
@@ -56,20 +68,29 @@ from gradkit.stablemax import zero_loss_fraction
 __version__ = "0.1.0"
 
 __all__ = (
+    "ADADAGRAD_TESTS",
     "GAMMA_SOPHIA_G",
     "GAMMA_SOPHIA_H",
     "KAPPA_NAMES",
+    "AdaptiveBatchSize",
     "ClipSpikesState",
     "GNBDiagHessianState",
     "HutchinsonDiagHessianState",
     "LowRankFactors",
     "PCGradState",
+    "PerSampleStatistics",
+    "ScaleByAdaGradNormState",
     "ScaleByEggrollState",
     "ScaleByLionKState",
     "ScaleBySophiaState",
     "ScaleBySpamState",
     "ScaleByStableSpamState",
     "WithPeriodicResetState",
+    "adadagrad_batch_size",
+    "adadagrad_batch_size_from_statistics",
+    "adadagrad_variances",
+    "adagrad_norm",
+    "bucket_batch_size",
     "clip_spikes",
     "eggroll",
     "eggroll_apply_member",
@@ -86,6 +107,8 @@ __all__ = (
     "lion_k",
     "log_stablemax",
     "pcgrad",
+    "per_sample_statistics",
+    "per_sample_statistics_from_loss",
     "perp_adamw",
     "perp_sgd",
     "population_fitness_pmap",
@@ -93,6 +116,7 @@ __all__ = (
     "population_mesh",
     "post_reset_warmup",
     "project_orthogonal",
+    "scale_by_adagrad_norm",
     "scale_by_eggroll",
     "scale_by_lion_k",
     "scale_by_sophia",

@@ -2,15 +2,42 @@
 
 * :func:`pcgrad`: PCGrad gradient surgery over per-task gradients (Yu et al., 2020,
   arXiv 2001.06782; reference ``tianheyu927/PCGrad``, MIT).
+* :func:`adadagrad_batch_size` (+ statistics helpers, :class:`AdaptiveBatchSize`) and
+  :func:`adagrad_norm`: AdAdaGrad's adaptive batch-size tests from per-sample gradients
+  (Lau, Liu, Kolar, 2024, arXiv 2402.11215; reference ``timlautk/AdAdaGrad``, MIT).
 
 Every transform here takes *stacked* gradients: a leading task or sample axis on every
 leaf, as produced by ``jax.vmap(jax.grad(...))`` or ``jax.jacrev``.
 """
 
+from gradkit.multitask._adadagrad import TEST_NAMES as ADADAGRAD_TESTS
+from gradkit.multitask._adadagrad import AdaptiveBatchSize
+from gradkit.multitask._adadagrad import PerSampleStatistics
+from gradkit.multitask._adadagrad import ScaleByAdaGradNormState
+from gradkit.multitask._adadagrad import adadagrad_batch_size
+from gradkit.multitask._adadagrad import adadagrad_batch_size_from_statistics
+from gradkit.multitask._adadagrad import adadagrad_variances
+from gradkit.multitask._adadagrad import adagrad_norm
+from gradkit.multitask._adadagrad import bucket_batch_size
+from gradkit.multitask._adadagrad import per_sample_statistics
+from gradkit.multitask._adadagrad import per_sample_statistics_from_loss
+from gradkit.multitask._adadagrad import scale_by_adagrad_norm
 from gradkit.multitask._pcgrad import PCGradState
 from gradkit.multitask._pcgrad import pcgrad
 
 __all__ = (
+    "ADADAGRAD_TESTS",
+    "AdaptiveBatchSize",
     "PCGradState",
+    "PerSampleStatistics",
+    "ScaleByAdaGradNormState",
+    "adadagrad_batch_size",
+    "adadagrad_batch_size_from_statistics",
+    "adadagrad_variances",
+    "adagrad_norm",
+    "bucket_batch_size",
     "pcgrad",
+    "per_sample_statistics",
+    "per_sample_statistics_from_loss",
+    "scale_by_adagrad_norm",
 )
