@@ -26,6 +26,7 @@ from gradkit.multitask import AdaptiveBatchSize
 from gradkit.multitask import PCGradState
 from gradkit.multitask import PerSampleStatistics
 from gradkit.multitask import ScaleByAdaGradNormState
+from gradkit.multitask import ScaleBySvenState
 from gradkit.multitask import adadagrad_batch_size
 from gradkit.multitask import adadagrad_batch_size_from_statistics
 from gradkit.multitask import adadagrad_variances
@@ -35,6 +36,9 @@ from gradkit.multitask import pcgrad
 from gradkit.multitask import per_sample_statistics
 from gradkit.multitask import per_sample_statistics_from_loss
 from gradkit.multitask import scale_by_adagrad_norm
+from gradkit.multitask import scale_by_sven
+from gradkit.multitask import sven
+from gradkit.multitask import sven_direction
 from gradkit.orthogonal import perp_adamw
 from gradkit.orthogonal import perp_sgd
 from gradkit.orthogonal import project_orthogonal
@@ -85,6 +89,7 @@ __all__ = (
     "ScaleBySophiaState",
     "ScaleBySpamState",
     "ScaleByStableSpamState",
+    "ScaleBySvenState",
     "WithPeriodicResetState",
     "adadagrad_batch_size",
     "adadagrad_batch_size_from_statistics",
@@ -122,6 +127,7 @@ __all__ = (
     "scale_by_sophia",
     "scale_by_spam",
     "scale_by_stable_spam",
+    "scale_by_sven",
     "softmax_collapse_fraction",
     "sophia",
     "sophia_extra_args",
@@ -130,6 +136,8 @@ __all__ = (
     "stablemax",
     "stablemax_collapse_fraction",
     "stablemax_cross_entropy",
+    "sven",
+    "sven_direction",
     "with_periodic_reset",
     "zero_loss_fraction",
 )

@@ -5,6 +5,9 @@
 * :func:`adadagrad_batch_size` (+ statistics helpers, :class:`AdaptiveBatchSize`) and
   :func:`adagrad_norm`: AdAdaGrad's adaptive batch-size tests from per-sample gradients
   (Lau, Liu, Kolar, 2024, arXiv 2402.11215; reference ``timlautk/AdAdaGrad``, MIT).
+* :func:`scale_by_sven` / :func:`sven`: Sven's truncated-SVD pseudo-inverse step from the
+  per-sample residuals' Jacobian (Bright-Thonney et al., 2026, arXiv 2604.01279;
+  reference ``sambt/sven``, no licence: facts only).
 
 Every transform here takes *stacked* gradients: a leading task or sample axis on every
 leaf, as produced by ``jax.vmap(jax.grad(...))`` or ``jax.jacrev``.
@@ -24,6 +27,10 @@ from gradkit.multitask._adadagrad import per_sample_statistics_from_loss
 from gradkit.multitask._adadagrad import scale_by_adagrad_norm
 from gradkit.multitask._pcgrad import PCGradState
 from gradkit.multitask._pcgrad import pcgrad
+from gradkit.multitask._sven import ScaleBySvenState
+from gradkit.multitask._sven import scale_by_sven
+from gradkit.multitask._sven import sven
+from gradkit.multitask._sven import sven_direction
 
 __all__ = (
     "ADADAGRAD_TESTS",
@@ -31,6 +38,7 @@ __all__ = (
     "PCGradState",
     "PerSampleStatistics",
     "ScaleByAdaGradNormState",
+    "ScaleBySvenState",
     "adadagrad_batch_size",
     "adadagrad_batch_size_from_statistics",
     "adadagrad_variances",
@@ -40,4 +48,7 @@ __all__ = (
     "per_sample_statistics",
     "per_sample_statistics_from_loss",
     "scale_by_adagrad_norm",
+    "scale_by_sven",
+    "sven",
+    "sven_direction",
 )
