@@ -23,6 +23,7 @@ from gradkit.evolution import scale_by_eggroll
 from gradkit.evolution import shape_fitness as eggroll_shape_fitness
 from gradkit.multitask import ADADAGRAD_TESTS
 from gradkit.multitask import AdaptiveBatchSize
+from gradkit.multitask import GCondState
 from gradkit.multitask import PCGradState
 from gradkit.multitask import PerSampleStatistics
 from gradkit.multitask import ScaleByAdaGradNormState
@@ -32,6 +33,9 @@ from gradkit.multitask import adadagrad_batch_size_from_statistics
 from gradkit.multitask import adadagrad_variances
 from gradkit.multitask import adagrad_norm
 from gradkit.multitask import bucket_batch_size
+from gradkit.multitask import gcond
+from gradkit.multitask import gcond_accumulate
+from gradkit.multitask import gcond_effective_angle
 from gradkit.multitask import pcgrad
 from gradkit.multitask import per_sample_statistics
 from gradkit.multitask import per_sample_statistics_from_loss
@@ -78,6 +82,7 @@ __all__ = (
     "KAPPA_NAMES",
     "AdaptiveBatchSize",
     "ClipSpikesState",
+    "GCondState",
     "GNBDiagHessianState",
     "HutchinsonDiagHessianState",
     "LowRankFactors",
@@ -105,6 +110,9 @@ __all__ = (
     "eggroll_resolve_kinds",
     "eggroll_sample_noise",
     "eggroll_shape_fitness",
+    "gcond",
+    "gcond_accumulate",
+    "gcond_effective_angle",
     "gnb_diag_hessian",
     "hutchinson_diag_hessian",
     "kappa_fn",

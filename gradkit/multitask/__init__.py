@@ -2,6 +2,9 @@
 
 * :func:`pcgrad`: PCGrad gradient surgery over per-task gradients (Yu et al., 2020,
   arXiv 2001.06782; reference ``tianheyu927/PCGrad``, MIT).
+* :func:`gcond` / :func:`gcond_accumulate`: GCond's arbitrated, angle-remapped conflict
+  resolution with momentum, and its classical/stochastic accumulation (Limarenko et al.,
+  2025, arXiv 2509.07252; reference ``AlevLab-dev/GCond``, no licence: facts only).
 * :func:`adadagrad_batch_size` (+ statistics helpers, :class:`AdaptiveBatchSize`) and
   :func:`adagrad_norm`: AdAdaGrad's adaptive batch-size tests from per-sample gradients
   (Lau, Liu, Kolar, 2024, arXiv 2402.11215; reference ``timlautk/AdAdaGrad``, MIT).
@@ -25,6 +28,10 @@ from gradkit.multitask._adadagrad import bucket_batch_size
 from gradkit.multitask._adadagrad import per_sample_statistics
 from gradkit.multitask._adadagrad import per_sample_statistics_from_loss
 from gradkit.multitask._adadagrad import scale_by_adagrad_norm
+from gradkit.multitask._gcond import GCondState
+from gradkit.multitask._gcond import effective_angle as gcond_effective_angle
+from gradkit.multitask._gcond import gcond
+from gradkit.multitask._gcond import gcond_accumulate
 from gradkit.multitask._pcgrad import PCGradState
 from gradkit.multitask._pcgrad import pcgrad
 from gradkit.multitask._sven import ScaleBySvenState
@@ -35,6 +42,7 @@ from gradkit.multitask._sven import sven_direction
 __all__ = (
     "ADADAGRAD_TESTS",
     "AdaptiveBatchSize",
+    "GCondState",
     "PCGradState",
     "PerSampleStatistics",
     "ScaleByAdaGradNormState",
@@ -44,6 +52,9 @@ __all__ = (
     "adadagrad_variances",
     "adagrad_norm",
     "bucket_batch_size",
+    "gcond",
+    "gcond_accumulate",
+    "gcond_effective_angle",
     "pcgrad",
     "per_sample_statistics",
     "per_sample_statistics_from_loss",
