@@ -146,8 +146,11 @@ def run_pcgrad_toy(config: Any, workdir: str) -> dict:
 # GCond: two regression heads on shared features
 # ---------------------------------------------------------------------------------------
 
-def make_two_task_data(key, num: int, dim: int = 8):
-    kx, ka, kb, kn = jax.random.split(key, 4)
+def make_two_task_data(key, num: int, dim: int = 8, task_seed: int = 1234):
+    """Inputs and noise from `key`; the two target functions from `task_seed` (shared by
+    the train and validation sets)."""
+    kx, kn = jax.random.split(key)
+    ka, kb = jax.random.split(jax.random.key(task_seed))
     x = jax.random.normal(kx, (num, dim))
     a = jax.random.normal(ka, (dim,)) / math.sqrt(dim)
     b = jax.random.normal(kb, (dim,)) / math.sqrt(dim)
@@ -251,9 +254,10 @@ def run_gcond_toy(config: Any, workdir: str) -> dict:
 # AdAdaGrad: adaptive batch size on a generated classifier
 # ---------------------------------------------------------------------------------------
 
-def make_mixture(key, num: int, dim: int = 20, classes: int = 10):
+def make_mixture(key, num: int, dim: int = 20, classes: int = 10, scale: float = 1.2):
+    """A Gaussian mixture: class centers N(0, scale²·I), unit-variance clusters."""
     kc, kx, kl = jax.random.split(key, 3)
-    centers = 1.2 * jax.random.normal(kc, (classes, dim))
+    centers = scale * jax.random.normal(kc, (classes, dim))
     labels = jax.random.randint(kl, (num,), 0, classes)
     x = centers[labels] + jax.random.normal(kx, (num, dim))
     return x, labels
@@ -309,7 +313,8 @@ def run_adadagrad(config: Any, workdir: str) -> dict:
     ada_optimizer, ada_test, ada_eta, ada_theta, ada_nu, ada_target_loss, ada_eval_every,
     seed."""
     key = jax.random.key(config.seed)
-    data = make_mixture(jax.random.fold_in(key, 1), config.ada_num_samples)
+    data = make_mixture(jax.random.fold_in(key, 1), config.ada_num_samples,
+                        scale=config.ada_center_scale)
     rows, summary = [], {"target_loss": config.ada_target_loss}
     for adaptive in (False, True):
         r, reached, history = adadagrad_train(adaptive, config, data,
@@ -406,19 +411,19 @@ def sven_train(method: str, config: Any, train, val):
 
 
 def run_sven(config: Any, workdir: str) -> dict:
-    """config: sven_epochs, sven_num_train, sven_batch_size, sven_learning_rate, sven_k,
-    sven_rtol, adam_learning_rate, seed."""
+    """config: sven_methods, sven_epochs, sven_num_train, sven_batch_size,
+    sven_learning_rate, sven_k, sven_rtol, adam_learning_rate, seed."""
     train, val = make_regression(jax.random.key(config.seed), config.sven_num_train,
                                  config.sven_num_train)
     rows, summary, fits = [], {"epochs": config.sven_epochs}, {}
-    for method in ("adam", "sven"):
+    for method in config.sven_methods:
         r, params = sven_train(method, config, train, val)
         rows += r
         fits[method] = params
         summary[method] = {"train_mse": r[-1]["train_mse"], "val_mse": r[-1]["val_mse"],
                            "wall_s": r[-1]["wall_s"]}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for method in ("adam", "sven"):
+    for method in config.sven_methods:
         r = [row for row in rows if row["method"] == method and row["epoch"] > 0]
         axes[0].plot([row["epoch"] for row in r], [row["train_mse"] for row in r],
                      label=f"{method} train")
