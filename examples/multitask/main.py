@@ -29,7 +29,7 @@ flags.DEFINE_integer("seed", 0, "Seed of data and init.")
 flags.DEFINE_integer("log_every", 25, "Steps per logged row (GCond).")
 # PCGrad toy
 flags.DEFINE_integer("toy_steps", 50_000, "Adam steps per toy trajectory.")
-flags.DEFINE_list("toy_starts", ["-8.5,7.5", "9,9", "0,0"], "Starting points 'x,y'.")
+flags.DEFINE_list("toy_starts", ["-8.5:7.5", "9:9", "0:0"], "Starting points x:y.")
 flags.DEFINE_float("learning_rate_toy", 1e-3, "Adam learning rate on the toy.")
 # GCond toy
 flags.DEFINE_integer("gcond_steps", 600, "Optimizer steps.")

@@ -111,8 +111,8 @@ def toy_trajectory(method: str, start, steps: int, learning_rate: float = 1e-3,
 
 
 def run_pcgrad_toy(config: Any, workdir: str) -> dict:
-    """config: toy_steps, toy_starts (list of "x,y"), learning_rate_toy."""
-    starts = [tuple(float(v) for v in s.split(",")) for s in config.toy_starts]
+    """config: toy_steps, toy_starts (list of "x:y"), learning_rate_toy."""
+    starts = [tuple(float(v) for v in s.split(":")) for s in config.toy_starts]
     rows, summary = [], {"steps": config.toy_steps, "runs": []}
     paths = {}
     for start in tqdm(starts, desc="pcgrad toy"):
