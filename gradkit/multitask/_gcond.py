@@ -280,7 +280,8 @@ def _gcond_step(updates, state, *, thresholds, beta, norm_ema_decay, weights, re
         scale = jnp.where(raw_norm > norm_cap, norm_cap / (raw_norm + eps), 1.0)
     g_capped = g0 * jnp.outer(scale, scale)
     h = _tasks.gram(updates, state.prev) * scale[:, None]
-    prev_sq = jnp.diagonal(_tasks.gram(state.prev))
+    prev_sq = sum(jnp.sum(jnp.square(x.reshape(k, -1).astype(jnp.float32)), axis=1)
+                  for x in jax.tree.leaves(state.prev))
     if k > 1 and max_iters > 0:
         a, history, n_proj, first_cos = _resolve(
             g_capped, h, prev_sq, ema, state.history, thresholds=thresholds,
