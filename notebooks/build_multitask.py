@@ -45,17 +45,17 @@ TINY = os.environ.get("GRADKIT_TINY") == "1"
 WORKDIR = "/tmp/gradkit_multitask_notebook"
 cfg = types.SimpleNamespace(
     seed=0, log_every=5 if TINY else 25,
-    toy_steps=15_000 if TINY else 50_000, toy_starts=["9:9"] if TINY else
+    toy_steps=2_000 if TINY else 50_000, toy_starts=["9:9"] if TINY else
     ["-8.5:7.5", "9:9", "0:0"], learning_rate_toy=3e-3 if TINY else 1e-3,
-    gcond_steps=10 if TINY else 300, gcond_micro_batches=4, gcond_micro_batch_size=32,
+    gcond_steps=4 if TINY else 300, gcond_micro_batches=4, gcond_micro_batch_size=32,
     gcond_hidden=8 if TINY else 32, gcond_learning_rate=3e-3, gcond_seeds=1,
-    ada_steps=8 if TINY else 200, ada_num_samples=256 if TINY else 8192,
+    ada_steps=4 if TINY else 200, ada_num_samples=256 if TINY else 8192,
     ada_initial_batch=8, ada_max_batch=32 if TINY else 2048, ada_hidden=8 if TINY else 64,
     ada_center_scale=0.5, ada_learning_rate=0.1, ada_optimizer="adagrad", ada_test="norm",
-    ada_eta=0.5, ada_theta=0.5, ada_nu=1.0, ada_target_loss=1.0, ada_eval_every=4 if TINY
+    ada_eta=0.5, ada_theta=0.5, ada_nu=1.0, ada_target_loss=1.0, ada_eval_every=2 if TINY
     else 5,
     sven_methods=["adam", "sven"], sven_epochs=1 if TINY else 3,
-    sven_num_train=256 if TINY else 10_000, sven_batch_size=32 if TINY else 128,
+    sven_num_train=64 if TINY else 10_000, sven_batch_size=32 if TINY else 128,
     sven_k=16 if TINY else 64, sven_rtol=1e-3, sven_learning_rate=0.1,
     adam_learning_rate=1e-3,
 )

@@ -112,6 +112,7 @@ def toy_trajectory(method: str, start, steps: int, learning_rate: float = 1e-3,
 
 def run_pcgrad_toy(config: Any, workdir: str) -> dict:
     """config: toy_steps, toy_starts (list of "x:y"), learning_rate_toy."""
+    os.makedirs(workdir, exist_ok=True)
     starts = [tuple(float(v) for v in s.split(":")) for s in config.toy_starts]
     rows, summary = [], {"steps": config.toy_steps, "runs": []}
     paths = {}
@@ -219,6 +220,7 @@ def gcond_train(mode: str, config: Any, data, val, key):
 def run_gcond_toy(config: Any, workdir: str) -> dict:
     """config: gcond_steps, gcond_micro_batches, gcond_micro_batch_size, gcond_hidden,
     gcond_learning_rate, gcond_seeds, log_every, seed."""
+    os.makedirs(workdir, exist_ok=True)
     key = jax.random.key(config.seed)
     data = make_two_task_data(jax.random.fold_in(key, 1), 4096)
     val = make_two_task_data(jax.random.fold_in(key, 2), 2048)
@@ -312,6 +314,7 @@ def run_adadagrad(config: Any, workdir: str) -> dict:
     """config: ada_steps, ada_initial_batch, ada_max_batch, ada_hidden, ada_learning_rate,
     ada_optimizer, ada_test, ada_eta, ada_theta, ada_nu, ada_target_loss, ada_eval_every,
     seed."""
+    os.makedirs(workdir, exist_ok=True)
     key = jax.random.key(config.seed)
     data = make_mixture(jax.random.fold_in(key, 1), config.ada_num_samples,
                         scale=config.ada_center_scale)
@@ -357,7 +360,7 @@ def make_regression(key, num_train: int, num_val: int):
     f = lambda x: jnp.exp(-10 * x**2) * jnp.sin(2 * x)  # noqa: E731
     yt, yv = f(xt), f(xv)
     mean, std = yt.mean(), yt.std(ddof=1)
-    return (xt, (yt - mean) / std), (xv, (yv - mean) / std)
+    return (xt, (yt - mean) / std), (xv, (yv - mean) / std), (mean, std)
 
 
 def _gelu(x):
@@ -413,8 +416,9 @@ def sven_train(method: str, config: Any, train, val):
 def run_sven(config: Any, workdir: str) -> dict:
     """config: sven_methods, sven_epochs, sven_num_train, sven_batch_size,
     sven_learning_rate, sven_k, sven_rtol, adam_learning_rate, seed."""
-    train, val = make_regression(jax.random.key(config.seed), config.sven_num_train,
-                                 config.sven_num_train)
+    os.makedirs(workdir, exist_ok=True)
+    train, val, (mean, std) = make_regression(jax.random.key(config.seed),
+                                              config.sven_num_train, config.sven_num_train)
     rows, summary, fits = [], {"epochs": config.sven_epochs}, {}
     for method in config.sven_methods:
         r, params = sven_train(method, config, train, val)
@@ -433,10 +437,10 @@ def run_sven(config: Any, workdir: str) -> dict:
     axes[0].set_xlabel("epoch")
     axes[0].legend()
     xs = jnp.linspace(-1, 1, 400)[:, None]
-    axes[1].plot(xs, (jnp.exp(-10 * xs**2) * jnp.sin(2 * xs) - 0) / 1, "k", lw=2,
-                 label="f (unstandardised)")
+    axes[1].plot(xs, (jnp.exp(-10 * xs**2) * jnp.sin(2 * xs) - mean) / std, "k", lw=2,
+                 label="f (standardised)")
     for method, params in fits.items():
-        axes[1].plot(xs, _mlp(params, xs, _gelu), "--", label=f"{method} (standardised)")
+        axes[1].plot(xs, _mlp(params, xs, _gelu), "--", label=method)
     axes[1].legend()
     fig.savefig(os.path.join(workdir, "sven.png"), dpi=110)
     plt.close(fig)
