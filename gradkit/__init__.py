@@ -21,6 +21,28 @@ from gradkit.evolution import resolve_kinds as eggroll_resolve_kinds
 from gradkit.evolution import sample_noise as eggroll_sample_noise
 from gradkit.evolution import scale_by_eggroll
 from gradkit.evolution import shape_fitness as eggroll_shape_fitness
+from gradkit.multitask import ADADAGRAD_TESTS
+from gradkit.multitask import AdaptiveBatchSize
+from gradkit.multitask import GCondState
+from gradkit.multitask import PCGradState
+from gradkit.multitask import PerSampleStatistics
+from gradkit.multitask import ScaleByAdaGradNormState
+from gradkit.multitask import ScaleBySvenState
+from gradkit.multitask import adadagrad_batch_size
+from gradkit.multitask import adadagrad_batch_size_from_statistics
+from gradkit.multitask import adadagrad_variances
+from gradkit.multitask import adagrad_norm
+from gradkit.multitask import bucket_batch_size
+from gradkit.multitask import gcond
+from gradkit.multitask import gcond_accumulate
+from gradkit.multitask import gcond_effective_angle
+from gradkit.multitask import pcgrad
+from gradkit.multitask import per_sample_statistics
+from gradkit.multitask import per_sample_statistics_from_loss
+from gradkit.multitask import scale_by_adagrad_norm
+from gradkit.multitask import scale_by_sven
+from gradkit.multitask import sven
+from gradkit.multitask import sven_direction
 from gradkit.orthogonal import perp_adamw
 from gradkit.orthogonal import perp_sgd
 from gradkit.orthogonal import project_orthogonal
@@ -68,23 +90,35 @@ from gradkit.stablemax import zero_loss_fraction
 __version__ = "0.1.0"
 
 __all__ = (
+    "ADADAGRAD_TESTS",
     "GAMMA_SOPHIA_G",
     "GAMMA_SOPHIA_H",
     "KAPPA_NAMES",
+    "AdaptiveBatchSize",
     "ClipSpikesState",
+    "GCondState",
     "GNBDiagHessianState",
     "HessianTrace",
     "HutchinsonDiagHessianState",
     "LowRankFactors",
+    "PCGradState",
+    "PerSampleStatistics",
+    "ScaleByAdaGradNormState",
     "ScaleByEggrollState",
     "ScaleByLionKState",
     "ScaleBySophiaState",
     "ScaleBySpamState",
     "ScaleByStableSpamState",
+    "ScaleBySvenState",
     "SpectralDensity",
     "TrackSharpnessState",
     "WithPeriodicResetState",
+    "adadagrad_batch_size",
+    "adadagrad_batch_size_from_statistics",
+    "adadagrad_variances",
+    "adagrad_norm",
     "adam_preconditioner",
+    "bucket_batch_size",
     "clip_spikes",
     "density_from_nodes",
     "edge_of_stability_threshold",
@@ -96,6 +130,9 @@ __all__ = (
     "eggroll_resolve_kinds",
     "eggroll_sample_noise",
     "eggroll_shape_fitness",
+    "gcond",
+    "gcond_accumulate",
+    "gcond_effective_angle",
     "gnb_diag_hessian",
     "hessian_spectral_density",
     "hessian_top_eigenvalues",
@@ -106,6 +143,9 @@ __all__ = (
     "lion",
     "lion_k",
     "log_stablemax",
+    "pcgrad",
+    "per_sample_statistics",
+    "per_sample_statistics_from_loss",
     "perp_adamw",
     "perp_sgd",
     "population_fitness_pmap",
@@ -114,11 +154,13 @@ __all__ = (
     "post_reset_warmup",
     "preconditioned_sharpness",
     "project_orthogonal",
+    "scale_by_adagrad_norm",
     "scale_by_eggroll",
     "scale_by_lion_k",
     "scale_by_sophia",
     "scale_by_spam",
     "scale_by_stable_spam",
+    "scale_by_sven",
     "sharpness",
     "softmax_collapse_fraction",
     "sophia",
@@ -129,6 +171,8 @@ __all__ = (
     "stablemax",
     "stablemax_collapse_fraction",
     "stablemax_cross_entropy",
+    "sven",
+    "sven_direction",
     "track_sharpness",
     "with_periodic_reset",
     "zero_loss_fraction",

@@ -151,3 +151,36 @@ ROWS += (
         dict(learning_rate=1e-2, sigma=_EGGROLL_SIGMA, rank=_EGGROLL_RANK),
         extra_args=_eggroll_fitness),
 )
+
+# --- Multi-gradient methods (gradkit/multitask/) ------------------------------------
+# PCGrad and GCond take stacked per-task gradients, not one gradient tree, so the suite
+# does not apply to them (tests/test_pcgrad.py and tests/test_gcond.py cover them).
+# AdaGrad-Norm is a plain optimizer. Sven needs per-sample losses: the parabola's are
+# (x_i − 1)² per coordinate, Rosenbrock's its two squared residuals.
+
+
+def _per_sample_losses(loss_fn):
+    from tests import helpers
+
+    if loss_fn is helpers.parabola:
+        return lambda p: jnp.concatenate(
+            [jnp.ravel((x.astype(jnp.float32) - 1.0) ** 2) for x in jax.tree.leaves(p)])
+    if loss_fn is helpers.rosenbrock:
+        return lambda p: jnp.stack([
+            (1.0 - p["x"].astype(jnp.float32)) ** 2,
+            100.0 * (p["y"].astype(jnp.float32) - p["x"].astype(jnp.float32) ** 2) ** 2])
+    raise ValueError("no per-sample decomposition registered for this loss")
+
+
+def _sven_extra_args(loss_fn, params, state) -> dict[str, Any]:
+    del params, state
+    return {"per_sample_loss_fn": _per_sample_losses(loss_fn)}
+
+
+ROWS += (
+    Row("adagrad_norm", gradkit.adagrad_norm, dict(learning_rate=0.5),
+        rosenbrock_kwargs=dict(learning_rate=1.0)),
+    Row("sven", gradkit.sven, dict(learning_rate=1.0),
+        extra_args=_sven_extra_args, parabola_steps=200,
+        rosenbrock_kwargs=dict(learning_rate=1.0, k=2), rosenbrock_steps=200),
+)
