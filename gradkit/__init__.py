@@ -27,6 +27,15 @@ from gradkit.orthogonal import project_orthogonal
 from gradkit.parallel import population_fitness_pmap
 from gradkit.parallel import population_fitness_sharded
 from gradkit.parallel import population_mesh
+from gradkit.schedules import AnnealingAreas
+from gradkit.schedules import AnnealingLawFit
+from gradkit.schedules import AnnealingLawParams
+from gradkit.schedules import annealing_law_areas
+from gradkit.schedules import fit_annealing_law
+from gradkit.schedules import predict_annealing_law
+from gradkit.schedules import refined_schedule
+from gradkit.schedules import wsd_s_schedule
+from gradkit.schedules import wsd_schedule
 from gradkit.sign import KAPPA_NAMES
 from gradkit.sign import ScaleByLionKState
 from gradkit.sign import kappa_fn
@@ -57,6 +66,9 @@ __all__ = (
     "GAMMA_SOPHIA_G",
     "GAMMA_SOPHIA_H",
     "KAPPA_NAMES",
+    "AnnealingAreas",
+    "AnnealingLawFit",
+    "AnnealingLawParams",
     "ClipSpikesState",
     "GNBDiagHessianState",
     "HutchinsonDiagHessianState",
@@ -67,6 +79,7 @@ __all__ = (
     "ScaleBySpamState",
     "ScaleByStableSpamState",
     "WithPeriodicResetState",
+    "annealing_law_areas",
     "clip_spikes",
     "eggroll",
     "eggroll_apply_member",
@@ -76,6 +89,7 @@ __all__ = (
     "eggroll_resolve_kinds",
     "eggroll_sample_noise",
     "eggroll_shape_fitness",
+    "fit_annealing_law",
     "gnb_diag_hessian",
     "hutchinson_diag_hessian",
     "kappa_fn",
@@ -88,7 +102,9 @@ __all__ = (
     "population_fitness_sharded",
     "population_mesh",
     "post_reset_warmup",
+    "predict_annealing_law",
     "project_orthogonal",
+    "refined_schedule",
     "scale_by_eggroll",
     "scale_by_lion_k",
     "scale_by_sophia",
@@ -103,5 +119,7 @@ __all__ = (
     "stablemax_collapse_fraction",
     "stablemax_cross_entropy",
     "with_periodic_reset",
+    "wsd_s_schedule",
+    "wsd_schedule",
     "zero_loss_fraction",
 )
