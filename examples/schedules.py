@@ -303,7 +303,7 @@ def run_all(base: lm_lib.Config, *, num_budgets: int = 3, decay_fraction: float 
     cfg, norms = refined_config(base, histories[f"cosine_{T}"], refine_tau, peak_lr(base))
     configs["refined"] = cfg
     print(f"[{len(configs)}/{len(configs)}] refined", flush=True)
-    histories["refined"] = lm_lib.train(cfg)["history"]  # (a callable schedule: never reused)
+    histories["refined"] = train_or_load(cfg, reuse)  # reused only with its cosine run
 
     table, rows = budget_table(histories, points)
     warmup = min(base.warmup_steps, T - 1)
