@@ -56,6 +56,8 @@ flags.DEFINE_enum("decay_shape", "linear", list(gradkit.schedules.DECAY_SHAPES),
 flags.DEFINE_float("final_fraction", 0.1, "Floor of WSD/WSD-S as a fraction of the peak.")
 flags.DEFINE_float("refine_tau", 0.1, "Median-filter width of refined_schedule (fraction).")
 flags.DEFINE_float("decay_factor", 0.999, "λ of the annealing law's S2.")
+flags.DEFINE_bool("law_sensitivity", False,
+                  "Also refit the law for λ in {0.999, 0.99, 0.95, 0.9} and from step T/3.")
 flags.DEFINE_bool("reuse", False, "Load finished runs from workdir instead of training.")
 FLAGS = flags.FLAGS
 FLAGS.set_default("workdir", "/tmp/gradkit_schedules")
@@ -141,12 +143,15 @@ def budget_table(histories: dict[str, list], points: list[int]) -> tuple[str, li
 
 
 def law_fit(histories: dict[str, list], configs: dict[str, lm_lib.Config], warmup: int,
-            decay_factor: float, fit_on: tuple[str, ...]) -> dict[str, Any]:
-    """Fits the annealing law on ``fit_on`` and scores its prediction of every run."""
+            decay_factor: float, fit_on: tuple[str, ...],
+            first_step: int | None = None) -> dict[str, Any]:
+    """Fits the annealing law on ``fit_on`` and scores its prediction of every run, both on
+    the validation points at steps ≥ ``first_step`` (default: the first after the warm-up)."""
+    first_step = warmup + 1 if first_step is None else first_step
 
     def curve(name):
         steps, losses = val_curve(histories[name])
-        keep = steps > warmup
+        keep = steps >= first_step
         lrs = lr_table(histories[name], configs[name].num_steps)
         return lrs, steps[keep], losses[keep]
 
@@ -163,7 +168,7 @@ def law_fit(histories: dict[str, list], configs: dict[str, lm_lib.Config], warmu
                         "final_predicted": float(pred[-1]), "steps": steps.tolist(),
                         "predicted": pred.tolist()}
     return {"params": fit.params._asdict(), "objective": fit.objective, "fit_on": list(fit_on),
-            "scores": scores}
+            "first_step": first_step, "scores": scores}
 
 
 def law_table(law: dict[str, Any]) -> str:
@@ -174,6 +179,23 @@ def law_table(law: dict[str, Any]) -> str:
                      f"{s['max_abs_err']:.4f} | {s['final_observed']:.4f} | "
                      f"{s['final_predicted']:.4f} |")
     return "\n".join(lines)
+
+
+def law_sensitivity(histories, configs, warmup, fit_on, total, num_budgets) -> tuple[str, list]:
+    """Secondary analysis: the law's prediction errors for other λ and a later first step."""
+    rows = []
+    for first in (warmup + 1, budgets(total, num_budgets)[0]):
+        for lam in (0.999, 0.99, 0.95, 0.9):
+            law = law_fit(histories, configs, warmup, lam, fit_on, first_step=first)
+            rows.append({"first_step": first, "decay_factor": lam, "objective": law["objective"],
+                         **{f"err_{k}": v["mean_abs_err"] for k, v in law["scores"].items()}})
+    names = [k[4:] for k in rows[0] if k.startswith("err_") and k[4:] not in fit_on]
+    lines = ["| first step | λ | fit objective | " + " | ".join(names) + " |",
+             "|---" * (3 + len(names)) + "|"]
+    for r in rows:
+        lines.append(f"| {r['first_step']} | {r['decay_factor']} | {r['objective']:.5f} | "
+                     + " | ".join(f"{r['err_' + n]:.4f}" for n in names) + " |")
+    return "\n".join(lines), rows
 
 
 def refined_config(base: lm_lib.Config, cosine_history: list[dict[str, Any]], tau: float,
@@ -212,10 +234,9 @@ def plot_budgets(histories, points, path):
         styles[f"cosine_{b}"] = ("C2", ":", 1.2)
     for name, (color, ls, lw) in styles.items():
         h = histories[name]
-        label = name if not name.startswith(("wsd_", "cosine_")) or name.endswith(
-            f"_{points[-1]}") else None
-        if label and label.endswith(f"_{points[-1]}"):
-            label = label.rsplit("_", 1)[0] + " (separate runs)"
+        label = {"wsd_s": "WSD-S (one run)", "cyclic_cosine": "cyclic cosine (one run)",
+                 f"wsd_{points[-1]}": "WSD (separate runs)",
+                 f"cosine_{points[-1]}": "cosine (separate runs)"}.get(name)
         ax_lr.plot([r["step"] for r in h], [r["lr"] for r in h], color=color, ls=ls, lw=lw)
         s, v = val_curve(h)
         ax.plot(s, v, color=color, ls=ls, lw=lw, label=label)
@@ -286,7 +307,8 @@ def plot_refined(histories, norms, total, path):
 
 def run_all(base: lm_lib.Config, *, num_budgets: int = 3, decay_fraction: float = 0.2,
             decay_shape: str = "linear", final_fraction: float = 0.1, refine_tau: float = 0.1,
-            decay_factor: float = 0.999, reuse: bool = False) -> dict[str, Any]:
+            decay_factor: float = 0.999, reuse: bool = False,
+            sensitivity: bool = False) -> dict[str, Any]:
     """Trains (or reloads) every run, then builds the three tables and plots."""
     if base.log_every != 1:
         raise ValueError("`log_every` must be 1: the law and refinement need per-step values.")
@@ -319,6 +341,9 @@ def run_all(base: lm_lib.Config, *, num_budgets: int = 3, decay_fraction: float 
     ]
     summary = {"budgets": rows, "law": law, "refined": refined, "plots": plots,
                "budget_table": table, "law_table": law_table(law)}
+    if sensitivity:
+        summary["law_sensitivity_table"], summary["law_sensitivity"] = law_sensitivity(
+            histories, configs, warmup, ("constant", f"wsd_{T}"), T, num_budgets)
     lm_lib.write_json(os.path.join(base.workdir, "summary.json"),
                       json.loads(json.dumps(summary, default=float)))
     summary["histories"] = histories
@@ -330,7 +355,8 @@ def main(argv):
     base = lm_lib.config_from_flags(FLAGS)
     s = run_all(base, num_budgets=FLAGS.num_budgets, decay_fraction=FLAGS.decay_fraction,
                 decay_shape=FLAGS.decay_shape, final_fraction=FLAGS.final_fraction,
-                refine_tau=FLAGS.refine_tau, decay_factor=FLAGS.decay_factor, reuse=FLAGS.reuse)
+                refine_tau=FLAGS.refine_tau, decay_factor=FLAGS.decay_factor, reuse=FLAGS.reuse,
+                sensitivity=FLAGS.law_sensitivity)
     T = base.num_steps
     print("\nValidation loss at each budget:\n" + s["budget_table"])
     p = s["law"]["params"]
@@ -339,6 +365,9 @@ def main(argv):
     refined, cosine = s["refined"]["refined"], s["refined"][f"cosine_{T}"]
     print(f"\nRefined from cosine_{T}'s gradient ℓ1 norms: final val loss "
           f"{refined['final_val_loss']:.4f} vs cosine {cosine['final_val_loss']:.4f}")
+    if "law_sensitivity_table" in s:
+        print("\nLaw: mean abs(ΔL) of the predicted curves (secondary analysis):\n"
+              + s["law_sensitivity_table"])
     print("plots: " + ", ".join(s["plots"]))
 
 
