@@ -66,7 +66,10 @@ class Config:
     optimizer: str = "adamw"
     learning_rate: float | None = None  # None: OPTIMIZER_DEFAULTS or 1e-3
     opt_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    schedule: str = "cosine"  # "cosine" (warm-up then cosine to 10%) or "constant"
+    # "cosine" (warm-up then cosine to 10%), "constant", "wsd", "wsd_s" (gradkit.schedules,
+    # warm-up = warmup_steps, other arguments from schedule_kwargs), or any optax schedule.
+    schedule: Any = "cosine"
+    schedule_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     warmup_steps: int = 50
     grad_clip: float = 0.0  # global-norm clipping before the optimizer; 0 disables
     # Model.
@@ -118,7 +121,10 @@ def define_flags() -> None:
     flags.DEFINE_string(
         "opt_kwargs", "{}", "JSON dict of extra optimizer kwargs, e.g. '{\"b2\": 0.95}'."
     )
-    flags.DEFINE_enum("schedule", d.schedule, ["cosine", "constant"], "Learning-rate schedule.")
+    flags.DEFINE_enum("schedule", d.schedule, list(SCHEDULES), "Learning-rate schedule.")
+    flags.DEFINE_string(
+        "schedule_kwargs", "{}", "JSON dict for wsd/wsd_s, e.g. '{\"decay_steps\": 120}'."
+    )
     flags.DEFINE_integer("warmup_steps", d.warmup_steps, "Linear warm-up steps.")
     flags.DEFINE_float("grad_clip", d.grad_clip, "Global-norm gradient clipping (0 = off).")
     flags.DEFINE_integer("d_model", d.d_model, "Model width.")
@@ -153,8 +159,9 @@ def config_from_flags(flag_values: flags.FlagValues, **overrides: Any) -> Config
     """A :class:`Config` from the flags defined by :func:`define_flags`."""
     names = [f.name for f in dataclasses.fields(Config)]
     kwargs = {n: flag_values[n].value for n in names if n in flag_values}
-    if isinstance(kwargs.get("opt_kwargs"), str):
-        kwargs["opt_kwargs"] = json.loads(kwargs["opt_kwargs"])
+    for key in ("opt_kwargs", "schedule_kwargs"):
+        if isinstance(kwargs.get(key), str):
+            kwargs[key] = json.loads(kwargs[key])
     kwargs.update(overrides)
     return Config(**kwargs)
 
@@ -176,6 +183,34 @@ def _decay_mask(params: Any) -> Any:
     return jax.tree.map(lambda x: x.ndim >= 2, params)
 
 
+SCHEDULES = ("cosine", "constant", "wsd", "wsd_s")
+
+
+def make_schedule(cfg: Config, peak: float) -> optax.Schedule:
+    """The learning-rate schedule of ``cfg`` with peak ``peak``.
+
+    ``cosine``: linear warm-up over ``warmup_steps``, cosine to 10% at ``num_steps``;
+    ``constant``: ``peak`` throughout; ``wsd`` / ``wsd_s``: :func:`gradkit.wsd_schedule`
+    (warm-up ``warmup_steps``, ``schedule_kwargs`` e.g. ``decay_steps``, ``decay_shape``,
+    ``final_fraction``) / :func:`gradkit.wsd_s_schedule` (warm-up ``warmup_steps``,
+    ``schedule_kwargs`` e.g. ``cycles``, ``decay``); a callable is used as it is.
+    """
+    if callable(cfg.schedule):
+        return cfg.schedule
+    warmup = min(cfg.warmup_steps, cfg.num_steps - 1)
+    if cfg.schedule == "cosine":
+        return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, cfg.num_steps, peak * 0.1)
+    if cfg.schedule == "constant":
+        return optax.constant_schedule(peak)
+    if cfg.schedule == "wsd":
+        kw = {"decay_steps": 0, **cfg.schedule_kwargs}
+        return gradkit.wsd_schedule(peak, cfg.num_steps, warmup_steps=warmup, **kw)
+    if cfg.schedule == "wsd_s":
+        kw = {"cycles": 1, **cfg.schedule_kwargs}
+        return gradkit.wsd_s_schedule(peak, cfg.num_steps, warmup=warmup, **kw)
+    raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {cfg.schedule!r}.")
+
+
 def make_optimizer(
     cfg: Config, axis_name: str | None = None
 ) -> tuple[optax.GradientTransformation, optax.Schedule]:
@@ -191,14 +226,7 @@ def make_optimizer(
     kwargs.update(cfg.opt_kwargs)
     peak = cfg.learning_rate if cfg.learning_rate is not None else kwargs.get("learning_rate")
     peak = FALLBACK_LEARNING_RATE if peak is None else float(peak)
-    if cfg.schedule == "cosine":
-        schedule = optax.warmup_cosine_decay_schedule(
-            0.0, peak, min(cfg.warmup_steps, cfg.num_steps - 1), cfg.num_steps, peak * 0.1
-        )
-    elif cfg.schedule == "constant":
-        schedule = optax.constant_schedule(peak)
-    else:
-        raise ValueError(f"`schedule` must be 'cosine' or 'constant', got {cfg.schedule!r}.")
+    schedule = make_schedule(cfg, peak)
     kwargs["learning_rate"] = schedule
     params = inspect.signature(factory).parameters
     if "mask" in params and "mask" not in kwargs and "weight_decay" in kwargs:

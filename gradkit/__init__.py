@@ -49,6 +49,15 @@ from gradkit.orthogonal import project_orthogonal
 from gradkit.parallel import population_fitness_pmap
 from gradkit.parallel import population_fitness_sharded
 from gradkit.parallel import population_mesh
+from gradkit.schedules import AnnealingAreas
+from gradkit.schedules import AnnealingLawFit
+from gradkit.schedules import AnnealingLawParams
+from gradkit.schedules import annealing_law_areas
+from gradkit.schedules import fit_annealing_law
+from gradkit.schedules import predict_annealing_law
+from gradkit.schedules import refined_schedule
+from gradkit.schedules import wsd_s_schedule
+from gradkit.schedules import wsd_schedule
 from gradkit.sign import KAPPA_NAMES
 from gradkit.sign import ScaleByLionKState
 from gradkit.sign import kappa_fn
@@ -95,6 +104,9 @@ __all__ = (
     "GAMMA_SOPHIA_H",
     "KAPPA_NAMES",
     "AdaptiveBatchSize",
+    "AnnealingAreas",
+    "AnnealingLawFit",
+    "AnnealingLawParams",
     "ClipSpikesState",
     "GCondState",
     "GNBDiagHessianState",
@@ -118,6 +130,7 @@ __all__ = (
     "adadagrad_variances",
     "adagrad_norm",
     "adam_preconditioner",
+    "annealing_law_areas",
     "bucket_batch_size",
     "clip_spikes",
     "density_from_nodes",
@@ -130,6 +143,7 @@ __all__ = (
     "eggroll_resolve_kinds",
     "eggroll_sample_noise",
     "eggroll_shape_fitness",
+    "fit_annealing_law",
     "gcond",
     "gcond_accumulate",
     "gcond_effective_angle",
@@ -153,7 +167,9 @@ __all__ = (
     "population_mesh",
     "post_reset_warmup",
     "preconditioned_sharpness",
+    "predict_annealing_law",
     "project_orthogonal",
+    "refined_schedule",
     "scale_by_adagrad_norm",
     "scale_by_eggroll",
     "scale_by_lion_k",
@@ -175,5 +191,7 @@ __all__ = (
     "sven_direction",
     "track_sharpness",
     "with_periodic_reset",
+    "wsd_s_schedule",
+    "wsd_schedule",
     "zero_loss_fraction",
 )

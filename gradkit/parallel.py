@@ -56,7 +56,8 @@ def data_parallel_train_step(
 
     Returns:
       The step function (not jitted). ``metrics`` holds ``loss``, every ``aux`` entry and
-      ``grad_norm`` (global ℓ2 norm of the averaged gradient).
+      ``grad_norm`` (global ℓ2 norm of the averaged gradient) and ``grad_norm_l1`` (its
+      ℓ1 norm, the weights of :func:`gradkit.refined_schedule` for Adam-type methods).
     """
     optimizer = optax.with_extra_args_support(optimizer)
 
@@ -67,6 +68,7 @@ def data_parallel_train_step(
             grads = jax.lax.pmean(grads, axis_name)
             metrics = jax.lax.pmean(metrics, axis_name)
         metrics["grad_norm"] = optax.tree.norm(grads)
+        metrics["grad_norm_l1"] = optax.tree.norm(grads, ord=1)  # for refined_schedule("adam")
         extra = extra_args_fn(params, batch) if extra_args_fn is not None else {}
         updates, opt_state = optimizer.update(grads, opt_state, params, **extra)
         params = optax.apply_updates(params, updates)
