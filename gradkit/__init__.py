@@ -21,6 +21,20 @@ from gradkit.evolution import resolve_kinds as eggroll_resolve_kinds
 from gradkit.evolution import sample_noise as eggroll_sample_noise
 from gradkit.evolution import scale_by_eggroll
 from gradkit.evolution import shape_fitness as eggroll_shape_fitness
+from gradkit.muon import ScaleByAuonState
+from gradkit.muon import ScaleByDiffGradState
+from gradkit.muon import ScaleByDropMuonState
+from gradkit.muon import auon
+from gradkit.muon import cosh_rms
+from gradkit.muon import diffgrad
+from gradkit.muon import drop_muon
+from gradkit.muon import drop_muon_next_start_layer
+from gradkit.muon import drop_muon_value_and_grad
+from gradkit.muon import layer_indices as drop_muon_layer_indices
+from gradkit.muon import newton_schulz_step
+from gradkit.muon import scale_by_auon
+from gradkit.muon import scale_by_diffgrad
+from gradkit.muon import scale_by_drop_muon
 from gradkit.orthogonal import perp_adamw
 from gradkit.orthogonal import perp_sgd
 from gradkit.orthogonal import project_orthogonal
@@ -61,13 +75,23 @@ __all__ = (
     "GNBDiagHessianState",
     "HutchinsonDiagHessianState",
     "LowRankFactors",
+    "ScaleByAuonState",
+    "ScaleByDiffGradState",
+    "ScaleByDropMuonState",
     "ScaleByEggrollState",
     "ScaleByLionKState",
     "ScaleBySophiaState",
     "ScaleBySpamState",
     "ScaleByStableSpamState",
     "WithPeriodicResetState",
+    "auon",
     "clip_spikes",
+    "cosh_rms",
+    "diffgrad",
+    "drop_muon",
+    "drop_muon_layer_indices",
+    "drop_muon_next_start_layer",
+    "drop_muon_value_and_grad",
     "eggroll",
     "eggroll_apply_member",
     "eggroll_current_key",
@@ -82,6 +106,7 @@ __all__ = (
     "lion",
     "lion_k",
     "log_stablemax",
+    "newton_schulz_step",
     "perp_adamw",
     "perp_sgd",
     "population_fitness_pmap",
@@ -89,6 +114,9 @@ __all__ = (
     "population_mesh",
     "post_reset_warmup",
     "project_orthogonal",
+    "scale_by_auon",
+    "scale_by_diffgrad",
+    "scale_by_drop_muon",
     "scale_by_eggroll",
     "scale_by_lion_k",
     "scale_by_sophia",
