@@ -51,6 +51,9 @@ OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 FALLBACK_LEARNING_RATE = 1e-3
 
+# Output-head bias initialisations (Config.head_bias_init).
+HEAD_BIAS_INITS = ("unigram", "zeros")
+
 # Diagnostics looked up by name in the optimizer state and logged when present.
 STATE_DIAGNOSTICS = ("num_clipped", "win_rate")
 
@@ -76,6 +79,9 @@ class Config:
     norm: str = "pre"
     qk_layernorm: bool = False
     z_loss: float = 0.0
+    # Output-head bias at init: "unigram" = the training data's centred log unigram
+    # frequencies (docs/lm.md: a zero bias stalls bounded-step optimizers), "zeros" = Flax.
+    head_bias_init: str = "unigram"
     # Data.
     data_path: str | None = None
     corpus_bytes: int = 2_000_000
@@ -124,6 +130,10 @@ def define_flags() -> None:
     flags.DEFINE_enum("norm", d.norm, ["pre", "peri"], "LayerNorm placement.")
     flags.DEFINE_bool("qk_layernorm", d.qk_layernorm, "LayerNorm on queries and keys.")
     flags.DEFINE_float("z_loss", d.z_loss, "Output-logit z-loss coefficient (1e-4 typical).")
+    flags.DEFINE_enum(
+        "head_bias_init", d.head_bias_init, list(HEAD_BIAS_INITS),
+        "Output-head bias at init: the data's log unigram prior, or Flax's zeros.",
+    )
     flags.DEFINE_string("data_path", None, "Local text file or directory (default: generated).")
     flags.DEFINE_integer("corpus_bytes", d.corpus_bytes, "Size of the generated corpus.")
     flags.DEFINE_float("val_fraction", d.val_fraction, "Validation fraction (tail of the text).")
@@ -216,7 +226,15 @@ def state_diagnostics(opt_state: Any) -> dict[str, float]:
 # ----------------------------------------------------------------------------- model
 
 
-def model_config(cfg: Config) -> transformer.TransformerConfig:
+def model_config(cfg: Config, train_tokens: np.ndarray) -> transformer.TransformerConfig:
+    """The model of ``cfg``; ``train_tokens`` give the unigram prior of the head bias."""
+    if cfg.head_bias_init not in HEAD_BIAS_INITS:
+        raise ValueError(
+            f"`head_bias_init` must be one of {HEAD_BIAS_INITS}, got {cfg.head_bias_init!r}."
+        )
+    head_bias = None
+    if cfg.head_bias_init == "unigram":
+        head_bias = tuple(text.unigram_log_prior(train_tokens, text.VOCAB_SIZE).tolist())
     return transformer.TransformerConfig(
         vocab_size=text.VOCAB_SIZE,
         max_len=cfg.seq_len,
@@ -226,6 +244,7 @@ def model_config(cfg: Config) -> transformer.TransformerConfig:
         mlp_ratio=cfg.mlp_ratio,
         norm=cfg.norm,
         qk_layernorm=cfg.qk_layernorm,
+        head_bias_init=head_bias,
     )
 
 
@@ -281,8 +300,10 @@ def train(cfg: Config) -> dict[str, Any]:
 
     Writes ``<workdir>/<run>/metrics.jsonl`` (one JSON record per logged step: ``loss``,
     ``ce``, ``log_z``, ``grad_norm``, ``lr``, optimizer diagnostics such as
-    ``num_clipped``/``win_rate`` when the state has them, ``val_loss`` at evaluation
-    steps) and, with ``checkpoint_every``, orbax checkpoints of ``{params, opt_state}``.
+    ``num_clipped``/``win_rate`` when the state has them; at evaluation steps ``val_loss``
+    and ``residual_common_share``, the :func:`transformer.common_direction_share` of the
+    residual stream on the validation batches) and, with ``checkpoint_every``, orbax
+    checkpoints of ``{params, opt_state}``.
     Batches are a pure function of ``(seed, step)``, so ``resume`` continues exactly.
     """
     if cfg.parallel not in ("none", "pmap", "mesh"):
@@ -290,7 +311,7 @@ def train(cfg: Config) -> dict[str, Any]:
     data = text.load_text(
         cfg.data_path, num_bytes=cfg.corpus_bytes, seed=cfg.seed, val_fraction=cfg.val_fraction
     )
-    model = transformer.Transformer(model_config(cfg))
+    model = transformer.Transformer(model_config(cfg, data.train))
     params = model.init(jax.random.key(cfg.seed), jnp.zeros((1, cfg.seq_len), jnp.int32))
     num_params = sum(x.size for x in jax.tree.leaves(params))
     axis_name = parallel.DATA_AXIS if cfg.parallel == "pmap" else None
@@ -353,12 +374,16 @@ def train(cfg: Config) -> dict[str, Any]:
 
     @jax.jit
     def eval_step(params, batch):
-        return loss_fn(params, batch)[1]["ce"]
+        logits, inter = model.apply(params, batch["inputs"], mutable=["intermediates"])
+        ce = transformer.lm_loss(logits, batch["targets"])[1]["ce"]
+        share = transformer.common_direction_share(inter["intermediates"]["residual"][0])
+        return ce, share
 
     val_sets = list(text.eval_batches(data.val, cfg.batch_size, cfg.seq_len, cfg.eval_batches))
 
-    def evaluate(p) -> float:
-        return float(np.mean([float(eval_step(p, b)) for b in val_sets]))
+    def evaluate(p) -> dict[str, float]:
+        ces, shares = zip(*(eval_step(p, b) for b in val_sets), strict=True)
+        return {"val_loss": float(np.mean(ces)), "residual_common_share": float(np.mean(shares))}
 
     end = cfg.num_steps if cfg.stop_after is None else min(cfg.stop_after, cfg.num_steps)
     step_times: list[float] = []
@@ -384,7 +409,7 @@ def train(cfg: Config) -> dict[str, Any]:
                 record.update({k: float(np.mean(v)) for k, v in metrics.items()})
                 record.update(state_diagnostics(host(opt_state)))
                 if is_eval:
-                    record["val_loss"] = evaluate(host(params))
+                    record.update(evaluate(host(params)))
                 history.append(record)
                 log.write(json.dumps(record) + "\n")
                 log.flush()

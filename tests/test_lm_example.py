@@ -10,6 +10,7 @@ import optax
 import pytest
 
 import gradkit
+from gradkit.data import text
 from tests.helpers import run_example
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,6 +82,15 @@ def test_state_diagnostics_finds_named_fields():
     assert lm_lib.state_diagnostics(optax.adam(1e-3).init({"x": np.zeros(2)})) == {}
 
 
+def test_head_bias_init_option():
+    train = np.frombuffer(b"abracadabra", np.uint8)
+    unigram = lm_lib.model_config(lm_lib.Config(), train)
+    np.testing.assert_allclose(unigram.head_bias_init, text.unigram_log_prior(train))
+    assert lm_lib.model_config(lm_lib.Config(head_bias_init="zeros"), train).head_bias_init is None
+    with pytest.raises(ValueError, match="head_bias_init"):
+        lm_lib.model_config(lm_lib.Config(head_bias_init="log_prior"), train)
+
+
 def test_checkpoint_resume_is_bit_identical(tmp_path):
     base = dict(TINY, optimizer="lion", num_steps=4, seed=3, eval_every=2)
     full = lm_lib.train(lm_lib.Config(workdir=str(tmp_path / "a"), **base))
@@ -137,6 +147,7 @@ def test_lm_example_pmap_with_checkpoints(tmp_path):
     assert [r["step"] for r in records] == [1, 2, 3, 4]
     assert {"loss", "grad_norm", "lr", "ce", "log_z"} <= set(records[-1])
     assert "val_loss" in records[2] and "val_loss" in records[3]
+    assert 0.0 <= records[3]["residual_common_share"] <= 1.0
     assert all(np.isfinite(r["loss"]) for r in records)
     assert os.path.exists(workdir / "loss.png")
     assert sorted(os.listdir(workdir / "adamw" / "checkpoints")) == ["2", "4"]

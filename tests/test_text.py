@@ -102,3 +102,26 @@ def test_eval_batches_are_deterministic_and_cover_the_split():
 def test_too_short_split_raises():
     with pytest.raises(ValueError, match="seq_len"):
         text.train_batch(np.zeros(10, np.uint8), step=0, batch_size=2, seq_len=10)
+
+
+def test_unigram_log_prior_is_the_centred_smoothed_log_frequency():
+    tokens = np.array([0, 0, 0, 1, 2, 2], np.uint8)
+    prior = text.unigram_log_prior(tokens, vocab_size=4, pseudo_count=0.5)
+    p = np.array([3.5, 1.5, 2.5, 0.5]) / 8.0  # (n + c) / (N + V c)
+    np.testing.assert_allclose(prior, np.log(p) - np.log(p).mean(), rtol=1e-12)
+    assert abs(prior.mean()) < 1e-12
+    # Softmax of the prior is the smoothed unigram distribution.
+    np.testing.assert_allclose(np.exp(prior) / np.exp(prior).sum(), p, rtol=1e-12)
+
+
+def test_unigram_log_prior_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="pseudo_count"):
+        text.unigram_log_prior(np.zeros(3, np.uint8), pseudo_count=0.0)
+    with pytest.raises(ValueError, match="vocab_size"):
+        text.unigram_log_prior(np.array([0, 5]), vocab_size=4)
+
+
+def test_unigram_entropy_closed_form():
+    tokens = np.array([0, 0, 1, 1, 2, 3, 3, 3], np.uint8)
+    p = np.array([2, 2, 1, 3]) / 8
+    assert text.unigram_entropy(tokens, vocab_size=8) == pytest.approx(-np.sum(p * np.log(p)))

@@ -1,11 +1,14 @@
 """Tests for gradkit.models.transformer: shapes, causality, qk-layernorm, Peri-LN, z-loss."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
+from gradkit.data import text
 from gradkit.models import transformer as tf
 
 TINY = dict(vocab_size=50, max_len=8, d_model=16, num_layers=1, num_heads=2)
@@ -192,3 +195,63 @@ def test_too_long_sequence_raises():
     model, params = _init(tf.TransformerConfig(**TINY))
     with pytest.raises(ValueError, match="max_len"):
         model.apply(params, jnp.zeros((1, 9), jnp.int32))
+
+
+def _unigram_model(train, **options):
+    prior = tuple(text.unigram_log_prior(train).tolist())
+    cfg = tf.TransformerConfig(vocab_size=text.VOCAB_SIZE, max_len=16, d_model=16,
+                               num_layers=1, num_heads=2, head_bias_init=prior, **options)
+    return _init(cfg, length=16)
+
+
+def test_head_bias_init_gives_the_unigram_entropy_as_initial_loss():
+    data = text.load_text(None, num_bytes=20_000, seed=0)
+    model, params = _unigram_model(data.train)
+    batch = next(text.eval_batches(data.train, 64, 16, 1))
+    # With the head kernel zeroed the logits are the bias alone: the loss is the
+    # cross-entropy of the batch's bytes under the smoothed unigram prior.
+    head_only = jax.tree.map(lambda x: x, params)
+    head_only["params"]["head"]["kernel"] = jnp.zeros_like(params["params"]["head"]["kernel"])
+    loss0 = float(tf.lm_loss(model.apply(head_only, batch["inputs"]), batch["targets"])[0])
+    prior = text.unigram_log_prior(data.train)
+    log_q = prior - np.log(np.sum(np.exp(prior)))
+    expected = -np.mean(log_q[np.asarray(batch["targets"]).ravel()])
+    assert loss0 == pytest.approx(expected, rel=1e-5)
+    # With the real init, the initial loss on the training data is the unigram entropy
+    # (up to the small random head), far below the uniform log 256 of a zero bias.
+    entropy = text.unigram_entropy(data.train)
+    loss = float(tf.lm_loss(model.apply(params, batch["inputs"]), batch["targets"])[0])
+    assert abs(loss - entropy) < 0.05 * entropy
+    zero_model, zero_params = _init(dataclasses.replace(model.module.config, head_bias_init=None),
+                                    length=16)
+    zero_loss = float(tf.lm_loss(zero_model.apply(zero_params, batch["inputs"]),
+                                 batch["targets"])[0])
+    assert zero_loss == pytest.approx(np.log(256), abs=0.05)
+
+
+def test_head_bias_init_is_validated():
+    with pytest.raises(TypeError, match="head_bias_init"):
+        tf.TransformerConfig(**TINY, head_bias_init=[0.0] * 50)
+    with pytest.raises(ValueError, match="head_bias_init"):
+        tf.TransformerConfig(**TINY, head_bias_init=(0.0,) * 49)
+    with pytest.raises(ValueError, match="use_bias"):
+        tf.TransformerConfig(**TINY, head_bias_init=(0.0,) * 50, use_bias=False)
+
+
+def test_common_direction_share_closed_form():
+    same = jnp.tile(jnp.array([3.0, 4.0]), (2, 5, 1))
+    assert float(tf.common_direction_share(same)) == pytest.approx(1.0)
+    centred = jnp.array([[1.0, 2.0], [-1.0, -2.0]])
+    assert float(tf.common_direction_share(centred)) == pytest.approx(0.0)
+    # mean (1, 1): |mean|² = 2; |h|² = 5 and 1: mean 3.
+    h = jnp.array([[2.0, 1.0], [0.0, 1.0]])
+    assert float(tf.common_direction_share(h)) == pytest.approx(2.0 / 3.0)
+
+
+def test_residual_stream_is_sown_only_when_asked():
+    model, params = _init(tf.TransformerConfig(**TINY))
+    tokens = _tokens((2, 8))
+    logits, inter = model.module.apply(params, tokens, mutable=["intermediates"])
+    (residual,) = inter["intermediates"]["residual"]
+    assert residual.shape == (2, 8, 16)
+    np.testing.assert_allclose(logits, model.apply(params, tokens), rtol=1e-5, atol=1e-6)

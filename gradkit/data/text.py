@@ -163,6 +163,45 @@ def load_text(
     return TextData(train=tokens[:-n_val], val=tokens[-n_val:], source=source)
 
 
+def unigram_log_prior(
+    tokens: np.ndarray, vocab_size: int = VOCAB_SIZE, pseudo_count: float = 0.01
+) -> np.ndarray:
+    r"""Centred log unigram frequencies of ``tokens``: an output-bias initialisation.
+
+    .. math::
+
+        b_v = \log p_v - \frac{1}{V}\sum_u \log p_u,\qquad
+        p_v = \frac{n_v + c}{N + V c}
+
+    with ``n_v`` the count of token ``v`` among the ``N`` tokens and ``c`` the pseudo-count.
+    A model whose logits start at ``b`` predicts the data's unigram distribution from step 0
+    (softmax ignores the centring shift), the usual "initialise the final bias to the log
+    prior" practice. Unseen tokens get ``log(c / (N + Vc))``, far below every seen one.
+
+    Args:
+      tokens: integer token ids (any shape), e.g. ``TextData.train``.
+      vocab_size: number of token ids ``V``.
+      pseudo_count: ``c > 0`` added to every count.
+
+    Returns:
+      ``float64[vocab_size]`` with mean 0.
+    """
+    if not pseudo_count > 0:
+        raise ValueError(f"`pseudo_count` must be > 0, got {pseudo_count}.")
+    counts = np.bincount(np.ravel(tokens), minlength=vocab_size).astype(np.float64)
+    if counts.size != vocab_size:
+        raise ValueError(f"`tokens` has ids >= `vocab_size` ({vocab_size}).")
+    log_p = np.log(counts + pseudo_count) - np.log(counts.sum() + vocab_size * pseudo_count)
+    return log_p - log_p.mean()
+
+
+def unigram_entropy(tokens: np.ndarray, vocab_size: int = VOCAB_SIZE) -> float:
+    """Entropy (nats/token) of the empirical unigram distribution of ``tokens``."""
+    counts = np.bincount(np.ravel(tokens), minlength=vocab_size).astype(np.float64)
+    p = counts[counts > 0] / counts.sum()
+    return float(-np.sum(p * np.log(p)))
+
+
 def _windows(tokens: np.ndarray, starts: np.ndarray, seq_len: int) -> dict[str, np.ndarray]:
     idx = starts[:, None] + np.arange(seq_len + 1)[None, :]
     chunk = tokens[idx].astype(np.int32)

@@ -22,6 +22,15 @@ LayerNorm and an untied output head. Options for the stability interventions of
 
 Pre-LN is the default (GPT-2 / nanoGPT placement). Differences from GPT-2: no dropout,
 no biases on the attention/MLP projections when ``use_bias=False``, untied head.
+
+**Output-bias initialisation.** ``head_bias_init`` sets the head's bias at init, e.g. to
+the data's centred log unigram frequencies (:func:`gradkit.data.text.unigram_log_prior`),
+so the model predicts the unigram distribution from step 0. With the zero default, an
+optimizer whose per-coordinate step is bounded by the learning rate (Lion, Sophia, any
+sign method) moves that bias only ~lr per step, and the model instead encodes the
+unigram distribution in one input-independent direction of the residual stream that
+drowns the context after the final LayerNorm; :func:`common_direction_share` of the
+residual stream (sown as ``intermediates/residual``) measures that failure.
 """
 
 from __future__ import annotations
@@ -53,6 +62,9 @@ class TransformerConfig:
       embed_norm: LayerNorm on the embedding output; ``None`` means "on for Peri-LN".
       qk_layernorm: LayerNorm on queries and keys (Wortsman et al. 2023, §3.1.1).
       use_bias: biases in the projections and LayerNorms.
+      head_bias_init: initial output-head bias (``vocab_size`` floats, a tuple so the
+        config stays hashable), e.g. ``tuple(unigram_log_prior(train_tokens))``;
+        ``None`` keeps Flax's zeros. Needs ``use_bias``.
       dtype: computation dtype (params stay ``param_dtype``).
       param_dtype: parameter dtype.
     """
@@ -67,6 +79,7 @@ class TransformerConfig:
     embed_norm: bool | None = None
     qk_layernorm: bool = False
     use_bias: bool = True
+    head_bias_init: tuple[float, ...] | None = None
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
 
@@ -81,6 +94,18 @@ class TransformerConfig:
             )
         if self.norm not in ("pre", "peri"):
             raise ValueError(f"`norm` must be one of 'pre', 'peri', got {self.norm!r}.")
+        if self.head_bias_init is not None:
+            if not isinstance(self.head_bias_init, tuple):
+                raise TypeError(
+                    "`head_bias_init` must be a tuple of floats (hashable), got "
+                    f"{type(self.head_bias_init).__name__}; wrap it in tuple(...)."
+                )
+            if len(self.head_bias_init) != self.vocab_size or not self.use_bias:
+                raise ValueError(
+                    f"`head_bias_init` needs `use_bias=True` and `vocab_size` "
+                    f"({self.vocab_size}) values, got {len(self.head_bias_init)} "
+                    f"(use_bias={self.use_bias})."
+                )
 
     @property
     def use_embed_norm(self) -> bool:
@@ -187,16 +212,41 @@ class Transformer(nn.Module):
             x = nn.LayerNorm(name="embed_norm", **ln)(x)
         for i in range(cfg.num_layers):
             x = Block(cfg, name=f"block_{i}")(x)
+        # The residual stream the head reads; collected only with mutable="intermediates".
+        self.sow("intermediates", "residual", x)
         x = nn.LayerNorm(name="final_norm", **ln)(x)
+        bias_init = nn.initializers.zeros_init()
+        if cfg.head_bias_init is not None:
+            bias_init = nn.initializers.constant(jnp.asarray(cfg.head_bias_init))
         logits = nn.Dense(
             cfg.vocab_size,
             use_bias=cfg.use_bias,
             kernel_init=init,
+            bias_init=bias_init,
             dtype=cfg.dtype,
             param_dtype=cfg.param_dtype,
             name="head",
         )(x)
         return logits.astype(jnp.float32)
+
+
+def common_direction_share(h: jax.Array) -> jax.Array:
+    r"""Share of the vectors ``h[..., d]`` that is the same for every one of them.
+
+    .. math::
+
+        \frac{\lVert \bar h \rVert^2}{\operatorname{mean}_i \lVert h_i \rVert^2},
+        \qquad \bar h = \operatorname{mean}_i h_i
+
+    over all leading indices ``i`` (every token of a batch). It is 1 when every token
+    carries the same vector and ~0 when the vectors are centred. On the residual stream
+    (``Transformer`` sows it as ``intermediates/residual``) a value near 1 means an
+    input-independent direction dominates what the final LayerNorm passes to the head:
+    the failure a zero-initialised output bias causes under bounded-step optimizers.
+    """
+    h = h.astype(jnp.float32).reshape(-1, h.shape[-1])
+    mean = jnp.mean(h, axis=0)
+    return jnp.sum(mean * mean) / jnp.maximum(jnp.mean(jnp.sum(h * h, axis=-1)), 1e-30)
 
 
 def lm_loss(
