@@ -188,8 +188,16 @@ def scale_by_auon(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def _matrix_labels(params):
-    return jax.tree.map(lambda x: "auon" if jnp.ndim(x) == 2 else "adam", params)
+def _labels_fn(auon_mask):
+    def labels(params):
+        if auon_mask is None:
+            chosen = jax.tree.map(lambda _: True, params)
+        else:
+            chosen = auon_mask(params) if callable(auon_mask) else auon_mask
+        return jax.tree.map(lambda x, c: "auon" if (jnp.ndim(x) == 2 and c) else "adam",
+                            params, chosen)
+
+    return labels
 
 
 def _adamw_traced_hparams(learning_rate, b1, b2, eps, weight_decay, mu_dtype):
@@ -230,6 +238,7 @@ def auon(
     adam_eps: jax.typing.ArrayLike = 1e-8,
     adam_weight_decay: jax.typing.ArrayLike = 0.0,
     adam_learning_rate: optax.ScalarOrSchedule | None = None,
+    auon_mask: Any | Callable[[optax.Params], Any] | None = None,
 ) -> optax.GradientTransformation:
     r"""AuON for the 2-D leaves, AdamW for the rest (``hybrid=True``: Hybrid-AuON).
 
@@ -249,6 +258,8 @@ def auon(
       mask: pytree or callable selecting the matrices that get weight decay.
       adam_b1, adam_b2, adam_eps, adam_weight_decay: AdamW of the non-matrix leaves.
       adam_learning_rate: its learning rate; ``None`` uses ``learning_rate``.
+      auon_mask: pytree of bools or callable ``params -> pytree``: which 2-D leaves
+        take AuON (``None``: all; the reference code excludes the token embedding).
 
     Returns:
       An ``optax.GradientTransformation``.
@@ -278,5 +289,5 @@ def auon(
     )
     other = _adamw_traced_hparams(adam_learning_rate, adam_b1, adam_b2, adam_eps,
                                   adam_weight_decay, mu_dtype)
-    return optax.partition({"auon": matrix, "adam": other}, _matrix_labels)
+    return optax.partition({"auon": matrix, "adam": other}, _labels_fn(auon_mask))
 

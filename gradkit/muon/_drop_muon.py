@@ -144,6 +144,15 @@ def _muon_dims(ndim: int) -> optax_contrib.MuonDimensionNumbers:
                                               output_axis=ndim - 1)
 
 
+def _muon_leaves(tree: Any, muon_mask: Any) -> Any:
+    """Python bools: which leaves take Muon (≥ 2-D and selected by `muon_mask`)."""
+    if muon_mask is None:
+        chosen = jax.tree.map(lambda _: True, tree)
+    else:
+        chosen = muon_mask(tree) if callable(muon_mask) else muon_mask
+    return jax.tree.map(lambda x, c: bool(jnp.ndim(x) >= 2 and c), tree, chosen)
+
+
 def _width_factor(shape) -> float:
     """√max(1, fan_out/fan_in), as ``optax.contrib.muon``'s shape scaling."""
     fan_in, fan_out = math.prod(shape[:-1]), shape[-1]
@@ -164,6 +173,7 @@ def scale_by_drop_muon(
     adam_b2: jax.typing.ArrayLike = 0.999,
     weight_decay: jax.typing.ArrayLike = 0.0,
     weight_decay_mask: Any | Callable[[optax.Params], Any] | None = None,
+    muon_mask: Any | Callable[[optax.Params], Any] | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Randomized progressive Muon: only layers s..L take a step (Drop-Muon).
 
@@ -204,6 +214,8 @@ def scale_by_drop_muon(
       adam_b1, adam_b2: Adam of the non-matrix leaves (its eps is ``eps``).
       weight_decay: decoupled λ ≥ 0 on active matrices (the alias multiplies by η).
       weight_decay_mask: pytree or callable selecting the leaves that decay.
+      muon_mask: pytree of bools or callable: which ≥2-D leaves take Muon (``None``:
+        all); the others take Adam (e.g. embeddings and the output head).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update(..., start_layer=s)``
@@ -266,8 +278,8 @@ def scale_by_drop_muon(
         indices, num = resolve(params)
         del indices
         mu = optax.tree.zeros_like(params)
-        nu = jax.tree.map(lambda x: jnp.zeros_like(x) if jnp.ndim(x) < 2
-                          else jnp.zeros([], jnp.float32), params)
+        nu = jax.tree.map(lambda x, is_muon: jnp.zeros([], jnp.float32) if is_muon
+                          else jnp.zeros_like(x), params, _muon_leaves(params, muon_mask))
         return ScaleByDropMuonState(
             count=jnp.zeros([], jnp.int32),
             key=jax.random.key_data(jax.random.key(seed)),
@@ -305,12 +317,14 @@ def scale_by_drop_muon(
         nu_l = treedef.flatten_up_to(state.nu)
         p_l = treedef.flatten_up_to(params) if params is not None else [None] * len(g_leaves)
         dm_l = treedef.flatten_up_to(decay_mask)
+        is_muon_l = treedef.flatten_up_to(_muon_leaves(updates, muon_mask))
         out_u, out_mu, out_nu = [], [], []
-        for g, layer, m, v, p, dm in zip(g_leaves, idx, mu_l, nu_l, p_l, dm_l, strict=True):
+        for g, layer, m, v, p, dm, is_muon in zip(g_leaves, idx, mu_l, nu_l, p_l, dm_l,
+                                                  is_muon_l, strict=True):
             layer_count = (state.layer_counts[layer] if layer >= 0
                            else state.count)
 
-            if jnp.ndim(g) >= 2:
+            if is_muon:
                 def active(g=g, m=m, p=p, dm=dm, layer_count=layer_count):
                     inner = muon_for(jnp.ndim(g))
                     u, st = inner.update(
@@ -327,9 +341,7 @@ def scale_by_drop_muon(
                     return (u["w"].astype(g.dtype), st.mu["w"].astype(m.dtype),
                             st.nu["w"].astype(v.dtype))
 
-            is_matrix = jnp.ndim(g) >= 2
-
-            def frozen(g=g, m=m, v=v, is_matrix=is_matrix):
+            def frozen(g=g, m=m, v=v, is_matrix=is_muon):
                 return jnp.zeros_like(g), m, (None if is_matrix else v)
 
             if layer < 0:
@@ -365,6 +377,8 @@ def drop_muon(
     adam_b2: jax.typing.ArrayLike = 0.999,
     weight_decay: jax.typing.ArrayLike = 0.0,
     mask: Any | Callable[[optax.Params], Any] | None = None,
+    muon_mask: Any | Callable[[optax.Params], Any] | None = None,
+    adam_learning_rate: optax.ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Drop-Muon: ``chain(scale_by_drop_muon(...), scale_by_learning_rate(η))``.
 
@@ -379,6 +393,9 @@ def drop_muon(
       layers, start_probs, seed, ns_coeffs, ns_steps, beta, eps, nesterov, adam_b1,
         adam_b2, weight_decay: see :func:`scale_by_drop_muon`.
       mask: pytree or callable selecting the matrices that get weight decay.
+      muon_mask: see :func:`scale_by_drop_muon`.
+      adam_learning_rate: learning rate (or schedule) of the Adam leaves; ``None``:
+        ``learning_rate`` (then the alias is a plain chain, as ``optax.contrib.muon``).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` (extra arg ``start_layer``).
@@ -394,13 +411,20 @@ def drop_muon(
       <https://arxiv.org/abs/2510.02239>`_, 2025 (Algorithm 1).
     """
     _validation.check_positive("learning_rate", learning_rate)
-    return optax.chain(
-        scale_by_drop_muon(layers, start_probs=start_probs, seed=seed, ns_coeffs=ns_coeffs,
-                           ns_steps=ns_steps, beta=beta, eps=eps, nesterov=nesterov,
-                           adam_b1=adam_b1, adam_b2=adam_b2, weight_decay=weight_decay,
-                           weight_decay_mask=mask),
-        optax.scale_by_learning_rate(learning_rate),
-    )
+    core = scale_by_drop_muon(layers, start_probs=start_probs, seed=seed, ns_coeffs=ns_coeffs,
+                              ns_steps=ns_steps, beta=beta, eps=eps, nesterov=nesterov,
+                              adam_b1=adam_b1, adam_b2=adam_b2, weight_decay=weight_decay,
+                              weight_decay_mask=mask, muon_mask=muon_mask)
+    if adam_learning_rate is None:
+        return optax.chain(core, optax.scale_by_learning_rate(learning_rate))
+    _validation.check_positive("adam_learning_rate", adam_learning_rate)
+
+    def labels(params):
+        return jax.tree.map(lambda m: "muon" if m else "adam", _muon_leaves(params, muon_mask))
+
+    return optax.chain(core, optax.partition(
+        {"muon": optax.scale_by_learning_rate(learning_rate),
+         "adam": optax.scale_by_learning_rate(adam_learning_rate)}, labels))
 
 
 def drop_muon_value_and_grad(
