@@ -318,14 +318,14 @@ def scale_by_drop_muon(
         p_l = treedef.flatten_up_to(params) if params is not None else [None] * len(g_leaves)
         dm_l = treedef.flatten_up_to(decay_mask)
         is_muon_l = treedef.flatten_up_to(_muon_leaves(updates, muon_mask))
-        out_u, out_mu, out_nu = [], [], []
+        actives, frozens = [], []
         for g, layer, m, v, p, dm, is_muon in zip(g_leaves, idx, mu_l, nu_l, p_l, dm_l,
                                                   is_muon_l, strict=True):
             layer_count = (state.layer_counts[layer] if layer >= 0
                            else state.count)
 
             if is_muon:
-                def active(g=g, m=m, p=p, dm=dm, layer_count=layer_count):
+                def active(g=g, m=m, v=v, p=p, dm=dm, layer_count=layer_count):
                     inner = muon_for(jnp.ndim(g))
                     u, st = inner.update(
                         {"w": g}, optax_contrib.MuonState(
@@ -333,7 +333,7 @@ def scale_by_drop_muon(
                     u = (_width_factor(g.shape) * u["w"]).astype(g.dtype)
                     if dm and p is not None:
                         u = (u + weak(weight_decay) * p).astype(g.dtype)
-                    return u, st.mu["w"].astype(m.dtype), None
+                    return u, st.mu["w"].astype(m.dtype), v
             else:
                 def active(g=g, m=m, v=v, layer_count=layer_count):
                     u, st = adam().update({"w": g}, optax.ScaleByAdamState(
@@ -341,16 +341,31 @@ def scale_by_drop_muon(
                     return (u["w"].astype(g.dtype), st.mu["w"].astype(m.dtype),
                             st.nu["w"].astype(v.dtype))
 
-            def frozen(g=g, m=m, v=v, is_matrix=is_muon):
-                return jnp.zeros_like(g), m, (None if is_matrix else v)
+            def frozen(g=g, m=m, v=v):
+                return jnp.zeros_like(g), m, v
 
-            if layer < 0:
-                u, m_new, v_new = active()
-            else:
-                u, m_new, v_new = jax.lax.cond(layer >= s, active, frozen)
-            out_u.append(u)
-            out_mu.append(m_new)
-            out_nu.append(v if v_new is None else v_new)
+            actives.append(active)
+            frozens.append(frozen)
+
+        # One lax.cond per layer (not per leaf): at run time a frozen layer costs nothing
+        # but copies, and XLA keeps each layer's update in one fused region.
+        results = [None] * len(g_leaves)
+        for layer in sorted(set(idx)):
+            members = [i for i, l_ in enumerate(idx) if l_ == layer]
+
+            def run_active(members=members):
+                return [actives[i]() for i in members]
+
+            def run_frozen(members=members):
+                return [frozens[i]() for i in members]
+
+            outs = run_active() if layer < 0 else jax.lax.cond(layer >= s, run_active,
+                                                               run_frozen)
+            for i, out in zip(members, outs, strict=True):
+                results[i] = out
+        out_u = [r[0] for r in results]
+        out_mu = [r[1] for r in results]
+        out_nu = [r[2] for r in results]
         layer_counts = state.layer_counts + (jnp.arange(num) >= s).astype(jnp.int32)
         new_state = ScaleByDropMuonState(
             count=optax.safe_increment(state.count), key=state.key,
