@@ -9,7 +9,11 @@ smaller size (defaults: channels 16/32/64, 28×28 generated images, batch 256):
   step; for matrices this is exactly ``optax.contrib.muon``, tested) and a full
   ``jax.value_and_grad``;
 * **Drop-Muon** samples s uniformly from {0, …, L−1} each step and computes the gradient
-  with ``gradkit.drop_muon_value_and_grad`` (backward truncated at layer s).
+  with ``gradkit.drop_muon_value_and_grad`` (backward truncated at layer s). On XLA:CPU
+  the step is jitted once per start layer (L compilations up front, none per step) and
+  dispatched on the host with ``int(drop_muon_next_start_layer(state))``: the single
+  ``lax.switch`` program is correct but its convolutions compile poorly inside the
+  conditional on CPU (``docs/muon.md``).
 
 Both share init, batches, learning rates and code path; their steps are *interleaved*
 (one Muon step, one Drop-Muon step, ...) so that the load of a shared machine hits both
@@ -115,34 +119,37 @@ def train_and_evaluate(cfg: Config, workdir: str) -> dict[str, Any]:
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
         return loss, jnp.mean(jnp.argmax(logits, -1) == y)
 
-    def make_step(opt, truncated):
-        vg = (gradkit.drop_muon_value_and_grad(loss_fn, order, has_aux=True) if truncated
-              else None)
+    num_layers = len(order)
+    vg = gradkit.drop_muon_value_and_grad(loss_fn, order, has_aux=True)
+
+    def make_step(opt, s, truncated):
+        """One jitted step for a *static* start layer s (the fast pattern on CPU)."""
 
         @jax.jit
         def step(params, state, x, y):
             if truncated:
-                s = gradkit.drop_muon_next_start_layer(state)
                 (loss, acc), grads = vg(params, s, x, y)
             else:
-                s = jnp.int32(0)
                 (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, x, y)
             updates, state = opt.update(grads, state, params, start_layer=s)
             return optax.apply_updates(params, updates), state, loss, acc
 
         return step
 
+    next_start = jax.jit(gradkit.drop_muon_next_start_layer)
     runs = {
         "muon": dict(opt=make_optimizer(cfg, True), truncated=False),
         "drop_muon": dict(opt=make_optimizer(cfg, False), truncated=True),
     }
+    x0, y0 = jnp.asarray(images[:cfg.batch_size]), jnp.asarray(labels[:cfg.batch_size])
     for run in runs.values():
-        run.update(step=make_step(run["opt"], run["truncated"]), params=params0,
-                   state=run["opt"].init(params0), clock=0.0, ema=0.0, reached=None,
-                   reached_time=None, step_times=[])
-        # Compile outside the clock.
-        x0, y0 = jnp.asarray(images[:cfg.batch_size]), jnp.asarray(labels[:cfg.batch_size])
-        jax.block_until_ready(run["step"](run["params"], run["state"], x0, y0))
+        starts = range(num_layers) if run["truncated"] else [0]
+        run.update(steps={s: make_step(run["opt"], s, run["truncated"]) for s in starts},
+                   params=params0, state=run["opt"].init(params0), clock=0.0, ema=0.0,
+                   reached=None, reached_time=None, step_times=[], starts=[])
+        for step_fn in run["steps"].values():  # compile every start layer off the clock
+            jax.block_until_ready(step_fn(run["params"], run["state"], x0, y0))
+        jax.block_until_ready(next_start(run["state"]))
 
     rng = np.random.default_rng(cfg.seed + 1)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
@@ -157,8 +164,10 @@ def train_and_evaluate(cfg: Config, workdir: str) -> dict[str, Any]:
         records = {}
         for name, run in runs.items():
             start = time.perf_counter()
-            run["params"], run["state"], loss, acc = run["step"](run["params"], run["state"],
-                                                                 x, y)
+            s = int(next_start(run["state"])) if run["truncated"] else 0  # host dispatch
+            run["starts"].append(s)
+            run["params"], run["state"], loss, acc = run["steps"][s](run["params"],
+                                                                     run["state"], x, y)
             loss, acc = float(loss), float(acc)  # blocks
             elapsed = time.perf_counter() - start
             run["clock"] += elapsed
@@ -183,6 +192,7 @@ def train_and_evaluate(cfg: Config, workdir: str) -> dict[str, Any]:
             "total_seconds": run["clock"],
             "median_step_seconds": float(np.median(run["step_times"])),
             "final_acc_ema": records[name]["acc_ema"],
+            "start_layer_counts": np.bincount(run["starts"], minlength=num_layers).tolist(),
         }
     m, d = summary["muon"], summary["drop_muon"]
     summary["step_time_ratio"] = m["median_step_seconds"] / d["median_step_seconds"]

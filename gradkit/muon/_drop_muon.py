@@ -138,6 +138,10 @@ def drop_muon_next_start_layer(opt_state: Any,
                               start_probs)
 
 
+def _is_static_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
 def _muon_dims(ndim: int) -> optax_contrib.MuonDimensionNumbers:
     """Flax layout: the last axis is the output, all others the reduction (conv kernels)."""
     return optax_contrib.MuonDimensionNumbers(reduction_axis=tuple(range(ndim - 1)),
@@ -219,7 +223,9 @@ def scale_by_drop_muon(
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update(..., start_layer=s)``
-      forces s (an int32 scalar, may be traced). ``params`` are needed when
+      forces s: a Python int selects the active layers at trace time (no control flow;
+      one compilation per value of s), an int32 array (may be traced) through one
+      ``lax.cond`` per layer (one compilation for every s). ``params`` are needed when
       ``weight_decay > 0``. NaN/Inf follow optax's Muon/Adam in the active layers and
       never touch frozen ones.
 
@@ -299,8 +305,13 @@ def scale_by_drop_muon(
         if weight_decay is not None and not (isinstance(weight_decay, (int, float))
                                              and weight_decay == 0) and params is None:
             raise ValueError("`scale_by_drop_muon` with weight_decay > 0 needs `params`.")
+        static_s = _is_static_int(start_layer)
         if start_layer is None:
             s = sample_start_layer(state.key, state.count, num, start_probs)
+        elif static_s:
+            if not 0 <= start_layer < num:
+                raise ValueError(f"`start_layer` must be in [0, {num}), got {start_layer}.")
+            s = int(start_layer)
         else:
             s = jnp.clip(jnp.asarray(start_layer, jnp.int32), 0, num - 1)
         if weight_decay_mask is None:
@@ -359,8 +370,12 @@ def scale_by_drop_muon(
             def run_frozen(members=members):
                 return [frozens[i]() for i in members]
 
-            outs = run_active() if layer < 0 else jax.lax.cond(layer >= s, run_active,
-                                                               run_frozen)
+            if layer < 0 or (static_s and layer >= s):
+                outs = run_active()
+            elif static_s:
+                outs = run_frozen()
+            else:
+                outs = jax.lax.cond(layer >= s, run_active, run_frozen)
             for i, out in zip(members, outs, strict=True):
                 results[i] = out
         out_u = [r[0] for r in results]
@@ -369,7 +384,7 @@ def scale_by_drop_muon(
         layer_counts = state.layer_counts + (jnp.arange(num) >= s).astype(jnp.int32)
         new_state = ScaleByDropMuonState(
             count=optax.safe_increment(state.count), key=state.key,
-            start_layer=s, layer_counts=layer_counts,
+            start_layer=jnp.asarray(s, jnp.int32), layer_counts=layer_counts,
             mu=treedef.unflatten(out_mu), nu=treedef.unflatten(out_nu),
             ns_coeffs=state.ns_coeffs)
         return treedef.unflatten(out_u), new_state
@@ -460,6 +475,13 @@ def drop_muon_value_and_grad(
     program (jit it once; the start layer is a runtime int32, no recompilation per s);
     at run time only branch s executes. The forward pass is always complete.
 
+    With a Python int ``start_layer`` the branch is built directly (no ``lax.switch``).
+    On XLA:CPU this is the fast pattern: convolutions (and large matmuls) inside a
+    conditional's branch are compiled far less efficiently than in the entry
+    computation (measured in ``docs/muon.md``: a CNN step 30× slower), so on CPU jit one
+    step function per start layer (``static_argnums``; L compilations, cached, none per
+    step) and dispatch on the host with ``int(drop_muon_next_start_layer(state))``.
+
     Args:
       fun: ``fun(params, *args, **kwargs)`` → scalar (or ``(scalar, aux)``).
       layers: layer assignment, as given to :func:`scale_by_drop_muon`.
@@ -507,6 +529,10 @@ def drop_muon_value_and_grad(
 
             return run
 
+        if _is_static_int(start_layer):
+            if not 0 <= start_layer < num:
+                raise ValueError(f"`start_layer` must be in [0, {num}), got {start_layer}.")
+            return branch(int(start_layer))(leaves)
         s = jnp.clip(jnp.asarray(start_layer, jnp.int32), 0, num - 1)
         return jax.lax.switch(s, [branch(k) for k in range(num)], leaves)
 
