@@ -8,9 +8,10 @@ For each model, one jitted training step (forward, backward, optimizer update, a
 * ``optax.contrib.muon`` with a full ``jax.value_and_grad`` (the peer, ratio 1.00);
 * ``gradkit.drop_muon`` forced to s = 0 with the full backward (our per-layer Muon's
   overhead over optax's);
-* ``gradkit.drop_muon`` with ``gradkit.drop_muon_value_and_grad`` at each start layer s
-  (one compiled program for all s), and their mean: the expected step time under
-  uniform sampling of s.
+* ``gradkit.drop_muon`` with ``gradkit.drop_muon_value_and_grad`` at each start layer s,
+  and their mean (the expected step time under uniform sampling of s), twice: with a
+  static s (one compiled step per s, the CPU pattern) and with s a runtime int32 through
+  ``lax.switch`` (one program for every s).
 
 The GPT's Drop-Muon layers are (embeddings, block_0, …, block_{L−1}, final norm + head);
 the CNN's (Conv_0, Conv_1, Conv_2, Dense_0). Muon-type methods orthogonalise the
@@ -71,21 +72,25 @@ def _time_steps(loss_fn, params, batch, layers, muon_mask, muon_dims):
         full_step(drop, {"start_layer": 0}), params, drop.init(params),
         repeats=FLAGS.repeats)
     vg = gradkit.drop_muon_value_and_grad(loss_fn, layers)
-
-    @jax.jit
-    def truncated_step(params, state, s):
-        _, grads = vg(params, s, *batch)
-        updates, state = drop.update(grads, state, params, start_layer=s)
-        return optax.apply_updates(params, updates), state
-
     num = max(jax.tree.leaves(gradkit.drop_muon_layer_indices(params, layers))) + 1
-    per_s = []
-    for s in range(num):
-        sec = timing.median_seconds(truncated_step, params, drop.init(params), jnp.int32(s),
-                                    repeats=FLAGS.repeats)
-        results[f"gradkit.drop_muon, truncated backward, s = {s}"] = sec
-        per_s.append(sec)
-    results["gradkit.drop_muon, truncated, mean over uniform s"] = float(np.mean(per_s))
+
+    def truncated_step(s):
+        @jax.jit
+        def step(params, state):
+            _, grads = vg(params, s, *batch)
+            updates, state = drop.update(grads, state, params, start_layer=s)
+            return optax.apply_updates(params, updates), state
+        return step
+
+    for mode, make_s in (("static s", int), ("lax.switch", jnp.int32)):
+        per_s = []
+        for s in range(num):
+            sec = timing.median_seconds(truncated_step(make_s(s)), params, drop.init(params),
+                                        repeats=FLAGS.repeats)
+            results[f"gradkit.drop_muon, truncated ({mode}), s = {s}"] = sec
+            per_s.append(sec)
+        results[f"gradkit.drop_muon, truncated ({mode}), mean over uniform s"] = float(
+            np.mean(per_s))
     return results
 
 
