@@ -22,7 +22,7 @@ def test_muon_lm_example_tiny(tmp_path):
                       "--methods=auon,frob_nesterov", "--grid_override=0.05",
                       "--num_steps=4", "--eval_every=2", "--d_model=8", "--num_layers=1",
                       "--num_heads=2", "--batch_size=2", "--seq_len=8", "--corpus_bytes=4000",
-                      "--warmup_steps=1", fast_compile=True)
+                      "--warmup_steps=1", "--noprogress", fast_compile=True)
     rows = [json.loads(line) for line in (tmp_path / "muon_lm.jsonl").read_text().splitlines()]
     assert [r["method"] for r in rows] == ["auon", "frob_nesterov"]
-    assert "| auon | 0.05 |" in out
+    assert "| auon | 0.05 |" in out and (tmp_path / "muon_lm.png").exists()

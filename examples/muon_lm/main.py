@@ -5,7 +5,8 @@ r"""AuON vs Frobenius-normalised Nesterov SGD vs optax Muon vs AdamW on the refe
 
 Each method trains at every learning rate of its fixed 3-point grid (``train.GRIDS``);
 prints a markdown table (best final validation loss per method, all grid values) and
-writes ``<workdir>/muon_lm.jsonl``. Model/data/loop flags are ``lm_lib``'s.
+writes ``<workdir>/muon_lm.jsonl`` and the loss curves of every run to ``muon_lm.png``.
+Model/data/loop flags are ``lm_lib``'s.
 """
 
 from __future__ import annotations
@@ -32,12 +33,15 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    base = lm_lib.config_from_flags(FLAGS, progress=False)
+    base = lm_lib.config_from_flags(FLAGS)
     grids = dict(train.GRIDS)
     if FLAGS.grid_override:
         grids = {m: tuple(float(x) for x in FLAGS.grid_override) for m in grids}
     rows = train.run_grid(FLAGS.methods, base, FLAGS.workdir, grids, FLAGS.target_val_loss)
     print(train.summary_table(rows, FLAGS.target_val_loss))
+    plot = lm_lib.plot_runs(lm_lib.runs_in_workdir(FLAGS.workdir),
+                            os.path.join(FLAGS.workdir, "muon_lm.png"), "byte-level LM")
+    print(f"plot: {plot}")
 
 
 if __name__ == "__main__":
