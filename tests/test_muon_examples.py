@@ -26,3 +26,15 @@ def test_muon_lm_example_tiny(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "muon_lm.jsonl").read_text().splitlines()]
     assert [r["method"] for r in rows] == ["auon", "frob_nesterov"]
     assert "| auon | 0.05 |" in out and (tmp_path / "muon_lm.png").exists()
+
+
+def test_lm_lib_resolves_dotted_optax_names():
+    import sys
+
+    import optax
+
+    from tests.helpers import ROOT
+    sys.path.insert(0, str(ROOT / "examples"))
+    import lm_lib
+
+    assert lm_lib.resolve_optimizer("contrib.muon") is optax.contrib.muon
