@@ -170,9 +170,12 @@ def config_from_flags(flag_values: flags.FlagValues, **overrides: Any) -> Config
 
 
 def resolve_optimizer(name: str) -> Callable[..., optax.GradientTransformation]:
-    """The factory called ``name``: ``gradkit.<name>`` first, then ``optax.<name>``."""
+    """The factory called ``name``: ``gradkit.<name>`` first, then ``optax.<name>``
+    (dotted names reach submodules, e.g. ``contrib.muon`` is ``optax.contrib.muon``)."""
     for module in (gradkit, optax):
-        factory = getattr(module, name, None)
+        factory = module
+        for part in name.split("."):
+            factory = getattr(factory, part, None)
         if callable(factory):
             return factory
     raise ValueError(f"`optimizer`: neither gradkit nor optax has an alias named {name!r}.")

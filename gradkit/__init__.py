@@ -43,6 +43,20 @@ from gradkit.multitask import scale_by_adagrad_norm
 from gradkit.multitask import scale_by_sven
 from gradkit.multitask import sven
 from gradkit.multitask import sven_direction
+from gradkit.muon import ScaleByAuonState
+from gradkit.muon import ScaleByDiffGradState
+from gradkit.muon import ScaleByDropMuonState
+from gradkit.muon import auon
+from gradkit.muon import cosh_rms
+from gradkit.muon import diffgrad
+from gradkit.muon import drop_muon
+from gradkit.muon import drop_muon_next_start_layer
+from gradkit.muon import drop_muon_value_and_grad
+from gradkit.muon import layer_indices as drop_muon_layer_indices
+from gradkit.muon import newton_schulz_step
+from gradkit.muon import scale_by_auon
+from gradkit.muon import scale_by_diffgrad
+from gradkit.muon import scale_by_drop_muon
 from gradkit.orthogonal import perp_adamw
 from gradkit.orthogonal import perp_sgd
 from gradkit.orthogonal import project_orthogonal
@@ -116,6 +130,9 @@ __all__ = (
     "PCGradState",
     "PerSampleStatistics",
     "ScaleByAdaGradNormState",
+    "ScaleByAuonState",
+    "ScaleByDiffGradState",
+    "ScaleByDropMuonState",
     "ScaleByEggrollState",
     "ScaleByLionKState",
     "ScaleBySophiaState",
@@ -131,9 +148,16 @@ __all__ = (
     "adagrad_norm",
     "adam_preconditioner",
     "annealing_law_areas",
+    "auon",
     "bucket_batch_size",
     "clip_spikes",
+    "cosh_rms",
     "density_from_nodes",
+    "diffgrad",
+    "drop_muon",
+    "drop_muon_layer_indices",
+    "drop_muon_next_start_layer",
+    "drop_muon_value_and_grad",
     "edge_of_stability_threshold",
     "eggroll",
     "eggroll_apply_member",
@@ -157,6 +181,7 @@ __all__ = (
     "lion",
     "lion_k",
     "log_stablemax",
+    "newton_schulz_step",
     "pcgrad",
     "per_sample_statistics",
     "per_sample_statistics_from_loss",
@@ -171,6 +196,9 @@ __all__ = (
     "project_orthogonal",
     "refined_schedule",
     "scale_by_adagrad_norm",
+    "scale_by_auon",
+    "scale_by_diffgrad",
+    "scale_by_drop_muon",
     "scale_by_eggroll",
     "scale_by_lion_k",
     "scale_by_sophia",

@@ -184,3 +184,15 @@ ROWS += (
         extra_args=_sven_extra_args, parabola_steps=200,
         rosenbrock_kwargs=dict(learning_rate=1.0, k=2), rosenbrock_steps=200),
 )
+
+# --- Muon family and diffGrad (gradkit/muon/) ---------------------------------------
+# AuON takes the 2-D `dense.kernel` (Hybrid-AuON is `auon(hybrid=True)`, same alias; its
+# step is checked in closed form in tests/test_muon_auon.py); `conv` (3-D), the bias and
+# Rosenbrock's scalars go to AdamW. Drop-Muon's default layers here are the top-level keys
+# (`conv` = layer 0, `dense` = layer 1; Rosenbrock's `x` = 0, `y` = 1): each step a random
+# start layer, so `conv`/`x` only move on about half of the steps.
+ROWS += (
+    Row("auon", gradkit.auon, dict(learning_rate=1e-2)),
+    Row("drop_muon", gradkit.drop_muon, dict(learning_rate=1e-2)),
+    Row("diffgrad", gradkit.diffgrad, dict(learning_rate=3e-2)),
+)

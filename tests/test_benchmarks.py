@@ -67,3 +67,11 @@ def test_grokking_benchmark_prints_ratio_table():
     out = run_benchmark("grokking", "--repeats=1")
     assert "| update, paper MLP (107.8k) | optax.adamw |" in out
     assert "| value+grad, [5107, 113] logits | softmax CE |" in out
+
+
+def test_drop_muon_benchmark_prints_ratio_table():
+    # The CNN only (the GPT path shares `_time_steps`); two conv layers keep compiles few.
+    out = run_benchmark("drop_muon", "--model=cnn", "--batch_size=2", "--channels=2,2",
+                        "--repeats=1")
+    assert "| optax.contrib.muon (full backward) | " in out
+    assert "truncated (static s), mean over uniform s" in out and "CNN channels" in out
