@@ -21,6 +21,15 @@ from gradkit.evolution import resolve_kinds as eggroll_resolve_kinds
 from gradkit.evolution import sample_noise as eggroll_sample_noise
 from gradkit.evolution import scale_by_eggroll
 from gradkit.evolution import shape_fitness as eggroll_shape_fitness
+from gradkit.layers import binarize_weight
+from gradkit.layers import ghost_batch_norm
+from gradkit.layers import reste_fitting_error
+from gradkit.layers import reste_gradient_instability
+from gradkit.layers import reste_o_schedule
+from gradkit.layers import reste_power
+from gradkit.layers import reste_sign
+from gradkit.layers import tract_conv
+from gradkit.layers import tract_dense
 from gradkit.orthogonal import perp_adamw
 from gradkit.orthogonal import perp_sgd
 from gradkit.orthogonal import project_orthogonal
@@ -67,6 +76,7 @@ __all__ = (
     "ScaleBySpamState",
     "ScaleByStableSpamState",
     "WithPeriodicResetState",
+    "binarize_weight",
     "clip_spikes",
     "eggroll",
     "eggroll_apply_member",
@@ -76,6 +86,7 @@ __all__ = (
     "eggroll_resolve_kinds",
     "eggroll_sample_noise",
     "eggroll_shape_fitness",
+    "ghost_batch_norm",
     "gnb_diag_hessian",
     "hutchinson_diag_hessian",
     "kappa_fn",
@@ -89,6 +100,11 @@ __all__ = (
     "population_mesh",
     "post_reset_warmup",
     "project_orthogonal",
+    "reste_fitting_error",
+    "reste_gradient_instability",
+    "reste_o_schedule",
+    "reste_power",
+    "reste_sign",
     "scale_by_eggroll",
     "scale_by_lion_k",
     "scale_by_sophia",
@@ -102,6 +118,8 @@ __all__ = (
     "stablemax",
     "stablemax_collapse_fraction",
     "stablemax_cross_entropy",
+    "tract_conv",
+    "tract_dense",
     "with_periodic_reset",
     "zero_loss_fraction",
 )
