@@ -191,9 +191,11 @@ class BNCNN(nn.Module):
         for i, stride in enumerate((2, 2)):
             x = nn.Conv(self.width * (i + 1), (3, 3), strides=stride, use_bias=False)(x)
             if self.ghost:
-                x = layers.GhostBatchNorm(self.ghost, use_running_average=not train)(x)
+                x = layers.GhostBatchNorm(self.ghost, use_running_average=not train,
+                                          name=f"norm_{i}")(x)
             else:
-                x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
+                x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                                 name=f"norm_{i}")(x)
             x = nn.relu(x)
         return nn.Dense(self.num_classes)(x.mean((1, 2)))
 
