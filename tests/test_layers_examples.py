@@ -39,3 +39,11 @@ def test_layers_notebook_runs_at_tiny_size():
     assert closed < 1e-4
     assert "| sgd:0.08 | 1 |" in outputs
     assert "| ste | None |" in outputs and "| reste_fixed | 3.0 |" in outputs
+
+
+def test_layers_benchmark_prints_ratio_table():
+    from tests.test_benchmarks import run_benchmark
+
+    out = run_benchmark("layers", "--batch=8", "--repeats=1")
+    for name in ("TrActConv", "TrActDense", "BinaryDense", "GhostBatchNorm"):
+        assert f"| {name}" in out
