@@ -50,6 +50,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--only", default="",
+                        help="comma-separated case prefixes to run (default: all)")
     args = parser.parse_args(argv)
     b = args.batch
     key = jax.random.key(1)
@@ -66,6 +68,8 @@ def main(argv=None) -> None:
         ("GhostBatchNorm (ghost 32)", nn.BatchNorm(use_running_average=False, momentum=0.9),
          layers.GhostBatchNorm(min(32, b), use_running_average=False), feat, {"mutable": True}),
     ]
+    if args.only:
+        cases = [c for c in cases if any(c[0].startswith(p) for p in args.only.split(","))]
     rows = []
     for name, peer, ours, x, kw in cases:
         t_peer = step_seconds(peer, x, args.repeats, **kw)

@@ -52,7 +52,7 @@ cfg = train.Config(seeds=1 if TINY else 2)
 if TINY:
     cfg = train.Config(seeds=1, num_train=256, num_test=128, batch_size=64, width=8,
                        tract_epochs=2, tract_optimizers=("sgd:0.08",), tract_input_scales=(1.0,),
-                       reste_epochs=2, reste_hidden=16, reste_fixed_o=(1.0, 3.0))
+                       reste_epochs=2, reste_hidden=16, reste_fixed_o=(3.0,))
 print(jax.devices(), "tiny" if TINY else "full")
 """)
 
