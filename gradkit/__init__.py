@@ -21,6 +21,15 @@ from gradkit.evolution import resolve_kinds as eggroll_resolve_kinds
 from gradkit.evolution import sample_noise as eggroll_sample_noise
 from gradkit.evolution import scale_by_eggroll
 from gradkit.evolution import shape_fitness as eggroll_shape_fitness
+from gradkit.layers import binarize_weight
+from gradkit.layers import ghost_batch_norm
+from gradkit.layers import reste_fitting_error
+from gradkit.layers import reste_gradient_instability
+from gradkit.layers import reste_o_schedule
+from gradkit.layers import reste_power
+from gradkit.layers import reste_sign
+from gradkit.layers import tract_conv
+from gradkit.layers import tract_dense
 from gradkit.multitask import ADADAGRAD_TESTS
 from gradkit.multitask import AdaptiveBatchSize
 from gradkit.multitask import GCondState
@@ -149,6 +158,7 @@ __all__ = (
     "adam_preconditioner",
     "annealing_law_areas",
     "auon",
+    "binarize_weight",
     "bucket_batch_size",
     "clip_spikes",
     "cosh_rms",
@@ -171,6 +181,7 @@ __all__ = (
     "gcond",
     "gcond_accumulate",
     "gcond_effective_angle",
+    "ghost_batch_norm",
     "gnb_diag_hessian",
     "hessian_spectral_density",
     "hessian_top_eigenvalues",
@@ -195,6 +206,11 @@ __all__ = (
     "predict_annealing_law",
     "project_orthogonal",
     "refined_schedule",
+    "reste_fitting_error",
+    "reste_gradient_instability",
+    "reste_o_schedule",
+    "reste_power",
+    "reste_sign",
     "scale_by_adagrad_norm",
     "scale_by_auon",
     "scale_by_diffgrad",
@@ -218,6 +234,8 @@ __all__ = (
     "sven",
     "sven_direction",
     "track_sharpness",
+    "tract_conv",
+    "tract_dense",
     "with_periodic_reset",
     "wsd_s_schedule",
     "wsd_schedule",
