@@ -20,11 +20,12 @@ $$\theta_{t+1} = \theta_t - \eta_t\,\mathrm{clip}\big(m_t/\max(\gamma h_t, \epsi
 notebook
 
 1. checks both estimators against the exact (Gauss-Newton) diagonal on a tiny problem, and
-2. runs the sweep of `examples/sophia.py`: AdamW over learning rates and Sophia-G over
-   learning rate × γ on the reference byte-level language model (`gradkit/models/transformer.py`
-   on the generated corpus of `gradkit/data/text.py`), and reports, for each optimizer's best
-   setting, the number of steps to a validation loss fixed in advance (0.8, the main demo's
-   target).
+2. runs the sweep of `examples/sophia.py`: AdamW over learning rates and Sophia-G / Sophia-H
+   over learning rate × γ on the reference byte-level language model
+   (`gradkit/models/transformer.py` on the generated corpus of `gradkit/data/text.py`, output
+   bias initialised to the corpus's log unigram frequencies), and reports, for each optimizer's
+   best setting, the number of steps to a validation loss fixed in advance (0.8, the main
+   demo's target).
 
 Set `GRADKIT_TINY=1` to run everything at toy size (the test suite does).
 ''')
@@ -111,8 +112,9 @@ md(r'''
 
 Every run trains the same byte-level GPT from the same initialisation on the same batches
 (`lm_lib.train`): 600 steps, batch 32 × 64 bytes, linear warm-up (50 steps) and cosine decay to
-10%, global-norm gradient clipping 1.0 and weight decay 0.1 on matrices for both optimizers
-(as in the paper's runs). AdamW uses betas (0.9, 0.95) (the paper's baseline); Sophia-G the
+10%, global-norm gradient clipping 1.0 and weight decay 0.1 on matrices for every optimizer
+(as in the paper's runs), output-head bias at the log unigram prior (`docs/lm.md`: with a zero
+bias, bounded-step methods such as Sophia stall near the unigram loss on this model). AdamW uses betas (0.9, 0.95) (the paper's baseline); Sophia-G the
 paper's betas (0.965, 0.99), k = 10. In Sophia's unclipped regime the step is
 (lr/γ)·m/h, so the sweep varies both lr and γ; γ also sets the *win rate* (fraction of
 unclipped coordinates), which the official README advises keeping around 0.1–0.5.
@@ -193,11 +195,12 @@ for family in ("Sophia-G", "Sophia-H"):
 
 md(r'''
 The measured numbers at full size, the reproduce command and a discussion are in
-`docs/sophia.md`, with the same comparison at an 8× larger token batch (256 × 64 bytes).
+`docs/sophia.md`, with the same comparison at an 8× larger token batch (256 × 64 bytes) and
+the earlier zero-bias results kept as the before/after record.
 The paper's claim (about half the steps of AdamW) is for GPT-2 (125M–770M) pre-training on
 OpenWebText with ~0.5M-token batches; this CPU-sized model (137k parameters, 600 steps) is far
 from it. The time/step column compares wall time within this run; it means little when other jobs
-share the machine (as they did for the saved outputs). `python -m benchmarks.sophia --model=gpt`
+share the machine. `python -m benchmarks.sophia --model=gpt`
 measures step times.
 ''')
 
