@@ -25,19 +25,11 @@ from absl import app
 from absl import flags
 
 import gradkit
-from gradkit.models import transformer
-from gradkit.models.mlp import MLPClassifier
+from benchmarks.models import define_model_flags
+from benchmarks.models import make_model
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("model", "mlp", ["mlp", "gpt"], "MLP classifier or the reference GPT.")
-flags.DEFINE_integer("dim", 64, "MLP input dimension.")
-flags.DEFINE_integer("hidden", 512, "MLP hidden width.")
-flags.DEFINE_integer("classes", 64, "MLP number of classes.")
-flags.DEFINE_integer("batch_size", 256, "Batch size (examples, or sequences for the GPT).")
-flags.DEFINE_integer("seq_len", 64, "GPT sequence length (bytes).")
-flags.DEFINE_integer("d_model", 64, "GPT width.")
-flags.DEFINE_integer("num_layers", 2, "GPT blocks.")
-flags.DEFINE_integer("num_heads", 4, "GPT attention heads.")
+define_model_flags()
 flags.DEFINE_integer("steps_per_call", 20, "Steps per timed call (a multiple of k=10).")
 flags.DEFINE_integer("repeats", 5, "Timed calls per optimizer (best is reported).")
 flags.DEFINE_integer("update_interval", 10, "Sophia's k.")
@@ -63,28 +55,6 @@ def time_optimizer(opt, apply_fn, params, x, y, steps, repeats):
         carry = jax.block_until_ready(run(carry))
         best = min(best, (time.perf_counter() - t0) / steps)
     return best
-
-
-def make_model():
-    """(description, apply_fn, params, inputs, targets) of the ``--model`` benchmark."""
-    kx, ky, kp = jax.random.split(jax.random.key(0), 3)
-    if FLAGS.model == "gpt":
-        cfg = transformer.TransformerConfig(
-            vocab_size=256, max_len=FLAGS.seq_len, d_model=FLAGS.d_model,
-            num_layers=FLAGS.num_layers, num_heads=FLAGS.num_heads)
-        model = transformer.Transformer(cfg)
-        tokens = jax.random.randint(kx, (FLAGS.batch_size, FLAGS.seq_len + 1), 0, 256)
-        x, y = tokens[:, :-1], tokens[:, 1:]
-        what = (f"GPT d_model {FLAGS.d_model}, {FLAGS.num_layers} layers, batch "
-                f"{FLAGS.batch_size}×{FLAGS.seq_len} bytes")
-    else:
-        x = jax.random.normal(kx, (FLAGS.batch_size, FLAGS.dim))
-        y = jax.random.randint(ky, (FLAGS.batch_size,), 0, FLAGS.classes)
-        model = MLPClassifier(FLAGS.hidden, FLAGS.classes)
-        what = (f"MLP {FLAGS.dim}→{FLAGS.hidden}→{FLAGS.hidden}→{FLAGS.classes}, "
-                f"batch {FLAGS.batch_size}")
-    params = model.init(kp, x[:1])["params"]
-    return what, model.apply, params, x, y
 
 
 def main(argv):

@@ -22,21 +22,13 @@ from absl import app
 from absl import flags
 
 import gradkit
+from benchmarks.models import define_model_flags
+from benchmarks.models import make_model
 from benchmarks.timing import markdown_table
 from benchmarks.timing import median_seconds
-from gradkit.models import transformer
-from gradkit.models.mlp import MLPClassifier
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("model", "mlp", ["mlp", "gpt"], "MLP classifier or the reference GPT.")
-flags.DEFINE_integer("dim", 64, "MLP input dimension.")
-flags.DEFINE_integer("hidden", 512, "MLP hidden width.")
-flags.DEFINE_integer("classes", 64, "MLP number of classes.")
-flags.DEFINE_integer("batch_size", 256, "Batch size (examples, or sequences for the GPT).")
-flags.DEFINE_integer("seq_len", 64, "GPT sequence length (bytes).")
-flags.DEFINE_integer("d_model", 64, "GPT width.")
-flags.DEFINE_integer("num_layers", 2, "GPT blocks.")
-flags.DEFINE_integer("num_heads", 4, "GPT attention heads.")
+define_model_flags()
 flags.DEFINE_integer("lanczos_iterations", 20, "Lanczos steps for the sharpness row.")
 flags.DEFINE_integer("trace_samples", 10, "Hutchinson probes for the trace row.")
 flags.DEFINE_integer("repeats", 10, "Timed calls per operation (median is reported).")
@@ -44,26 +36,10 @@ flags.DEFINE_integer("repeats", 10, "Timed calls per operation (median is report
 
 def make_problem():
     """(description, loss_fn(params, x, y), params, x, y)."""
-    kx, ky, kp = jax.random.split(jax.random.key(0), 3)
-    if FLAGS.model == "gpt":
-        cfg = transformer.TransformerConfig(
-            vocab_size=256, max_len=FLAGS.seq_len, d_model=FLAGS.d_model,
-            num_layers=FLAGS.num_layers, num_heads=FLAGS.num_heads)
-        model = transformer.Transformer(cfg)
-        tokens = jax.random.randint(kx, (FLAGS.batch_size, FLAGS.seq_len + 1), 0, 256)
-        x, y = tokens[:, :-1], tokens[:, 1:]
-        what = (f"GPT d_model {FLAGS.d_model}, {FLAGS.num_layers} layers, batch "
-                f"{FLAGS.batch_size}×{FLAGS.seq_len} bytes")
-    else:
-        x = jax.random.normal(kx, (FLAGS.batch_size, FLAGS.dim))
-        y = jax.random.randint(ky, (FLAGS.batch_size,), 0, FLAGS.classes)
-        model = MLPClassifier(FLAGS.hidden, FLAGS.classes)
-        what = (f"MLP {FLAGS.dim}→{FLAGS.hidden}→{FLAGS.hidden}→{FLAGS.classes}, "
-                f"batch {FLAGS.batch_size}")
-    params = model.init(kp, x[:1])["params"]
+    what, apply_fn, params, x, y = make_model()
 
     def loss_fn(params, x, y):
-        logits = model.apply({"params": params}, x)
+        logits = apply_fn({"params": params}, x)
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     return what, loss_fn, params, x, y
