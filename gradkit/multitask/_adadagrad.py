@@ -218,6 +218,17 @@ def _to_batch_size(current, proposal, max_batch_size):
     return new.astype(jnp.int32)
 
 
+def _next_batch_size(current, variances, grad_sq_norm, test, eta, theta, nu, max_batch_size):
+    """The chosen test's proposal (augmented = max of inner-product and orthogonality)
+    turned into the next batch size."""
+    proposals = _proposals(variances, grad_sq_norm, eta, theta, nu)
+    if test == "augmented":
+        proposal = jnp.maximum(proposals["inner_product"], proposals["orthogonality"])
+    else:
+        proposal = proposals[test]
+    return _to_batch_size(current, proposal, max_batch_size)
+
+
 def adadagrad_batch_size_from_statistics(
     stats: PerSampleStatistics,
     test: TestName = "norm",
@@ -232,12 +243,8 @@ def adadagrad_batch_size_from_statistics(
     _check_test_args(test, eta, theta, nu)
     if max_batch_size is not None:
         _validation.check_positive_int("max_batch_size", max_batch_size)
-    proposals = _proposals(adadagrad_variances(stats), stats.grad_sq_norm, eta, theta, nu)
-    if test == "augmented":
-        proposal = jnp.maximum(proposals["inner_product"], proposals["orthogonality"])
-    else:
-        proposal = proposals[test]
-    return _to_batch_size(stats.batch_size, proposal, max_batch_size)
+    return _next_batch_size(stats.batch_size, adadagrad_variances(stats), stats.grad_sq_norm,
+                            test, eta, theta, nu, max_batch_size)
 
 
 def _per_tensor_batch_size(per_sample_grads, test, eta, theta, nu, max_batch_size):
@@ -252,12 +259,7 @@ def _per_tensor_batch_size(per_sample_grads, test, eta, theta, nu, max_batch_siz
         g2 = g2 + stats.grad_sq_norm
         for name, v in adadagrad_variances(stats).items():
             var[name] = var[name] + v
-    proposals = _proposals(var, g2, eta, theta, nu)
-    if test == "augmented":
-        proposal = jnp.maximum(proposals["inner_product"], proposals["orthogonality"])
-    else:
-        proposal = proposals[test]
-    return _to_batch_size(n, proposal, max_batch_size)
+    return _next_batch_size(n, var, g2, test, eta, theta, nu, max_batch_size)
 
 
 def adadagrad_batch_size(
