@@ -238,15 +238,13 @@ def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> d
 
 
 def plot(metrics_path, out_path, title=""):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
     rows = [json.loads(line) for line in open(metrics_path)]
     ep = [r["epoch"] for r in rows]
     te = [(r["epoch"], r["test_acc"]) for r in rows if r["test_acc"] is not None]
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+    fig = Figure(figsize=(15, 4))
+    ax = fig.subplots(1, 3)
     ax[0].plot(ep, [r["train_acc"] for r in rows], label="train")
     ax[0].plot([e for e, _ in te], [a for _, a in te], label="test")
     ax[0].set_ylabel("accuracy")
@@ -264,4 +262,3 @@ def plot(metrics_path, out_path, title=""):
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out_path, dpi=100)
-    plt.close(fig)
