@@ -1,18 +1,13 @@
-"""examples/grokking at a tiny size (in-process), its main.py flags, and the notebook."""
+"""examples/grokking at a tiny size (in-process) and its notebook."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import subprocess
-import sys
 
 import pytest
 
 from examples.grokking import train
-from tests.helpers import ROOT
 from tests.helpers import run_notebook
-from tests.helpers import subprocess_env
 
 
 @pytest.mark.slow
@@ -43,16 +38,6 @@ def test_rejects_epochs_not_a_multiple_of_log_every(tmp_path):
                                  str(tmp_path))
     with pytest.raises(ValueError, match="`epochs` must be a positive integer"):
         train.train_and_evaluate(train.Config(p=5, epochs=0), str(tmp_path))
-
-
-@pytest.mark.slow
-def test_main_help_lists_a_flag_for_every_config_field():
-    out = subprocess.run([sys.executable, str(ROOT / "examples/grokking/main.py"), "--help"],
-                         capture_output=True, text=True, env=subprocess_env(), check=False,
-                         timeout=120).stdout  # absl's --help exits with status 1
-    for field in dataclasses.fields(train.Config):
-        assert f"--{field.name}:" in out
-    assert "--workdir:" in out
 
 
 @pytest.mark.slow
