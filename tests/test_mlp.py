@@ -10,6 +10,7 @@ import pytest
 
 from gradkit.models.mlp import MLP
 from gradkit.models.mlp import MLPClassifier
+from gradkit.models.mlp import dense_layers
 from gradkit.models.policy import MLPPolicy
 
 
@@ -59,6 +60,30 @@ def test_bad_arguments_raise(kwargs, match):
         MLP(**kwargs).init(jax.random.key(0), jnp.zeros((1, 3)))
 
 
+class _TwoHeads(nn.Module):
+    """dense_layers inside another module: its layers are that module's children."""
+
+    @nn.compact
+    def __call__(self, x):
+        a = dense_layers(x, (4, 2), names=("hidden", "head"))
+        return a + dense_layers(x, (3, 2))
+
+
+def test_dense_layers_live_in_the_calling_module_with_the_given_names():
+    x = jnp.ones((1, 5))
+    params = _TwoHeads().init(jax.random.key(0), x)["params"]
+    assert set(params) == {"hidden", "head", "Dense_0", "Dense_1"}
+    assert params["head"]["kernel"].shape == (4, 2) and params["Dense_0"]["kernel"].shape == (5, 3)
+    with pytest.raises(ValueError, match="names"):
+        _BadNames().init(jax.random.key(0), x)
+
+
+class _BadNames(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return dense_layers(x, (4, 2), names=("only_one",))
+
+
 def test_classifier_and_policy_are_mlps():
     x = jnp.ones((2, 5))
     clf = MLPClassifier(hidden=7, classes=3, activation=nn.relu)
@@ -66,7 +91,7 @@ def test_classifier_and_policy_are_mlps():
     policy = MLPPolicy(action_dim=2, hidden=(8,))
     params = policy.init(jax.random.key(0), x)["params"]
     logits = policy.apply({"params": params}, x)
-    np.testing.assert_allclose(logits, _manual(params["mlp"], x, jnp.tanh), rtol=1e-6)
+    np.testing.assert_allclose(logits, _manual(params, x, jnp.tanh), rtol=1e-6)
     assert policy.apply({"params": params}, x, method=MLPPolicy.act).shape == (2,)
     cont = MLPPolicy(action_dim=1, hidden=(8,), continuous=True, action_scale=2.0)
     out = cont.apply(cont.init(jax.random.key(0), x), 100 * x)

@@ -58,10 +58,8 @@ def test_bad_arguments_raise():
 def test_mlp_matches_paper_architecture():
     pairs = jnp.zeros((3, 2), jnp.int32)
     params = jax.eval_shape(GrokkingMLP().init, jax.random.key(0), pairs)["params"]
-    shapes = {"/".join(str(k.key) for k in path[:-1]): x.shape
-              for path, x in jax.tree_util.tree_flatten_with_path(params)[0]}
-    assert shapes == {"one_hot_dense": (226, 200), "mlp/Dense_0": (200, 200),
-                      "mlp/Dense_1": (200, 113)}
+    shapes = {k: v["kernel"].shape for k, v in params.items()}
+    assert shapes == {"layers_0": (226, 200), "layers_1": (200, 200), "layers_2": (200, 113)}
     assert sum(x.size for x in jax.tree.leaves(params)) == 107_800  # no biases
     emb = jax.eval_shape(GrokkingMLP(use_embedding=True).init, jax.random.key(0), pairs)["params"]
     assert emb["Embed_0"]["embedding"].shape == (113, 113)
@@ -71,11 +69,11 @@ def test_mlp_forward_and_torch_like_init():
     model = GrokkingMLP(num_tokens=7, num_classes=7, hidden_sizes=(16,))
     pairs = jnp.array([[1, 2], [3, 4]], jnp.int32)
     params = jax.jit(model.init)(jax.random.key(0), pairs)
-    kernel = params["params"]["one_hot_dense"]["kernel"]
+    kernel = params["params"]["layers_0"]["kernel"]
     assert float(jnp.max(jnp.abs(kernel))) <= 1 / np.sqrt(14)
     # One-hot input: the first layer's pre-activations are sums of two kernel rows.
     h = jax.nn.relu(kernel[1] + kernel[7 + 2])
-    expected = h @ params["params"]["mlp"]["Dense_0"]["kernel"]
+    expected = h @ params["params"]["layers_1"]["kernel"]
     np.testing.assert_allclose(model.apply(params, pairs)[0], expected, rtol=1e-5, atol=1e-6)
 
 

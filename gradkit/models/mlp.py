@@ -1,8 +1,8 @@
 """The multilayer perceptron of gradkit's reference models, examples and benchmarks.
 
-:class:`MLP` is the one MLP definition: the grokking MLP
-(:class:`gradkit.models.modular.GrokkingMLP`), the ES policy
-(:class:`gradkit.models.policy.MLPPolicy`) and the examples' classifiers build on it.
+:class:`MLP` (and :func:`dense_layers`, its layers for use inside another module) is the
+one MLP definition: the grokking MLP (:class:`gradkit.models.modular.GrokkingMLP`), the ES
+policy (:class:`gradkit.models.policy.MLPPolicy`) and the examples' classifiers build on it.
 """
 
 from __future__ import annotations
@@ -30,11 +30,50 @@ def torch_bias_init(fan_in: int) -> Callable[..., jax.Array]:
     return init
 
 
+def dense_layers(
+    x: jax.Array,
+    features: Sequence[int],
+    activation: Callable[[jax.Array], jax.Array] = nn.gelu,
+    *,
+    use_bias: bool = True,
+    weight_init: Literal["flax", "torch"] = "flax",
+    dtype: Any = None,
+    param_dtype: Any = jnp.float32,
+    names: Sequence[str] | None = None,
+) -> jax.Array:
+    """The layers of :class:`MLP`, created in the calling module's scope.
+
+    Call it inside a ``@nn.compact`` method: the ``nn.Dense`` layers become direct
+    children of that module, named ``names`` or Flax's automatic ``Dense_0``, ``Dense_1``,
+    … (so a model built on it keeps a flat parameter tree and its initialisation). The
+    arguments are :class:`MLP`'s attributes.
+    """
+    features = tuple(features)
+    if not features or any(not isinstance(f, int) or f < 1 for f in features):
+        raise ValueError(f"`features` must be a non-empty sequence of positive integers, "
+                         f"got {features!r}.")
+    if weight_init not in ("flax", "torch"):
+        raise ValueError(f"`weight_init` must be 'flax' or 'torch', got {weight_init!r}.")
+    if names is not None and len(names) != len(features):
+        raise ValueError(f"`names` must name each of the {len(features)} layers, got "
+                         f"{names!r}.")
+    for i, width in enumerate(features):
+        kwargs = {} if names is None else {"name": names[i]}
+        if weight_init == "torch":
+            kwargs.update(kernel_init=torch_linear_init, bias_init=torch_bias_init(x.shape[-1]))
+        x = nn.Dense(width, use_bias=use_bias, dtype=dtype, param_dtype=param_dtype,
+                     **kwargs)(x)
+        if i < len(features) - 1:
+            x = activation(x)
+    return x
+
+
 class MLP(nn.Module):
     """Dense layers of widths ``features``, ``activation`` after every layer but the last.
 
     ``MLP((64, 64, 10))`` maps ``[..., d]`` to ``[..., 10]`` through two hidden layers of
-    width 64. Parameters are named ``Dense_0``, ``Dense_1``, … in layer order.
+    width 64. Parameters are named ``Dense_0``, ``Dense_1``, … in layer order. Models that
+    contain an MLP call :func:`dense_layers` (the same layers, created in their own scope).
 
     Attributes:
       features: output width of each layer; the last one is the output size.
@@ -62,23 +101,9 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        features = tuple(self.features)
-        if not features or any(not isinstance(f, int) or f < 1 for f in features):
-            raise ValueError(f"`features` must be a non-empty sequence of positive integers, "
-                             f"got {self.features!r}.")
-        if self.weight_init not in ("flax", "torch"):
-            raise ValueError(
-                f"`weight_init` must be 'flax' or 'torch', got {self.weight_init!r}.")
-        for i, width in enumerate(features):
-            inits = {}
-            if self.weight_init == "torch":
-                inits = dict(kernel_init=torch_linear_init,
-                             bias_init=torch_bias_init(x.shape[-1]))
-            x = nn.Dense(width, use_bias=self.use_bias, dtype=self.dtype,
-                         param_dtype=self.param_dtype, **inits)(x)
-            if i < len(features) - 1:
-                x = self.activation(x)
-        return x
+        return dense_layers(x, self.features, self.activation, use_bias=self.use_bias,
+                            weight_init=self.weight_init, dtype=self.dtype,
+                            param_dtype=self.param_dtype)
 
 
 def MLPClassifier(

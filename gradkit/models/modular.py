@@ -24,7 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gradkit.models.mlp import MLP
+from gradkit.models.mlp import dense_layers
 from gradkit.models.mlp import torch_bias_init
 from gradkit.models.mlp import torch_linear_init
 
@@ -54,11 +54,11 @@ class _OneHotDense(nn.Module):
 
 
 class GrokkingMLP(nn.Module):
-    """The paper's MLP on (a, b) operand pairs: a one-hot (or embedding) input layer,
-    then :class:`~gradkit.models.mlp.MLP` with ReLU and PyTorch's default initialisation.
+    """The paper's MLP on (a, b) operand pairs: a one-hot (or embedding) input layer, then
+    :func:`~gradkit.models.mlp.dense_layers` with ReLU and PyTorch's default initialisation.
 
-    Parameters: ``one_hot_dense`` (the first layer, on one-hot inputs) or ``Embed_0``
-    (with ``use_embedding``), then ``mlp/Dense_0``, ``mlp/Dense_1``, ….
+    Parameters: ``layers_0`` (the first layer, on one-hot inputs) or ``Embed_0`` (with
+    ``use_embedding``), then ``layers_1``, ``layers_2``, … (the official model's names).
 
     Attributes:
       num_tokens: p, the number of operand values (one-hot size per operand).
@@ -81,6 +81,7 @@ class GrokkingMLP(nn.Module):
     def __call__(self, pairs: jax.Array) -> jax.Array:
         """``pairs``: int ``[batch, 2]`` operands → ``[batch, num_classes]`` logits."""
         sizes = (*self.hidden_sizes, self.num_classes)
+        first = 0
         if self.use_embedding:
             x = nn.Embed(self.num_tokens, self.num_tokens, dtype=self.dtype,
                          param_dtype=self.dtype,
@@ -89,12 +90,13 @@ class GrokkingMLP(nn.Module):
         else:
             # One-hot inputs: the first layer is a gather of two kernel rows.
             x = _OneHotDense(self.num_tokens, sizes[0], self.use_bias, self.dtype,
-                             name="one_hot_dense")(pairs)
+                             name="layers_0")(pairs)
             if len(sizes) == 1:
                 return x
-            x, sizes = nn.relu(x), sizes[1:]
-        return MLP(sizes, activation=nn.relu, use_bias=self.use_bias, weight_init="torch",
-                   dtype=self.dtype, param_dtype=self.dtype, name="mlp")(x)
+            x, first = nn.relu(x), 1
+        return dense_layers(x, sizes[first:], nn.relu, use_bias=self.use_bias,
+                            weight_init="torch", dtype=self.dtype, param_dtype=self.dtype,
+                            names=[f"layers_{i}" for i in range(first, len(sizes))])
 
 
 class GrokkingTransformer(nn.Module):
