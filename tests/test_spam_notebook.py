@@ -1,8 +1,11 @@
 """Executes notebooks/spam.ipynb at tiny size (GRADKIT_TINY=1) with nbclient."""
 
+import pytest
+
 from tests.helpers import run_notebook
 
 
+@pytest.mark.slow
 def test_spam_notebook_runs_at_tiny_size():
     outputs = run_notebook("spam.ipynb")
     assert "tiny" in outputs

@@ -678,10 +678,13 @@ def test_fault_injection_adam_damaged_spam_not():
     assert spam_spiked < 0.2 * adam_spiked, (spam_spiked, adam_spiked)
 
 
+@pytest.mark.slow
 def test_example_runs_end_to_end(tmp_path):
-    helpers.run_example("spikes.py", f"--workdir={tmp_path}", "--steps=40", "--spike_first=20",
-                        "--spike_every=10", "--log_every=10", "--optimizers=adam,spam",
-                        "--noalso_clean")
+    from examples.spikes import train
+
+    config = train.Config(steps=40, spike_first=20, spike_every=10, log_every=10,
+                          optimizers=("adam", "spam"), also_clean=False)
+    train.train_and_evaluate(config, str(tmp_path), progress=False)
     rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert {r["optimizer"] for r in rows} == {"adam", "spam"} and len(rows) == 8
     assert any(r["num_clipped"] > 0 for r in rows if r["optimizer"] == "spam")

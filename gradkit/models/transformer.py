@@ -154,8 +154,8 @@ class CausalSelfAttention(nn.Module):
         return nn.Dense(d, name="out", **dense)(out)
 
 
-class MLP(nn.Module):
-    """Two-layer GELU MLP."""
+class FeedForward(nn.Module):
+    """The block's feed-forward sub-layer: ``fc`` (width ``mlp_ratio·d_model``), GELU, ``proj``."""
 
     config: TransformerConfig
 
@@ -176,7 +176,7 @@ class Block(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         cfg = self.config
         ln = dict(use_bias=cfg.use_bias, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
-        for name, sublayer in (("attn", CausalSelfAttention), ("mlp", MLP)):
+        for name, sublayer in (("attn", CausalSelfAttention), ("mlp", FeedForward)):
             y = sublayer(cfg, name=name)(nn.LayerNorm(name=f"{name}_norm_in", **ln)(x))
             if cfg.norm == "peri":
                 y = nn.LayerNorm(name=f"{name}_norm_out", **ln)(y)
