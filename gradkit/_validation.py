@@ -58,9 +58,57 @@ def check_nonnegative(name: str, value: Any) -> None:
     check_interval(name, value, 0.0, math.inf, low_closed=True, high_closed=True)
 
 
+def check_learning_rate(value: Any, name: str = "learning_rate") -> None:
+    """Raises `ValueError` unless a concrete learning rate is finite and > 0.
+
+    A zero, negative or non-finite learning rate would silently stop training or step
+    uphill. Schedules (callables), traced values and values injected by
+    `optax.inject_hyperparams` pass through: they are only known inside the update.
+    """
+    if callable(value):
+        return
+    x = concrete_number(value)
+    if x is None:
+        return
+    if isinstance(value, bool) or not (math.isfinite(x) and x > 0.0):
+        raise ValueError(
+            f"`{name}` must be a finite number > 0 or a schedule (a callable of the step "
+            f"count), got {value!r}.")
+
+
+def is_int(value: Any) -> bool:
+    """True for a Python/NumPy integer (bools excluded)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_int(name: str, value: Any, low: int = 0, high: int | None = None,
+              high_name: str | None = None) -> None:
+    """Raises `ValueError` unless `value` is an integer with ``low <= value`` (``< high``).
+
+    The message says "a non-negative integer" (low 0), "a positive integer" (low 1), or
+    "an integer in [low, high)" (``high_name`` labels the bound, e.g. ``num_steps=5``).
+    """
+    ok = is_int(value) and value >= low and (high is None or value < high)
+    if ok:
+        return
+    if high is not None:
+        bound = f"{high_name}={high}" if high_name else f"{high}"
+        what = f"an integer in [{low}, {bound})"
+    elif low == 0:
+        what = "a non-negative integer"
+    elif low == 1:
+        what = "a positive integer"
+    else:
+        what = f"an integer >= {low}"
+    raise ValueError(f"`{name}` must be {what}, got {value!r}.")
+
+
+def check_nonnegative_int(name: str, value: Any) -> None:
+    check_int(name, value, low=0)
+
+
 def check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    check_int(name, value, low=1)
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

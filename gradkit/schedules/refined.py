@@ -112,8 +112,7 @@ def refined_schedule(
       (Algorithm 1, refinement for SGD; §3 weights 1/‖g_t‖₁ for Adam-type methods).
     """
     _validation.check_positive("base_lr", base_lr)
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-        raise ValueError(f"`warmup_steps` must be a non-negative integer, got {warmup_steps!r}.")
+    _validation.check_nonnegative_int("warmup_steps", warmup_steps)
     rho = refined_schedule_values(grad_norms, optimizer_kind, tau)
     table = (float(base_lr) * rho).astype(np.float32)
     last = table.size - 1
