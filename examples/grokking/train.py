@@ -77,7 +77,7 @@ def make_optimizer(config: Config):
         # torch.optim.SGD(lr, momentum, weight_decay): L2 term before the momentum.
         return optax.chain(optax.add_decayed_weights(weight_decay),
                            optax.sgd(lr, momentum=momentum or None))
-    return gradkit.perp_sgd(lr, momentum=momentum or None, weight_decay=weight_decay)
+    return gradkit.perp_sgd(lr, momentum=momentum or None, l2_coupled=weight_decay)
 
 
 def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> dict:
