@@ -30,6 +30,14 @@ from gradkit.layers import reste_power
 from gradkit.layers import reste_sign
 from gradkit.layers import tract_conv
 from gradkit.layers import tract_dense
+from gradkit.memory import LimitNormGrowthState
+from gradkit.memory import ScaleByFiraState
+from gradkit.memory import ScaleByFrugalState
+from gradkit.memory import fira
+from gradkit.memory import frugal
+from gradkit.memory import limit_norm_growth
+from gradkit.memory import scale_by_fira
+from gradkit.memory import scale_by_frugal
 from gradkit.multitask import ADADAGRAD_TESTS
 from gradkit.multitask import AdaptiveBatchSize
 from gradkit.multitask import GCondState
@@ -135,6 +143,7 @@ __all__ = (
     "GNBDiagHessianState",
     "HessianTrace",
     "HutchinsonDiagHessianState",
+    "LimitNormGrowthState",
     "LowRankFactors",
     "PCGradState",
     "PerSampleStatistics",
@@ -143,6 +152,8 @@ __all__ = (
     "ScaleByDiffGradState",
     "ScaleByDropMuonState",
     "ScaleByEggrollState",
+    "ScaleByFiraState",
+    "ScaleByFrugalState",
     "ScaleByLionKState",
     "ScaleBySophiaState",
     "ScaleBySpamState",
@@ -177,7 +188,9 @@ __all__ = (
     "eggroll_resolve_kinds",
     "eggroll_sample_noise",
     "eggroll_shape_fitness",
+    "fira",
     "fit_annealing_law",
+    "frugal",
     "gcond",
     "gcond_accumulate",
     "gcond_effective_angle",
@@ -189,6 +202,7 @@ __all__ = (
     "hutchinson_diag_hessian",
     "hvp",
     "kappa_fn",
+    "limit_norm_growth",
     "lion",
     "lion_k",
     "log_stablemax",
@@ -216,6 +230,8 @@ __all__ = (
     "scale_by_diffgrad",
     "scale_by_drop_muon",
     "scale_by_eggroll",
+    "scale_by_fira",
+    "scale_by_frugal",
     "scale_by_lion_k",
     "scale_by_sophia",
     "scale_by_spam",
