@@ -9,6 +9,7 @@ read for facts only, nothing copied). See ``docs/memory.md``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 from typing import Literal
@@ -66,9 +67,22 @@ def _check_matrices(params: Any, what: str) -> None:
             )
 
 
-def _block_buffer_size(sizes: list[int], k: int) -> int:
-    """Moment-buffer length for k active tensors: the sum of the k largest sizes."""
-    return int(sum(sorted(sizes, reverse=True)[:k]))
+def _block_windows(num: int, k: int, order: str) -> list[list[int]]:
+    """Every active set a deterministic block order visits (one cycle of periods)."""
+    if num == 0 or k == 0:
+        return [[]]
+    cycle = num // math.gcd(num, k)
+    if order == "descending":
+        return [[(num - 1 - j * k - i) % num for i in range(k)] for j in range(cycle)]
+    return [[(j * k + i) % num for i in range(k)] for j in range(cycle)]
+
+
+def _block_buffer_size(sizes: list[int], k: int, order: str) -> int:
+    """Moment-buffer length for k active tensors: the largest total size of an active set
+    the order can choose (for "random": the k largest tensors)."""
+    if order == "random":
+        return int(sum(sorted(sizes, reverse=True)[:k]))
+    return int(max(sum(sizes[i] for i in w) for w in _block_windows(len(sizes), k, order)))
 
 
 def _adam_direction(g, m, v, b1, b2, eps, t):
@@ -122,7 +136,8 @@ def scale_by_frugal(
       official scripts) walks the leaves from the last (``jax.tree.leaves`` order)
       down, k per period, wrapping; ``"ascending"`` the other way; ``"random"`` a
       uniform draw of k leaves per period. The moments live in one flat buffer as long
-      as the k largest leaves together, so the state is ≈ 2ρ floats per parameter.
+      as the largest active set the order can choose (for ``"random"``: the k largest
+      leaves), so the state is ≈ 2ρ floats per parameter when the leaves are similar.
     * ``"svd"``: per matrix G (m×n) the official ``proj_side='std'`` rule: if m ≥ n,
       P = top-r right singular vectors (n×r), R = G P (m×r), r = round(ρn); else
       P = top-r left singular vectors (m×r), R = PᵀG (r×n), r = round(ρm). The
@@ -194,7 +209,7 @@ def scale_by_frugal(
         leaves, treedef = jax.tree.flatten(params)
         if projection == "blocks":
             k = round(len(leaves) * r)
-            size = _block_buffer_size([x.size for x in leaves], k)
+            size = _block_buffer_size([x.size for x in leaves], k, block_order)
             dtype = moment_dtype or (jnp.result_type(*leaves) if leaves else jnp.float32)
             buf = jnp.zeros([size], dtype)
             return ScaleByFrugalState(jnp.zeros([], jnp.int32), key,
@@ -280,7 +295,7 @@ def scale_by_frugal(
         leaves, treedef = jax.tree.flatten(updates)
         num, k = len(leaves), state.projector.shape[0]
         sizes = [x.size for x in leaves]
-        if state.mu.shape[0] != _block_buffer_size(sizes, k) or k > num:
+        if state.mu.shape[0] != _block_buffer_size(sizes, k, block_order) or k > num:
             raise ValueError(
                 "`updates` must have the same pytree structure and shapes as the params "
                 "the optimizer state was initialised with.")
