@@ -33,10 +33,10 @@ class ScaleByFrugalState(NamedTuple):
     key: chex.Array  # uint32[2], PRNG key data for random selections (split at refreshes).
     # "svd": per leaf the float32 orthonormal basis (side, r) of the state-full subspace;
     # "columns"/"rows": per leaf the int32 (r,) selected column/row indices;
-    # "blocks": int32 (k,) indices (in jax.tree.leaves order) of the active tensors.
+    # "blocks": int32 (k+1,) indices (jax.tree.leaves order) of the k active tensors, then −1.
     projector: Any
     # Adam moments of the state-full part: per leaf in the projected shape (m×r or r×n),
-    # or for "blocks" one flat (B,) buffer holding the active tensors back to back.
+    # or for "blocks" one flat (B+1,) buffer holding the active tensors back to back.
     mu: Any
     nu: Any
 
@@ -211,9 +211,11 @@ def scale_by_frugal(
             k = round(len(leaves) * r)
             size = _block_buffer_size([x.size for x in leaves], k, block_order)
             dtype = moment_dtype or (jnp.result_type(*leaves) if leaves else jnp.float32)
-            buf = jnp.zeros([size], dtype)
+            # One spare slot each (a sentinel index −1 and a zero), so that k = 0 still
+            # gives non-empty arrays (orbax cannot save empty ones).
+            buf = jnp.zeros([size + 1], dtype)
             return ScaleByFrugalState(jnp.zeros([], jnp.int32), key,
-                                      jnp.zeros([k], jnp.int32), buf, buf)
+                                      jnp.full([k + 1], -1, jnp.int32), buf, buf)
         _check_matrices(params, f"scale_by_frugal(projection={projection!r})")
         projs, moments = [], []
         for x in leaves:
@@ -293,9 +295,9 @@ def scale_by_frugal(
     def _blocks_update(updates, state, refresh, t, key, hp):
         b1_, b2_, eps_, s_ = hp
         leaves, treedef = jax.tree.flatten(updates)
-        num, k = len(leaves), state.projector.shape[0]
+        num, k = len(leaves), state.projector.shape[0] - 1
         sizes = [x.size for x in leaves]
-        if state.mu.shape[0] != _block_buffer_size(sizes, k, block_order) or k > num:
+        if state.mu.shape[0] != _block_buffer_size(sizes, k, block_order) + 1 or k > num:
             raise ValueError(
                 "`updates` must have the same pytree structure and shapes as the params "
                 "the optimizer state was initialised with.")
@@ -307,9 +309,10 @@ def scale_by_frugal(
             chosen = jnp.mod(period * k + offsets, num)
         else:
             chosen = jax.random.permutation(key, num)[:k]
-        active_idx = jnp.where(refresh, chosen.astype(jnp.int32), state.projector)
+        active_idx = jnp.where(refresh, chosen.astype(jnp.int32), state.projector[:k])
+        projector = jnp.concatenate([active_idx, jnp.full([1], -1, jnp.int32)])
         if num == 0:
-            return updates, active_idx, state.mu, state.nu
+            return updates, projector, state.mu, state.nu
         is_active = jnp.zeros([num], bool).at[active_idx].set(True)
         mu = jnp.where(refresh, jnp.zeros_like(state.mu), state.mu)
         nu = jnp.where(refresh, jnp.zeros_like(state.nu), state.nu)
@@ -318,7 +321,7 @@ def scale_by_frugal(
         outs = []
         for i, g in enumerate(leaves):
             gf = g.astype(jnp.promote_types(g.dtype, jnp.float32)).reshape(-1)
-            if g.size == 0 or g.size > mu.shape[0]:  # never active (k = 0 or too large)
+            if g.size == 0 or g.size > mu.shape[0] - 1:  # never active (k = 0 or too large)
                 outs.append((s_ * jnp.sign(gf)).reshape(g.shape).astype(g.dtype))
                 continue
             m = jax.lax.dynamic_slice(mu, (start[i],), (g.size,)).astype(gf.dtype)
@@ -331,7 +334,7 @@ def scale_by_frugal(
                            mu)
             nu = jnp.where(on, jax.lax.dynamic_update_slice(nu, v1.astype(nu.dtype), (start[i],)),
                            nu)
-        return jax.tree.unflatten(treedef, outs), active_idx, mu, nu
+        return jax.tree.unflatten(treedef, outs), projector, mu, nu
 
     return optax.GradientTransformation(init_fn, update_fn)
 
