@@ -159,7 +159,7 @@ def with_8bit_state(
 
     def quantize_leaf(path, leaf, block):
         code = _q.dynamic_quantization_map(signed=not is_unsigned(path))
-        codes, absmax = _q.quantize_blocks(_q.to_blocks(leaf, block), code)
+        codes, absmax = _q.quantize_to_blocks(leaf, code, block)
         return Quantized8bit(codes=codes, absmax=absmax)
 
     def init_fn(params):

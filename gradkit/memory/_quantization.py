@@ -13,7 +13,9 @@ tensor: ``x ≈ code[q] · absmax[block]``.
 
 from __future__ import annotations
 
+import functools
 import math
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -94,15 +96,15 @@ def num_blocks(size: int, block_size: int) -> int:
 
 
 def _check_block_size(block_size) -> int:
-    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
-        try:
-            block_size = int(block_size)
-        except (TypeError, jax.errors.ConcretizationTypeError) as e:
-            raise ValueError(
-                "`block_size` fixes the shapes of the quantized state and must be a "
-                f"concrete positive integer, got {block_size!r}."
-            ) from e
-    if block_size < 1:
+    if isinstance(block_size, jax.core.Tracer):
+        raise ValueError(
+            "`block_size` fixes the shapes of the quantized state and must be a "
+            f"concrete positive integer, got {block_size!r}.")
+    if isinstance(block_size, (np.ndarray, jax.Array)) and block_size.ndim == 0 and (
+            jnp.issubdtype(block_size.dtype, jnp.integer)):
+        block_size = int(block_size)
+    if (isinstance(block_size, bool) or not isinstance(block_size, numbers.Integral)
+            or block_size < 1):
         raise ValueError(f"`block_size` must be a positive integer, got {block_size!r}.")
     return int(block_size)
 
@@ -179,10 +181,19 @@ def quantize_blockwise(
       Eq. (1)-(2)).
     """
     block_size = _check_block_size(block_size)
-    code = _check_code(code)
-    x = jnp.asarray(x)
+    return _quantize_flat(jnp.asarray(x), _check_code(code), block_size)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _quantize_flat(x, code, block_size):
     q, absmax = quantize_blocks(to_blocks(x, block_size), code)
     return jnp.ravel(q)[: x.size].reshape(x.shape), absmax
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def quantize_to_blocks(x, code, block_size):
+    """Jitted ``quantize_blocks(to_blocks(x, block_size), code)``."""
+    return quantize_blocks(to_blocks(x, block_size), code)
 
 
 def dequantize_blockwise(
@@ -217,6 +228,13 @@ def dequantize_blockwise(
             f"`absmax` must have shape ({nb},) for {codes.size} codes in blocks of "
             f"{block_size}, got {jnp.shape(absmax)}."
         )
+    return _dequantize_flat(codes, jnp.asarray(absmax, jnp.float32), code, block_size,
+                            jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _dequantize_flat(codes, absmax, code, block_size, dtype):
+    nb = absmax.shape[0]
     flat = jnp.pad(jnp.ravel(codes), (0, nb * block_size - codes.size))
-    x = dequantize_blocks(flat.reshape(nb, block_size), jnp.asarray(absmax, jnp.float32), code)
+    x = dequantize_blocks(flat.reshape(nb, block_size), absmax, code)
     return jnp.ravel(x)[: codes.size].reshape(codes.shape).astype(dtype)
