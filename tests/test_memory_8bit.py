@@ -334,3 +334,33 @@ def test_jit_matches_eager_and_mismatched_params_raise():
     assert np.abs(codes[0] - codes[1]).max() <= 1
     with pytest.raises(ValueError, match="state does not match"):
         opt.update({"w": params["w"]}, state, {"w": params["w"]})
+
+
+# ----------------------------------------------------------------------------- embedding
+
+
+def test_stable_embedding_and_32bit_embedding_state():
+    from gradkit.models import transformer
+    from gradkit.models.stable_embedding import StableEmbedding
+
+    emb = StableEmbedding(256, 64)
+    ids = jnp.arange(256).reshape(4, 64)
+    variables = emb.init(jax.random.key(0), ids)
+    table = np.asarray(variables["params"]["embedding"])
+    bound = np.sqrt(6 / (256 + 64))  # Xavier-uniform
+    assert np.abs(table).max() <= bound and np.abs(table).max() > 0.98 * bound
+    y = np.asarray(emb.apply(variables, ids))
+    np.testing.assert_allclose(y.mean(-1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(y.var(-1), 1.0, rtol=1e-3)
+
+    cfg = transformer.TransformerConfig(d_model=64, max_len=64, stable_embedding=True)
+    params = jax.eval_shape(transformer.Transformer(cfg).init, jax.random.key(0),
+                            jnp.zeros((1, 8), jnp.int32))["params"]
+    assert sum(x.size for x in jax.tree.leaves(params)) == cfg.num_params()
+    assert set(params["tok_embed"]) == {"embedding", "norm"}
+    # The recipe's third part: the embedding's moments stay 32-bit, the rest is 8-bit.
+    params = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), params)
+    state = gradkit.adamw_8bit(1e-3, keep_32bit=("tok_embed",)).init(params)
+    mu = state[0].inner_state.mu
+    assert mu["tok_embed"]["embedding"].dtype == jnp.float32
+    assert isinstance(mu["head"]["kernel"], gradkit.Quantized8bit)
