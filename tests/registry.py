@@ -208,3 +208,12 @@ ROWS += (
         dict(learning_rate=1e-2, rho=0.5, update_interval=50, projection="svd")),
     Row("fira", gradkit.fira, dict(learning_rate=1e-2, rank=2, update_interval=50)),
 )
+
+# --- 8-bit block-wise state (gradkit/memory/) ----------------------------------------
+# The suite's pytrees are tiny: `min_8bit_size=0` and 8-element blocks make every moment
+# (Rosenbrock's scalars too) 8-bit, so the rows exercise the quantized path; the paper's
+# defaults (2048 / 4096) would leave them all in float32.
+ROWS += (
+    Row("adamw_8bit", gradkit.adamw_8bit,
+        dict(learning_rate=1e-2, block_size=8, min_8bit_size=0)),
+)
