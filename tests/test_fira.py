@@ -177,3 +177,11 @@ def test_rank_above_matrix_size_and_non_matrix_raise():
         gradkit.scale_by_fira(rank=1).init({"v": jnp.zeros(3)})
     # the alias routes vectors to AdamW and accepts them
     gradkit.fira(1e-2, rank=1).init({"v": jnp.zeros(3), "w": jnp.zeros((4, 3))})
+
+
+def test_limiter_nan_update_gives_nan_as_documented():
+    opt = gradkit.limit_norm_growth()
+    state = opt.init({"a": jnp.ones(2)})
+    _, state = opt.update({"a": jnp.ones(2)}, state)
+    out, state = opt.update({"a": jnp.array([jnp.nan, 1.0])}, state)
+    assert bool(jnp.all(jnp.isnan(out["a"]))) and bool(jnp.isnan(state.norms["a"]))

@@ -242,3 +242,21 @@ def test_mismatched_updates_raise():
     state = opt.init({"a": jnp.zeros((4, 4))})
     with pytest.raises(ValueError, match="structure"):
         opt.update({"b": jnp.zeros((4, 4))}, state)
+
+
+def test_blocks_with_no_active_tensor_keep_non_empty_state_and_sign_steps():
+    params = {"w": jnp.zeros((4, 3))}
+    opt = gradkit.scale_by_frugal(0.25)  # k = round(0.25) = 0: pure signSGD
+    state = opt.init(params)
+    assert all(x.size > 0 for x in jax.tree.leaves(state))  # orbax cannot save empty arrays
+    g = {"w": jnp.arange(12.0).reshape(4, 3) - 5.0}
+    u, _ = jax.jit(opt.update)(g, state)
+    np.testing.assert_array_equal(u["w"], np.sign(g["w"]))
+
+
+def test_nan_gradient_gives_nan_update_as_documented():
+    opt = gradkit.scale_by_frugal(0.5, projection="columns")
+    params = {"w": jnp.zeros((3, 4))}
+    g = {"w": jnp.ones((3, 4)).at[0, 0].set(jnp.nan)}
+    u, _ = jax.jit(opt.update)(g, opt.init(params))
+    assert bool(jnp.isnan(u["w"][0, 0]))
