@@ -260,3 +260,23 @@ def test_nan_gradient_gives_nan_update_as_documented():
     g = {"w": jnp.ones((3, 4)).at[0, 0].set(jnp.nan)}
     u, _ = jax.jit(opt.update)(g, opt.init(params))
     assert bool(jnp.isnan(u["w"][0, 0]))
+
+
+@pytest.mark.parametrize("projection", ["blocks", "columns"])
+def test_rho_one_without_refresh_is_adamw(projection):
+    # (Not "svd": at ρ = 1 it is Adam in the rotated basis of the first gradient's singular
+    # vectors, which differs because Adam is not rotation-invariant.)
+    params = {"a": jnp.ones((4, 3)), "b": jnp.ones((2, 5)), "bias": jnp.zeros(3)}
+    opt = gradkit.frugal(1e-2, rho=1.0, update_interval=1000, weight_decay=0.1,
+                         projection=projection)
+    ref = optax.adamw(1e-2, weight_decay=0.1)
+    s, r = opt.init(params), ref.init(params)
+    step, ref_step = jax.jit(opt.update), jax.jit(ref.update)
+    p = q = params
+    for i in range(5):
+        g = jax.tree.map(lambda x: jnp.cos(jnp.arange(x.size, dtype=jnp.float32) + i)
+                         .reshape(x.shape), params)
+        u, s = step(g, s, p)
+        v, r = ref_step(g, r, q)
+        p, q = optax.apply_updates(p, u), optax.apply_updates(q, v)
+    chex.assert_trees_all_close(p, q, rtol=1e-4, atol=1e-5)
