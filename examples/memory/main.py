@@ -25,7 +25,8 @@ import lm_lib
 import train
 
 lm_lib.define_flags()
-flags.DEFINE_list("methods", list(train.METHODS), f"Methods among {list(train.METHODS)}.")
+flags.DEFINE_list("methods", list(train.METHODS),
+                  f"Methods among {list(train.ALL_METHODS)} (default: the main table).")
 FLAGS = flags.FLAGS
 
 

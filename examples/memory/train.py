@@ -42,6 +42,18 @@ METHODS: dict[str, tuple[str, float, dict[str, Any]]] = {
     "fira_lr1e-2": ("fira", 1e-2, {"update_interval": 200, "scale": 0.25}),
 }
 
+# Diagnostics added after the first table (docs/memory.md, "Results"), run on request only:
+# with T = 200 a 600-step run sees three subspaces, so under the descending order two of the
+# eight kernels never get Adam; T = 50 gives every kernel Adam periods, closer to the
+# paper's regime (T = 200 over 10⁵ steps). Also the SVD projection at the default T.
+DIAGNOSTICS: dict[str, tuple[str, float, dict[str, Any]]] = {
+    "frugal_T50": ("frugal", ADAMW_PEAK, {"rho": 0.25, "update_interval": 50}),
+    "frugal_svd": ("frugal", ADAMW_PEAK, {"rho": 0.25, "update_interval": 200,
+                                          "projection": "svd"}),
+    "fira_lr1e-2_T50": ("fira", 1e-2, {"update_interval": 50, "scale": 0.25}),
+}
+ALL_METHODS = {**METHODS, **DIAGNOSTICS}
+
 
 def has_8bit() -> bool:
     """``gradkit.adamw_8bit`` exists (it lands from the ``mem8`` branch)."""
@@ -66,7 +78,7 @@ def state_bytes(opt_state: Any) -> int:
 
 
 def method_config(method: str, base: lm_lib.Config) -> lm_lib.Config:
-    optimizer, lr, kwargs = METHODS[method]
+    optimizer, lr, kwargs = ALL_METHODS[method]
     kwargs = dict(kwargs)
     kwargs["weight_decay"] = lm_lib.OPTIMIZER_DEFAULTS["adamw"]["weight_decay"]
     if optimizer == "frugal":
@@ -84,7 +96,7 @@ def run_comparison(methods: list[str], base: lm_lib.Config, workdir: str) -> lis
     out_path = os.path.join(workdir, "memory.jsonl")
     rows = []
     for method in methods:
-        if METHODS[method][0] == "adamw_8bit" and not has_8bit():
+        if ALL_METHODS[method][0] == "adamw_8bit" and not has_8bit():
             print(f"skipping {method}: gradkit.adamw_8bit is not available", flush=True)
             continue
         cfg = dataclasses.replace(method_config(method, base), workdir=workdir)
