@@ -148,8 +148,9 @@ def with_8bit_state(
 
     References:
       Dettmers et al., `8-bit Optimizers via Block-wise Quantization
-      <https://arxiv.org/abs/2110.02861>`_, 2022 (§2 and Algorithm 1 of appendix; the
-      4096-element threshold is bitsandbytes' ``min_8bit_size``).
+      <https://arxiv.org/abs/2110.02861>`_, 2022 (§2 and Figure 1: update in 32 bits, then
+      block-wise dynamic quantization; the 4096-element threshold is bitsandbytes'
+      ``min_8bit_size``).
     """
     _concrete_int("block_size", block_size, 1)
     _concrete_int("min_8bit_size", min_8bit_size, 0)
