@@ -274,7 +274,7 @@ def test_rho_one_without_refresh_is_adamw(projection):
     step, ref_step = jax.jit(opt.update), jax.jit(ref.update)
     p = q = params
     for i in range(5):
-        g = jax.tree.map(lambda x: jnp.cos(jnp.arange(x.size, dtype=jnp.float32) + i)
+        g = jax.tree.map(lambda x, i=i: jnp.cos(jnp.arange(x.size, dtype=jnp.float32) + i)
                          .reshape(x.shape), params)
         u, s = step(g, s, p)
         v, r = ref_step(g, r, q)
