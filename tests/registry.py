@@ -208,6 +208,26 @@ ROWS += (
     Row("diffgrad", gradkit.diffgrad, dict(learning_rate=3e-2)),
 )
 
+# --- Memory-efficient state: FRUGAL and Fira (gradkit/memory/) ----------------------
+# The tiny kernel (4×3) takes FRUGAL / Fira; the bias, the 3-D conv and Rosenbrock's
+# scalars take AdamW. FRUGAL's default (blocks, ρ = 0.25) on a single matrix would leave
+# k = round(0.25) = 0 tensors active (pure signSGD), so the row uses SVD at ρ = 1/2 (rank
+# round(1.5) = 2) with a short interval: the convergence runs cross several projector
+# refreshes with moment resets. Blocks are covered in tests/test_frugal.py.
+ROWS += (
+    Row("frugal", gradkit.frugal,
+        dict(learning_rate=1e-2, rho=0.5, update_interval=50, projection="svd")),
+    Row("fira", gradkit.fira, dict(learning_rate=1e-2, rank=2, update_interval=50)),
+)
+
+# --- 8-bit block-wise state (gradkit/memory/) ----------------------------------------
+# The suite's pytrees are tiny: `min_8bit_size=0` and 8-element blocks make every moment
+# (Rosenbrock's scalars too) 8-bit, so the rows exercise the quantized path; the paper's
+# defaults (2048 / 4096) would leave them all in float32.
+ROWS += (
+    Row("adamw_8bit", gradkit.adamw_8bit,
+        dict(learning_rate=1e-2, block_size=8, min_8bit_size=0)),
+)
 
 # --- Primitives and wrappers (structural checks only; see the module docstring) ------
 
