@@ -20,7 +20,7 @@ usable as the `learning_rate` of any gradkit or optax alias and under `inject_hy
 - **The annealing scaling law** (Tissue et al., [arXiv 2408.11029](https://arxiv.org/abs/2408.11029)):
   $L(s) = L_0 + A\,S_1^{-\alpha} - C\,S_2$, with forward area $S_1$ and annealing area $S_2$.
 
-Part 1 draws the schedules; part 2 runs `examples/schedules.py` on the reference byte-level LM
+Part 1 draws the schedules; part 2 runs `examples/schedules` on the reference byte-level LM
 (or reloads its runs: set `GRADKIT_SCHEDULES_WORKDIR` to the example's `--workdir`).
 Set `GRADKIT_TINY=1` to run everything at toy size (the test suite does).
 ''')

@@ -20,7 +20,7 @@ $$\theta_{t+1} = \theta_t - \eta_t\,\mathrm{clip}\big(m_t/\max(\gamma h_t, \epsi
 notebook
 
 1. checks both estimators against the exact (Gauss-Newton) diagonal on a tiny problem, and
-2. runs the sweep of `examples/sophia.py`: AdamW over learning rates and Sophia-G / Sophia-H
+2. runs the sweep of `examples/sophia`: AdamW over learning rates and Sophia-G / Sophia-H
    over learning rate × γ on the reference byte-level language model
    (`gradkit/models/transformer.py` on the generated corpus of `gradkit/data/text.py`, output
    bias initialised to the corpus's log unigram frequencies), and reports, for each optimizer's

@@ -225,11 +225,19 @@ def run_dir(config: Config, workdir: str) -> str:
     return os.path.abspath(os.path.join(workdir, config.name))
 
 
-def _checkpoint_manager(directory: str) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(
-        os.path.join(directory, "checkpoints"),
-        options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True),
-    )
+def _checkpoint_manager(directory: str, writer: bool = True) -> ocp.CheckpointManager:
+    """Orbax manager of ``<directory>/checkpoints``. In a multi-process run each process
+    has its own, over itself only: process 0 saves host copies of the replicated state,
+    the others only restore (``writer=False`` creates nothing)."""
+    path = os.path.join(directory, "checkpoints")
+    if writer:
+        os.makedirs(path, exist_ok=True)
+    options = {"max_to_keep": 2, "create": False}
+    if jax.process_count() > 1:
+        me = jax.process_index()
+        options["multiprocessing_options"] = ocp.options.MultiprocessingOptions(
+            primary_host=me, active_processes={me}, barrier_sync_key_prefix=f"process_{me}")
+    return ocp.CheckpointManager(path, options=ocp.CheckpointManagerOptions(**options))
 
 
 def _restore(manager: ocp.CheckpointManager, template: dict[str, Any]) -> tuple[int, Any]:
@@ -296,8 +304,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     function of ``(seed, step)``, so ``resume`` continues exactly; it refuses a config that
     differs from the checkpointed run's in a field outside :data:`RESUMABLE_FIELDS`. In a
     multi-process run (``jax.distributed.initialize`` first, ``parallel="mesh"``) every
-    process trains and only process 0 writes metrics and config (orbax writes each
-    replicated checkpoint array once, from process 0).
+    process trains and only process 0 writes metrics, config and checkpoints (host copies
+    of the replicated state); the others read the checkpoint to resume.
     """
     if config.parallel not in PARALLEL_MODES:
         raise ValueError(f"`parallel` must be one of {PARALLEL_MODES}, got {config.parallel!r}.")
@@ -327,7 +335,7 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     if is_writer:
         os.makedirs(directory, exist_ok=True)
     use_manager = bool(config.checkpoint_every or config.resume)
-    manager = _checkpoint_manager(directory) if use_manager else None
+    manager = _checkpoint_manager(directory, writer=is_writer) if use_manager else None
     start = 0
     if config.resume and manager is not None and manager.latest_step() is not None:
         start, restored = _restore(manager, {"params": params, "opt_state": opt_state})
@@ -337,7 +345,8 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
             manager.close()
             if is_writer:
                 shutil.rmtree(checkpoints, ignore_errors=True)
-            manager = _checkpoint_manager(directory) if config.checkpoint_every else None
+            manager = _checkpoint_manager(directory) if (
+                config.checkpoint_every and is_writer) else None
         history: list[dict[str, Any]] = []
     else:  # drop records logged after the checkpoint by the interrupted run
         history = [r for r in read_jsonl(metrics_path) if r["step"] <= start]
@@ -424,14 +433,12 @@ def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
                     )
             if progress is not None:
                 progress.update(1)
-            if manager is not None and (step % config.checkpoint_every == 0 or step == end):
-                manager.save(
-                    step,
-                    args=ocp.args.StandardSave(
-                        {"params": host(params), "opt_state": host(opt_state)}
-                    ),
-                    force=True,
-                )
+            if (is_writer and manager is not None and config.checkpoint_every
+                    and (step % config.checkpoint_every == 0 or step == end)):
+                state = {"params": host(params), "opt_state": host(opt_state)}
+                if jax.process_count() > 1:  # this host's copy: saved by process 0 alone
+                    state = jax.tree.map(_local_value, state)
+                manager.save(step, args=ocp.args.StandardSave(state), force=True)
     if progress is not None:
         progress.close()
     if manager is not None:
