@@ -275,3 +275,15 @@ def test_compare_example_on_a_mesh(tmp_path):
     assert [r["optimizer"] for r in rows] == ["adamw", "lion"]
     assert all(np.isfinite(r["final_val_loss"]) for r in rows)
     assert os.path.exists(workdir / "compare.png")
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
+def test_one_cpu_thread_pins_the_process_before_jax():
+    # In a fresh interpreter (it must run before JAX is imported; this one has JAX).
+    code = ("import os; from examples.lm import cli; cli.use_one_cpu_thread(); "
+            "print(len(os.sched_getaffinity(0)), os.environ['XLA_FLAGS'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT, env={**os.environ, "XLA_FLAGS": "--foo"}).stdout
+    assert out.split() == ["1", "--foo", "--xla_cpu_multi_thread_eigen=false"]
+    with pytest.raises(RuntimeError, match="before JAX"):
+        cli.use_one_cpu_thread()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
+import sys
 from typing import Any
 
 from absl import flags
@@ -100,3 +102,24 @@ def config_from_flags(flag_values: flags.FlagValues, **overrides: Any) -> Config
     kwargs = {n: flag_values[n].value for n in names if n in flag_values}
     kwargs.update(overrides)
     return Config(**kwargs)
+
+
+SINGLE_THREAD_FLAG = "--xla_cpu_multi_thread_eigen=false"
+
+
+def use_one_cpu_thread() -> None:
+    """Makes XLA compute on one CPU thread: call it before JAX is imported.
+
+    XLA's CPU backend splits matrix products and reductions over as many threads as the
+    process may use, so the float summation order, hence the trained model, depends on the
+    machine's core count (docs/lm.md, "Reproducibility"). Restricting the process to one CPU
+    (``os.sched_setaffinity``, Linux) and Eigen to one thread gives every machine the
+    single-thread result, at the cost of using one core.
+    """
+    if "jax" in sys.modules:
+        raise RuntimeError("use_one_cpu_thread() must run before JAX is imported.")
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    xla_flags = os.environ.get("XLA_FLAGS", "")
+    if SINGLE_THREAD_FLAG not in xla_flags:
+        os.environ["XLA_FLAGS"] = f"{xla_flags} {SINGLE_THREAD_FLAG}".strip()

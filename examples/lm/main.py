@@ -37,6 +37,8 @@ flags.DEFINE_string("coordinator_address", None,
                     "Multi-process runs: host:port of process 0 (jax.distributed.initialize).")
 flags.DEFINE_integer("num_processes", None, "Multi-process runs: number of processes.")
 flags.DEFINE_integer("process_id", None, "Multi-process runs: this process's index.")
+flags.DEFINE_bool("one_cpu_thread", False, "Compute on one CPU thread, so that the results "
+                  "do not depend on the machine's core count (slower; docs/lm.md).")
 flags.adopt_module_key_flags(cli)
 FLAGS = flags.FLAGS
 
@@ -44,6 +46,8 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if FLAGS.one_cpu_thread:
+        cli.use_one_cpu_thread()
     import jax
 
     if FLAGS.coordinator_address:  # before anything touches a device
