@@ -108,7 +108,7 @@ def test_two_processes_train_like_one_process_on_eight_devices(tmp_path):
                 if "process_1" in f.name]  # orbax wrote no array data for process 1
 
     # The same run in this process on one 8-device mesh.
-    want = train.train_and_evaluate(Config(**{**TINY, "checkpoint_every": 0}),
+    want = train.train_and_evaluate(Config(**{**TINY, "checkpoint_every": 0, "progress": False}),
                                     str(tmp_path / "single"))
     records = [json.loads(line) for line in
                (workdir / "sgd" / "metrics.jsonl").read_text().splitlines()]
