@@ -86,7 +86,7 @@ def refined_schedule(
 
     Args:
       grad_norms: per-step gradient norms of the previous run, finite and > 0 (for
-        Adam-type optimizers the ℓ1 norms; :mod:`examples.lm_lib` logs ``grad_norm``
+        Adam-type optimizers the ℓ1 norms; :mod:`examples.lm.train` logs ``grad_norm``
         and ``grad_norm_l1`` every ``log_every`` steps).
       base_lr: the peak learning rate > 0.
       optimizer_kind: ``"sgd"`` (w = G⁻²) or ``"adam"`` (w = 1/‖g‖₁).
