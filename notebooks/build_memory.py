@@ -27,6 +27,7 @@ run in seconds, as the test suite does).
 """)
 
 code(r"""
+import importlib.util
 import json
 import os
 import pathlib
@@ -41,12 +42,15 @@ import optax
 
 import gradkit
 
-start = pathlib.Path(os.environ.get("GRADKIT_REPO", os.getcwd())).resolve()
-ROOT = next(p for p in [start, *start.parents] if (p / "examples" / "memory").exists())
-sys.path.insert(0, str(ROOT / "examples" / "memory"))
-sys.path.insert(0, str(ROOT / "examples"))
-import lm_lib  # noqa: E402  (examples/lm_lib.py)
-import train as memory  # noqa: E402  (examples/memory/train.py)
+# The example code is the repository's `examples` package (examples/memory/train.py, built on
+# examples/lm): importable from the repository root, the working directory or a parent of it.
+if importlib.util.find_spec("examples") is None:
+    here = pathlib.Path.cwd().resolve()
+    root = next(p for p in [here, *here.parents] if (p / "examples" / "lm").is_dir())
+    sys.path.insert(0, str(root))
+from examples.lm import report
+from examples.lm.configs.default import Config
+from examples.memory import train as memory
 
 %matplotlib inline
 TINY = os.environ.get("GRADKIT_TINY") == "1"
@@ -95,7 +99,7 @@ for name, opt in optimizers.items():
 
 md(r"""
 ## 2. Quality on the reference LM
-`examples/memory/train.py`: AdamW (lm_lib defaults: peak 3e-3, weight decay 0.1, warm-up +
+`examples/memory/train.py`: AdamW (the LM example's defaults: peak 3e-3, weight decay 0.1, warm-up +
 cosine), 8-bit AdamW with the same hyperparameters, FRUGAL (ρ = 0.25, T = 200, blocks in
 descending order) at AdamW's rate, and Fira (rank d/4, α = 0.25, T = 200) at AdamW's rate
 and at its paper's 0.01. The state bytes here include the embeddings and head, which are
@@ -103,9 +107,9 @@ a large share of this small model.
 """)
 
 code(r"""
-base = lm_lib.Config(progress=False)
+base = Config(progress=False)
 if TINY:
-    base = lm_lib.Config(progress=False, num_steps=6, d_model=16, num_layers=1, num_heads=2,
+    base = Config(progress=False, num_steps=6, d_model=16, num_layers=1, num_heads=2,
                          batch_size=4, seq_len=16, corpus_bytes=20_000, eval_every=3,
                          log_every=2, eval_batches=1, warmup_steps=2)
 # GRADKIT_MEMORY_RESULTS: the --workdir of a finished `python examples/memory/main.py` run
@@ -122,7 +126,7 @@ print(memory.summary_table(rows))
 """)
 
 code(r"""
-runs = lm_lib.runs_in_workdir(workdir)
+runs = report.runs_in_workdir(workdir)
 fig, ax = plt.subplots(figsize=(7, 4.5))
 for i, r in enumerate(rows):
     hist = runs[r["method"]]

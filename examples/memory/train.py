@@ -2,10 +2,10 @@
 ``examples/memory/main.py``.
 
 Protocol (fixed before any run): every method trains the same model from the same init on
-the same batches (``examples/lm_lib.py``: warm-up + cosine schedule, the demo's 600 steps)
+the same batches (``examples/lm/train.py``: warm-up + cosine schedule, the demo's 600 steps)
 and is measured by its final validation loss, the bytes of its optimizer state per
 parameter (summed over the actual state pytree after training) and steps per second.
-AdamW uses lm_lib's defaults (peak 3e-3, weight decay 0.1 on matrices); 8-bit AdamW the
+AdamW uses the LM example's defaults (peak 3e-3, weight decay 0.1 on matrices); 8-bit AdamW the
 same hyperparameters. FRUGAL (ρ = 0.25, T = 200, blockwise in descending order, the
 official pre-training setting) and Fira (rank d/4, α = 0.25, T = 200, γ = 1.01, the
 papers' ratios) act on the attention and MLP kernels of the blocks only; embeddings,
@@ -19,17 +19,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from typing import Any
 
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import lm_lib
-
-import gradkit
+from examples.lm import report
+from examples.lm import train as lm_train
+from examples.lm.configs.default import Config
 
 ADAMW_PEAK = 3e-3
 
@@ -55,11 +52,6 @@ DIAGNOSTICS: dict[str, tuple[str, float, dict[str, Any]]] = {
 ALL_METHODS = {**METHODS, **DIAGNOSTICS}
 
 
-def has_8bit() -> bool:
-    """``gradkit.adamw_8bit`` exists (it lands from the ``mem8`` branch)."""
-    return hasattr(gradkit, "adamw_8bit")
-
-
 def _keys(path) -> list[str]:
     keys = [str(getattr(k, "key", k)) for k in path]
     return keys[1:] if keys and keys[0] == "params" else keys
@@ -77,10 +69,10 @@ def state_bytes(opt_state: Any) -> int:
     return int(sum(np.asarray(x).nbytes for x in jax.tree.leaves(opt_state)))
 
 
-def method_config(method: str, base: lm_lib.Config) -> lm_lib.Config:
+def method_config(method: str, base: Config) -> Config:
     optimizer, lr, kwargs = ALL_METHODS[method]
     kwargs = dict(kwargs)
-    kwargs["weight_decay"] = lm_lib.OPTIMIZER_DEFAULTS["adamw"]["weight_decay"]
+    kwargs["weight_decay"] = lm_train.OPTIMIZER_DEFAULTS["adamw"]["weight_decay"]
     if optimizer == "frugal":
         kwargs["frugal_mask"] = body_kernel_mask
     if optimizer == "fira":
@@ -90,17 +82,14 @@ def method_config(method: str, base: lm_lib.Config) -> lm_lib.Config:
                                opt_kwargs=kwargs)
 
 
-def run_comparison(methods: list[str], base: lm_lib.Config, workdir: str) -> list[dict]:
+def run_comparison(methods: list[str], base: Config, workdir: str) -> list[dict]:
     """Trains each method; appends one row per run to ``<workdir>/memory.jsonl``."""
     os.makedirs(workdir, exist_ok=True)
     out_path = os.path.join(workdir, "memory.jsonl")
     rows = []
     for method in methods:
-        if ALL_METHODS[method][0] == "adamw_8bit" and not has_8bit():
-            print(f"skipping {method}: gradkit.adamw_8bit is not available", flush=True)
-            continue
-        cfg = dataclasses.replace(method_config(method, base), workdir=workdir)
-        result = lm_lib.train(cfg)
+        cfg = method_config(method, base)
+        result = lm_train.train_and_evaluate(cfg, workdir)
         row = {"method": method, "optimizer": cfg.optimizer, "lr": cfg.learning_rate,
                "final_val_loss": result["final_val_loss"],
                "state_bytes_per_param": state_bytes(result["opt_state"]) / result["num_params"],
@@ -127,8 +116,8 @@ def summary_table(rows: list[dict], baseline: str = "adamw") -> str:
 
 
 def plot(workdir: str, rows: list[dict]) -> str:
-    runs = lm_lib.runs_in_workdir(workdir)
+    runs = report.runs_in_workdir(workdir)
     runs = {r["method"]: runs[r["method"]] for r in rows if r["method"] in runs}
     n = rows[0]["num_params"] if rows else 0
-    return lm_lib.plot_runs(runs, os.path.join(workdir, "memory.png"),
+    return report.plot_runs(runs, os.path.join(workdir, "memory.png"),
                             f"byte-level LM, {n:,} params")
