@@ -80,3 +80,25 @@ def check_same_structure(updates: Any, state_tree: Any, what: str = "params") ->
             f"`updates` must have the same pytree structure as the {what} the optimizer "
             f"state was initialised with.\n  updates: {got}\n  expected: {want}"
         )
+
+
+def canonicalize_dtype(dtype: Any) -> Any:
+    """`jax.dtypes.canonicalize_dtype(dtype)`, or None for None (a `mu_dtype`/`nu_dtype`).
+
+    Pure NumPy/JAX dtype bookkeeping: creates no device array, so it is safe at
+    construction time (before `jax.distributed.initialize`).
+    """
+    return None if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
+
+
+def check_nonnegative_int(name: str, value: Any) -> None:
+    """Raises `ValueError` unless a concrete `value` is an integer ≥ 0 (traced: unchecked)."""
+    if concrete_number(value) is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}.")
+
+
+def check_learning_rate(value: Any) -> None:
+    """Raises `ValueError` unless a concrete learning rate is > 0 (schedules unchecked)."""
+    check_positive("learning_rate", value)
