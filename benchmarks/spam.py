@@ -76,7 +76,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--iters", type=int, default=30, help="interleaved rounds")
-    parser.add_argument("--only", default="", help="comma-separated candidate names")
+    parser.add_argument("--only", default="", help="semicolon-separated candidate names")
     args = parser.parse_args(argv)
     params = make_params(args.scale)
     n = num_params(params)
@@ -86,7 +86,7 @@ def main(argv=None):
                                                              strict=True)])
     chosen = candidates()
     if args.only:
-        wanted = ["optax.adamw", *args.only.split(",")]
+        wanted = ["optax.adamw", *args.only.split(";")]
         chosen = {k: v for k, v in chosen.items() if k in wanted}
 
     steps, carries, stats, state_b, prepare = {}, {}, {}, {}, {}

@@ -398,7 +398,7 @@ def scale_by_sophia(
     if _validation.concrete_number(update_interval) is not None:
         _validation.check_positive_int("update_interval", update_interval)
     hess_fn = _make_estimator(estimator, seed, axis_name)
-    mu_dtype = jax.dtypes.canonicalize_dtype(mu_dtype) if mu_dtype is not None else None
+    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
 
     def init_fn(params):
         return ScaleBySophiaState(

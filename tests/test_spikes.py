@@ -371,8 +371,8 @@ class ClipSpikesTest(chex.TestCase):
 
     def test_chained_before_sgd_and_lion(self):
         for inner in (optax.sgd(1e-2), optax.lion(1e-3)):
-            opt = optax.chain(gradkit.clip_spikes(threshold=25.0, b2=0.5, clip_delay=3, count_every=1),
-                              inner)
+            opt = optax.chain(
+                gradkit.clip_spikes(threshold=25.0, b2=0.5, clip_delay=3, count_every=1), inner)
             params = {"a": jnp.zeros(3)}
             grads_fn = _noisy_grads_with_spikes(params, {6})
             _, _, clipped = _run(opt, params, grads_fn, 8)
@@ -411,7 +411,8 @@ class WithPeriodicResetTest(chex.TestCase):
         assert int(state.count) == 7
 
     def test_only_resets_selected_fields(self):
-        opt = gradkit.with_periodic_reset(optax.scale_by_adam(), reset_interval=2, only=("mu", "nu"))
+        opt = gradkit.with_periodic_reset(optax.scale_by_adam(), reset_interval=2,
+                                          only=("mu", "nu"))
         state = opt.init({"a": jnp.zeros(2)})
         for _ in range(2):
             _, state = opt.update({"a": jnp.ones(2)}, state)

@@ -152,7 +152,7 @@ def scale_by_auon(
         ns_steps = 1 if hybrid else 0
     if isinstance(ns_steps, bool) or not isinstance(ns_steps, int) or ns_steps < 0:
         raise ValueError(f"`ns_steps` must be a non-negative integer, got {ns_steps!r}.")
-    mu_dtype = jax.dtypes.canonicalize_dtype(mu_dtype) if mu_dtype is not None else None
+    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
 
     def init_fn(params):
         for path, leaf in jax.tree_util.tree_leaves_with_path(params):

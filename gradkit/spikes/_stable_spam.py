@@ -50,12 +50,18 @@ def _momentum_scale(count, total_steps, eta_min):
 
 
 def _max_abs_and_sum_sq(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(max|x|, Σx²) in a single pass over x (one variadic reduction)."""
+    """(max|x|, Σx²), each reduced rows first, then over the rows.
+
+    On XLA:CPU a single-stage full reduction of each (or one variadic reduction of
+    both) is merged into one multi-output loop that is not vectorised (~10× slower
+    than the two row-wise reductions here).
+    """
     if x.size == 0:
         return jnp.zeros([], x.dtype), jnp.zeros([], x.dtype)
-    return jax.lax.reduce(
-        (jnp.abs(x), x * x), (jnp.zeros([], x.dtype), jnp.zeros([], x.dtype)),
-        lambda a, b: (jnp.maximum(a[0], b[0]), a[1] + b[1]), tuple(range(x.ndim)))
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x.reshape(1, -1)
+    max_abs = jnp.max(jnp.max(jnp.abs(rows), axis=1))
+    sum_sq = jnp.sum(jnp.sum(rows * rows, axis=1))
+    return max_abs, sum_sq
 
 
 def scale_by_stable_spam(
