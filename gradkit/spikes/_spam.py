@@ -7,7 +7,6 @@ and pytorch-optimizer's ``SPAM``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 from typing import Literal
@@ -73,8 +72,10 @@ def _gather(g: jax.Array, idx: jax.Array | None) -> jax.Array:
 def _scatter(u: jax.Array, idx: jax.Array | None, shape: tuple[int, ...]) -> jax.Array:
     if idx is None:
         return u
-    size = math.prod(shape)
-    return jnp.zeros((size,), u.dtype).at[idx].set(u, **_INDEXING).reshape(shape)
+    # A scatter-add into zeros of the leaf's own shape (not a set, and no reshape after
+    # it): XLA rewrites ``params + scatter_add(0, i, u)`` into an in-place scatter-add
+    # into the params, with no dense temporary.
+    return jnp.zeros(shape, u.dtype).at[jnp.unravel_index(idx, shape)].add(u, **_INDEXING)
 
 
 def _concrete_density(density) -> float:
@@ -104,6 +105,7 @@ def scale_by_spam(
     eps_convention: EpsConvention = "official",
     reset_count: bool = False,
     reset_moments: bool = True,
+    step_size: optax.ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformation:
     r"""SPAM's direction: Adam with spike-aware clipping, momentum reset, sparse moments.
 
@@ -187,6 +189,10 @@ def scale_by_spam(
       eps_convention: ``"official"`` (ε added to √v) or ``"optax"`` (ε added to √v̂).
       reset_count: restart the bias correction at each reset (official: False).
       reset_moments: zero m and v at each reset (official: True).
+      step_size: optional scalar or schedule (of the number of updates already made,
+        as optax schedules) multiplying the direction. :func:`spam` passes −η_t·s(t)
+        here so that sparse leaves scatter already-scaled values: XLA then turns
+        ``params + updates`` into an in-place scatter-add (no dense temporary).
 
     Returns:
       An ``optax.GradientTransformation`` whose state has ``num_clipped``.
@@ -238,31 +244,18 @@ def scale_by_spam(
             num_clipped=jnp.full([], _NOT_COUNTED, jnp.int32),
         )
 
-    def _redraw(key_data, index, sizes, mu=None, nu=None):
-        """New masks of the same sizes; moments (if given) kept on the overlap, else 0."""
-        key, sub = jax.random.split(jax.random.wrap_key_data(key_data))
-        new_index, new_mu, new_nu = [], [], []
-        for i, (idx, size) in enumerate(zip(index, sizes, strict=True)):
-            if size is None:  # dense leaf
-                new_index.append(idx)
-                if mu is not None:
-                    new_mu.append(mu[i])
-                    new_nu.append(nu[i])
-                continue
-            k = idx.shape[0]
-            fresh = _draw_index(jax.random.fold_in(sub, i), size, k)
-            new_index.append(fresh)
-            if mu is None:
-                continue
-            pos = jnp.full((size,), -1, jnp.int32).at[idx].set(jnp.arange(k, dtype=jnp.int32))
-            where_old = pos[fresh]
-            keep = where_old >= 0
-            safe = jnp.maximum(where_old, 0)
-            new_mu.append(jnp.where(keep, mu[i][safe], jnp.zeros_like(mu[i])))
-            new_nu.append(jnp.where(keep, nu[i][safe], jnp.zeros_like(nu[i])))
-        if mu is None:
-            return jax.random.key_data(key), new_index
-        return jax.random.key_data(key), new_index, new_mu, new_nu
+    def _redraw_leaf(sub, i, idx, size, m=None, v=None):
+        """A new mask of the same size; moments (if given) kept on the overlap, else 0."""
+        k = idx.shape[0]
+        fresh = _draw_index(jax.random.fold_in(sub, i), size, k)
+        if m is None:
+            return fresh
+        pos = jnp.full((size,), -1, jnp.int32).at[idx].set(jnp.arange(k, dtype=jnp.int32))
+        where_old = pos[fresh]
+        keep = where_old >= 0
+        safe = jnp.maximum(where_old, 0)
+        return (fresh, jnp.where(keep, m[safe], jnp.zeros_like(m)),
+                jnp.where(keep, v[safe], jnp.zeros_like(v)))
 
     def update_fn(updates, state, params=None):
         del params
@@ -285,13 +278,22 @@ def scale_by_spam(
             bc_count = count
         key = state.key
         if any(s is not None for s in sizes):
-            if reset_moments:  # moments are zeroed anyway: only the masks are re-drawn
-                key, index = jax.lax.cond(
-                    reset, lambda a: _redraw(*a, sizes), lambda a: a, (state.key, index))
-            else:
-                key, index, mu, nu = jax.lax.cond(
-                    reset, lambda a: _redraw(a[0], a[1], sizes, a[2], a[3]), lambda a: a,
-                    (state.key, index, mu, nu))
+            # Masks are re-drawn at resets, one lax.cond per sparse leaf (their scratch,
+            # sorting `size` random keys, is then reused from leaf to leaf).
+            next_key, sub = jax.random.split(jax.random.wrap_key_data(state.key))
+            key = jnp.where(reset, jax.random.key_data(next_key), state.key)
+            index, mu, nu = list(index), list(mu), list(nu)
+            for i, size in enumerate(sizes):
+                if size is None:
+                    continue
+                if reset_moments:  # moments are zeroed anyway: only the mask is re-drawn
+                    index[i] = jax.lax.cond(
+                        reset, lambda idx, i=i, size=size: _redraw_leaf(sub, i, idx, size),
+                        lambda idx: idx, index[i])
+                else:
+                    index[i], mu[i], nu[i] = jax.lax.cond(
+                        reset, lambda a, i=i, size=size: _redraw_leaf(sub, i, a[0], size, *a[1:]),
+                        lambda a: a, (index[i], mu[i], nu[i]))
         idxs = [None if size is None else idx for idx, size in zip(index, sizes, strict=True)]
         zero_moments = reset if reset_moments else jnp.asarray(False)
 
@@ -314,6 +316,11 @@ def scale_by_spam(
         t = bc_count.astype(jnp.float32)
         bc1 = 1.0 - b1_**t
         bc2 = 1.0 - b2_**t
+        if step_size is None:
+            scale = None
+        else:
+            scale = jnp.asarray(
+                step_size(state.count) if callable(step_size) else step_size, jnp.float32)
         new_updates, new_mu, new_nu = [], [], []
         for g, m, v, idx in zip(leaves, mu, nu, idxs, strict=True):
             g32, g2, tv, spike = spike_parts(g, v, idx)
@@ -329,6 +336,8 @@ def scale_by_spam(
                 u = (jnp.sqrt(bc2) / bc1) * (m32 / (jnp.sqrt(v32) + eps_))
             else:
                 u = (m32 / bc1) / (jnp.sqrt(v32 / bc2) + eps_)
+            if scale is not None:
+                u = scale * u
             new_updates.append(_scatter(u.astype(g.dtype), idx, g.shape))
             new_mu.append(m)
             new_nu.append(v)
@@ -375,9 +384,12 @@ def spam(
 
     with u_t from :func:`scale_by_spam` and s(t) the cosine warm-up of
     :func:`post_reset_warmup` (0.01 at each reset step, back to 1 after
-    ``warmup_steps`` = 150 steps; none at the start of training). That is ``optax.chain(
+    ``warmup_steps`` = 150 steps; none at the start of training). That is
+    ``optax.chain(scale_by_spam(..., step_size=−η_t·s(t)),
+    optax.add_decayed_weights(−η_t·λ, mask))``, i.e. the same as ``optax.chain(
     scale_by_spam(...), optax.scale_by_schedule(post_reset_warmup(ΔT, warmup_steps)),
-    optax.add_decayed_weights(weight_decay, mask), optax.scale_by_learning_rate(lr))``.
+    optax.add_decayed_weights(weight_decay, mask), optax.scale_by_learning_rate(lr))``
+    with the scalings applied before sparse leaves are scattered (see ``step_size``).
     Defaults are the paper's/official: lr 1e-3, β = (0.9, 0.999), ε = 1e-6, θ = 5000,
     ΔT = 500, N = 150, weight decay 0.
 
@@ -419,20 +431,28 @@ def spam(
     _validation.check_learning_rate(learning_rate)
     _validation.check_nonnegative("weight_decay", weight_decay)
     _validation.check_nonnegative_int("warmup_steps", warmup_steps)
+    no_reset = reset_interval is None or (
+        _validation.concrete_number(reset_interval) is not None and reset_interval == 0)
+    # Built lazily (no device array is created here). The learning rate and the
+    # warm-up are folded into the direction's step size, so a sparse leaf's update is
+    # a scatter of already-scaled values that XLA adds to the params in place.
+    warm = None if no_reset else post_reset_warmup(reset_interval, warmup_steps)
+    lr = learning_rate
+
+    def step_size(count):
+        eta = lr(count) if callable(lr) else lr
+        return -eta * (1.0 if warm is None else warm(count))
+
+    if isinstance(weight_decay, (int, float)) and weight_decay == 0:
+        decay = 0.0  # optax skips a zero decay
+    else:
+        def decay(count):  # −η_t·λ_t: decoupled, not warmed up (official)
+            eta = lr(count) if callable(lr) else lr
+            return -eta * (weight_decay(count) if callable(weight_decay) else weight_decay)
     direction = scale_by_spam(
         b1=b1, b2=b2, eps=eps, threshold=threshold, reset_interval=reset_interval,
         clip_delay=clip_delay, density=density, density_mask=density_mask, seed=seed,
         mu_dtype=mu_dtype, nu_dtype=nu_dtype, count_every=count_every,
-        eps_convention=eps_convention, reset_count=reset_count, reset_moments=reset_moments)
-    no_reset = reset_interval is None or (
-        _validation.concrete_number(reset_interval) is not None and reset_interval == 0)
-    if no_reset:
-        warm = optax.identity()
-    else:  # built lazily: no device array is created here
-        warm = optax.scale_by_schedule(post_reset_warmup(reset_interval, warmup_steps))
-    return optax.chain(
-        direction,
-        warm,
-        optax.add_decayed_weights(weight_decay, mask),
-        optax.scale_by_learning_rate(learning_rate),
-    )
+        eps_convention=eps_convention, reset_count=reset_count, reset_moments=reset_moments,
+        step_size=step_size)
+    return optax.chain(direction, optax.add_decayed_weights(decay, mask))
