@@ -279,9 +279,12 @@ def clip_spikes(
                         jnp.zeros([], jnp.int32)))
         outs, new_nus = [], []
         for g, v in zip(leaves, nus, strict=True):
-            out, _ = spike_clip(g, v, theta, active, eps_)
-            # Order the in-place ν write after every reader of the old ν (else XLA
-            # copies ν): the clipped output and the count are computed first.
+            # The clipped output is materialised once, as the result of a lax.cond (XLA
+            # would otherwise recompute it from the old ν inside every consumer, the
+            # chained optimizer's loops), and the in-place ν write is ordered after it
+            # and after the count (else XLA copies ν).
+            out = jax.lax.cond(active, lambda g=g, v=v: spike_clip(g, v, theta, active, eps_)[0],
+                               lambda g=g: g)
             b2_v = _after(b2_, *((out,) if out.size else ()), num_clipped)
             g32 = g.astype(jnp.float32)
             g2 = g32 * g32

@@ -59,7 +59,7 @@ def _max_abs_and_sum_sq(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     if x.size == 0:
         return jnp.zeros([], x.dtype), jnp.zeros([], x.dtype)
     rows = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x.reshape(1, -1)
-    max_abs = jnp.max(jnp.max(jnp.abs(rows), axis=1))
+    max_abs = jnp.max(jnp.max(jnp.abs(rows), axis=1))  # dead code (and free) if unused
     sum_sq = jnp.sum(jnp.sum(rows * rows, axis=1))
     return max_abs, sum_sq
 
@@ -206,11 +206,15 @@ def scale_by_stable_spam(
             m_max_hat = m_max / (1.0 - gamma3_**s)
             ratio = m_max_hat / jnp.where(max_g > 0, max_g, 1.0)
 
+            def over(g32):  # |g| > M̂, written without |g| so that XLA does not share
+                # (and materialise) the |g| of the max reduction with the loops below.
+                return (g32 > m_max_hat) | (g32 < -m_max_hat)
+
             def adaclip(g32):  # AdaClip: |g| > M̂ scaled by M̂/max|g| (exact, elementwise)
-                return jnp.where(jnp.abs(g32) > m_max_hat, g32 * ratio, g32)
+                return jnp.where(over(g32), g32 * ratio, g32)
 
             def clipped_stats():  # ‖clip(g)‖² and the clip count, only when needed
-                spike = jnp.abs(g32) > m_max_hat
+                spike = over(g32)
                 clipped = adaclip(g32)
                 n = jnp.zeros([], jnp.int32)
                 if do_count is True:
@@ -218,7 +222,7 @@ def scale_by_stable_spam(
                 elif counting:
                     n = jax.lax.cond(do_count, lambda: _popcount(spike),
                                      lambda: jnp.zeros([], jnp.int32))
-                return jnp.sum(clipped * clipped), n
+                return _max_abs_and_sum_sq(clipped)[1], n
 
             # Nothing is clipped unless max|g| > M̂: then ‖clip(g)‖ = ‖g‖ (no extra pass).
             sum_sq, n_clipped = jax.lax.cond(
