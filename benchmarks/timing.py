@@ -53,17 +53,26 @@ def compiled_stats(jitted: Any, *args: Any) -> dict[str, int]:
     """Temp (scratch) bytes, fusion and copy counts of ``jitted`` compiled for ``args``.
 
     From ``jitted.lower(*args).compile()``: ``memory_analysis().temp_size_in_bytes`` (the
-    scratch XLA allocates per call) and, in the optimised HLO text, the number of
-    ``fusion`` and ``copy`` instructions (copies of loop-carried buffers are the usual
-    sign of an in-place update XLA could not order).
+    scratch XLA allocates per call, including what untaken ``lax.cond`` branches would
+    need) and, in the optimised HLO text, the number of ``fusion`` and ``copy``
+    instructions in all computations, and of copies in the entry computation alone
+    (those run every call; copies inside a conditional's branch run only when that
+    branch is taken; a copy of a loop-carried buffer is the usual sign of an in-place
+    update XLA could not order).
     """
     compiled = jitted.lower(*args).compile()
     memory = compiled.memory_analysis()
     temp = int(getattr(memory, "temp_size_in_bytes", -1)) if memory is not None else -1
-    ops = re.findall(r"=\s*(?:\([^=]*?\)|[^\s(]+)\s+([\w-]+)\(", compiled.as_text())
-    fusions = sum(op == "fusion" for op in ops)
-    copies = sum(op in ("copy", "copy-start") for op in ops)
-    return {"temp_bytes": temp, "fusions": fusions, "copies": copies}
+    text = compiled.as_text()
+    pattern = r"=\s*(?:\([^=]*?\)|[^\s(]+)\s+([\w-]+)\("
+    ops = re.findall(pattern, text)
+    entry = re.findall(pattern, text.split("\nENTRY", 1)[-1].split("\n}", 1)[0])
+    return {
+        "temp_bytes": temp,
+        "fusions": sum(op == "fusion" for op in ops),
+        "copies": sum(op in ("copy", "copy-start") for op in ops),
+        "entry_copies": sum(op in ("copy", "copy-start") for op in entry),
+    }
 
 
 def interleaved_medians(steps: dict[str, Callable[[Any], Any]], carries: dict[str, Any],
