@@ -114,7 +114,7 @@ def main(argv=None):
              f"{stats[name]['entry_copies']} / {stats[name]['copies']}"]
             for name, t in medians.items()]
     print(timing.markdown_table(
-        ["optimizer", "step (ms)", "× optax.adamw", "state B/param", "scratch MiB",
+        ["optimizer", "step (ms)", "× optax.adamw", "state bytes / param", "scratch MiB",
          "fusions", "copies (every step / all)"], rows))
 
 
