@@ -104,6 +104,9 @@ def check_int(name: str, value: Any, low: int = 0, high: int | None = None,
 
 
 def check_nonnegative_int(name: str, value: Any) -> None:
+    """`check_int` with ``low=0``; a JAX array (traced or injected) passes unchecked."""
+    if isinstance(value, jax.Array):
+        return
     check_int(name, value, low=0)
 
 
@@ -128,3 +131,13 @@ def check_same_structure(updates: Any, state_tree: Any, what: str = "params") ->
             f"`updates` must have the same pytree structure as the {what} the optimizer "
             f"state was initialised with.\n  updates: {got}\n  expected: {want}"
         )
+
+
+def canonicalize_dtype(dtype: Any) -> Any:
+    """`jax.dtypes.canonicalize_dtype(dtype)`, or None for None (a `mu_dtype`/`nu_dtype`).
+
+    Pure NumPy/JAX dtype bookkeeping: creates no device array, so it is safe at
+    construction time (before `jax.distributed.initialize`).
+    """
+    return None if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
+

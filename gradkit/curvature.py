@@ -428,8 +428,8 @@ def scale_by_sophia(
         _validation.check_positive_int("update_interval", update_interval)
     key = _resolve_key(key, seed, "scale_by_sophia")
     hess_fn = _make_estimator(estimator, key, axis_name)
-    mu_dtype = jax.dtypes.canonicalize_dtype(mu_dtype) if mu_dtype is not None else None
-    nu_dtype = jax.dtypes.canonicalize_dtype(nu_dtype) if nu_dtype is not None else None
+    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
+    nu_dtype = _validation.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
         return ScaleBySophiaState(

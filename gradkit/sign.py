@@ -154,7 +154,7 @@ def scale_by_lion_k(
     grad_k = kappa_fn(kappa, a)
     if callable(kappa):
         _check_kappa_preserves_shape(grad_k)
-    mu_dtype = jax.dtypes.canonicalize_dtype(mu_dtype) if mu_dtype is not None else None
+    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
 
     def init_fn(params):
         mu = optax.tree.zeros_like(params, dtype=mu_dtype)

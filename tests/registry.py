@@ -125,7 +125,7 @@ ROWS += (
     Row("spam", gradkit.spam, dict(learning_rate=1e-2),
         rosenbrock_kwargs=dict(learning_rate=1e-2)),
     Row("spam_sparse", gradkit.spam,
-        dict(learning_rate=1e-2, density=0.5, reset_interval=100, warmup=10),
+        dict(learning_rate=1e-2, density=0.5, reset_interval=100, warmup_steps=10),
         rosenbrock_kwargs=dict(learning_rate=1e-2)),
     Row("stable_spam", gradkit.stable_spam, dict(learning_rate=1e-2, total_steps=1000),
         rosenbrock_kwargs=dict(learning_rate=1e-3)),

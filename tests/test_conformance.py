@@ -25,7 +25,7 @@ PRIMITIVE_ROWS = [(row.name, row) for row in ROWS if row.kind == "primitive"]
 
 # Aliases whose learning-rate validation belongs to another work item (issue 13, item 6 in
 # gradkit/spikes and gradkit/evolution); drop a name once its alias validates.
-_LR_VALIDATION_ELSEWHERE = {"spam", "spam_sparse", "stable_spam", "eggroll"}
+_LR_VALIDATION_ELSEWHERE = {"eggroll"}
 
 
 def _grads_fn(params, step):

@@ -93,13 +93,14 @@ def make_optimizer(name: str, lr: float, steps: int) -> optax.GradientTransforma
     if name == "adam":
         return optax.adam(lr)
     if name == "spam":
-        return gradkit.spam(lr)
+        return gradkit.spam(lr, count_every=1)
     if name == "stable_spam":
-        return gradkit.stable_spam(lr, total_steps=steps)
+        return gradkit.stable_spam(lr, total_steps=steps, count_every=1)
     if name == "clip_adam":  # the composable form: clip + Adam, reset, warm-up
         return optax.chain(
             gradkit.with_periodic_reset(
-                optax.chain(gradkit.clip_spikes(), optax.scale_by_adam()), every=500),
+                optax.chain(gradkit.clip_spikes(count_every=1), optax.scale_by_adam()),
+                reset_interval=500),
             optax.scale_by_learning_rate(gradkit.post_reset_warmup(500, 150, base=lr)))
     raise ValueError(f"unknown optimizer {name!r}")
 

@@ -151,7 +151,7 @@ def scale_by_auon(
     if ns_steps is None:
         ns_steps = 1 if hybrid else 0
     _validation.check_nonnegative_int("ns_steps", ns_steps)
-    mu_dtype = jax.dtypes.canonicalize_dtype(mu_dtype) if mu_dtype is not None else None
+    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
 
     def init_fn(params):
         for path, leaf in jax.tree_util.tree_leaves_with_path(params):
