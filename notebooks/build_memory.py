@@ -82,7 +82,7 @@ n = sum(x.size for x in jax.tree.leaves(params))
 body = memory.body_kernel_mask
 optimizers = {
     "adamw": optax.adamw(1e-3),
-    "adamw_8bit": gradkit.adamw_8bit(1e-3) if memory.has_8bit() else None,
+    "adamw_8bit": gradkit.adamw_8bit(1e-3),
     "frugal ρ=0.25 (blocks)": gradkit.frugal(1e-3, rho=0.25, frugal_mask=body),
     "frugal ρ=0.25 (svd)": gradkit.frugal(1e-3, rho=0.25, projection="svd", frugal_mask=body),
     "frugal ρ=0.25 (columns)": gradkit.frugal(1e-3, rho=0.25, projection="columns",
@@ -93,8 +93,7 @@ print(f"{n:,} parameters")
 print("| optimizer | state B/param |")
 print("|---|---|")
 for name, opt in optimizers.items():
-    if opt is not None:
-        print(f"| {name} | {memory.state_bytes(opt.init(params)) / n:.2f} |")
+    print(f"| {name} | {memory.state_bytes(opt.init(params)) / n:.2f} |")
 """)
 
 md(r"""
