@@ -85,6 +85,9 @@ def test_state_diagnostics_finds_named_fields():
     )
     assert train.state_diagnostics(state) == {"num_clipped": 7.0, "win_rate": 0.25}
     assert train.state_diagnostics(optax.adam(1e-3).init({"x": np.zeros(2)})) == {}
+    # -1: switched off (spam's count_every=0, sophia's track_win_rate=False): not logged.
+    off = ({"num_clipped": np.int32(-1)}, {"win_rate": np.float32(-1.0)})
+    assert train.state_diagnostics(off) == {}
 
 
 def test_head_bias_init_option():

@@ -145,13 +145,18 @@ def _local_value(x: Any) -> np.ndarray:
 
 
 def state_diagnostics(opt_state: Any) -> dict[str, float]:
-    """Values of :data:`STATE_DIAGNOSTICS` found in an optimizer state (mean if several)."""
+    """Values of :data:`STATE_DIAGNOSTICS` found in an optimizer state (mean if several).
+
+    A negative value means the diagnostic is switched off (spam's ``count_every=0``,
+    sophia's ``track_win_rate=False``) and is not logged.
+    """
     out = {}
     for key in STATE_DIAGNOSTICS:
         found = optax.tree_utils.tree_get_all_with_path(opt_state, key)
-        if found:
-            out[key] = float(np.mean([_local_value(v).astype(np.float64).mean()
-                                      for _, v in found]))
+        values = [_local_value(v).astype(np.float64) for _, v in found]
+        values = [v.mean() for v in values if (v >= 0).all()]
+        if values:
+            out[key] = float(np.mean(values))
     return out
 
 
