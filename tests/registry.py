@@ -261,3 +261,14 @@ ROWS += (
     Row("track_sharpness_sgd", _tracked_sgd, dict(every=2, num_iterations=2),
         extra_args=_sophia_h_extra_args, kind="wrapper", **_NO_CONVERGENCE),
 )
+
+
+# with_8bit_state around Lion, every moment 8-bit (see the adamw_8bit row above).
+def _lion_8bit(**kwargs):
+    return gradkit.with_8bit_state(gradkit.lion(1e-2), **kwargs)
+
+
+ROWS += (
+    Row("with_8bit_state_lion", _lion_8bit, dict(block_size=8, min_8bit_size=0),
+        kind="wrapper", **_NO_CONVERGENCE),
+)

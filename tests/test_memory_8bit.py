@@ -364,3 +364,18 @@ def test_stable_embedding_and_32bit_embedding_state():
     mu = state[0].inner_state.mu
     assert mu["tok_embed"]["embedding"].dtype == jnp.float32
     assert isinstance(mu["head"]["kernel"], gradkit.Quantized8bit)
+
+
+def test_multisteps_applies_8bit_update_on_mean_gradient():
+    params = _params()
+    opt = gradkit.adamw_8bit(1e-2, block_size=BLOCK, min_8bit_size=MIN_SIZE)
+    multi = optax.MultiSteps(opt, every_k_schedule=2)
+    m_state, o_state = multi.init(params), opt.init(params)
+    g1, g2 = _grads(params, 0), _grads(params, 1)
+    first, m_state = multi.update(g1, m_state, params)
+    chex.assert_trees_all_equal(first, jax.tree.map(jnp.zeros_like, first))
+    second, m_state = multi.update(g2, m_state, params)
+    expected, o_state = opt.update(jax.tree.map(lambda a, b: (a + b) / 2, g1, g2), o_state,
+                                   params)
+    chex.assert_trees_all_close(second, expected, rtol=1e-5, atol=1e-7)
+    chex.assert_trees_all_equal_shapes_and_dtypes(m_state.inner_opt_state, o_state)

@@ -289,7 +289,7 @@ def adamw_8bit(
       ``bnb.optim.AdamW8bit``). Loshchilov & Hutter, `Decoupled Weight Decay
       Regularization <https://arxiv.org/abs/1711.05101>`_, 2019.
     """
-    _validation.check_positive("learning_rate", learning_rate)
+    _validation.check_learning_rate(learning_rate)
     _validation.check_interval("b1", b1, 0.0, 1.0)
     _validation.check_interval("b2", b2, 0.0, 1.0)
     _validation.check_nonnegative("eps", eps)
