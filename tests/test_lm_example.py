@@ -99,6 +99,12 @@ def test_head_bias_init_option():
         train.model_config(Config(head_bias_init="log_prior"), tokens)
 
 
+def test_stable_embedding_option_reaches_the_model():
+    tokens = np.frombuffer(b"abracadabra", np.uint8)
+    assert not train.model_config(Config(), tokens).stable_embedding
+    assert train.model_config(Config(stable_embedding=True), tokens).stable_embedding
+
+
 def test_flags_mirror_the_config_and_a_bad_opt_kwargs_names_the_flag():
     fv = flags.FlagValues()
     cli.define_flags(fv)

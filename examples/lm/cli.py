@@ -75,6 +75,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     integer("mlp_ratio", d.mlp_ratio, "MLP width multiplier.")
     enum("norm", d.norm, ["pre", "peri"], "LayerNorm placement.")
     boolean("qk_layernorm", d.qk_layernorm, "LayerNorm on queries and keys.")
+    boolean("stable_embedding", d.stable_embedding,
+            "Stable embedding (Dettmers et al. 2022): Xavier-uniform token embedding + "
+            "LayerNorm; with an 8-bit optimizer keep its state 32-bit: "
+            "--opt_kwargs='{\"keep_32bit\": [\"tok_embed\"]}'.")
     real("z_loss", d.z_loss, "Output-logit z-loss coefficient (1e-4 typical).")
     enum("head_bias_init", d.head_bias_init, list(default.HEAD_BIAS_INITS),
          "Output-head bias at init: the data's log unigram prior, or Flax's zeros.")

@@ -48,6 +48,7 @@ OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
     "adamw": {"learning_rate": 3e-3, "weight_decay": 0.1},
     "lion": {"learning_rate": 3e-3, "weight_decay": 1.0},
     "spam": {"learning_rate": 3e-3, "weight_decay": 0.1},
+    "adamw_8bit": {"learning_rate": 3e-3, "weight_decay": 0.1},
     "sophia": {"learning_rate": 3e-3, "weight_decay": 0.1, "estimator": "hutchinson",
                "gamma": 10.0},
 }
@@ -181,6 +182,7 @@ def model_config(config: Config, train_tokens: np.ndarray) -> transformer.Transf
         mlp_ratio=config.mlp_ratio,
         norm=config.norm,
         qk_layernorm=config.qk_layernorm,
+        stable_embedding=config.stable_embedding,
         head_bias_init=head_bias,
     )
 

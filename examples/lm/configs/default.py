@@ -40,6 +40,7 @@ class Config:
     mlp_ratio: int = 4
     norm: str = "pre"
     qk_layernorm: bool = False
+    stable_embedding: bool = False  # Xavier-uniform embedding + LayerNorm (8-bit recipe)
     z_loss: float = 0.0
     # Output-head bias at init: "unigram" = the training data's centred log unigram
     # frequencies (docs/lm.md: a zero bias stalls bounded-step optimizers), "zeros" = Flax.
