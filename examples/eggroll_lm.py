@@ -81,7 +81,7 @@ def main(argv):
     def step(params, opt_state, inputs, targets):
         key = gradkit.eggroll_current_key(opt_state)
         logits = gradkit.eggroll_population_apply(model, params, key, inputs,
-                                                  population_size=n, sigma=sigma, rank=rank)
+                                                  population_size=n)
         losses = jax.vmap(lambda lg: xent(lg, targets))(logits)
         updates, opt_state = opt.update(params, opt_state, params, fitness=-losses)
         return optax.apply_updates(params, updates), opt_state, jnp.mean(losses)

@@ -107,14 +107,14 @@ def train(workdir: str) -> dict:
 
     def member_actions(params, es_key, noise, obs):
         out = gradkit.eggroll_population_apply(
-            model, params, es_key, obs, population_size=n, sigma=sigma, rank=rank,
-            in_axes=0, noise=noise, method=MLPPolicy.act)
+            model, params, es_key, obs, population_size=n, in_axes=0, noise=noise,
+            method=MLPPolicy.act)
         return out
 
     @jax.jit
     def generation(params, opt_state, gen_key):
         es_key = gradkit.eggroll_current_key(opt_state)
-        noise = gradkit.eggroll_sample_noise(params, es_key, n, rank=rank)
+        noise = gradkit.eggroll_sample_noise(params, es_key, n)
         pair_keys = jax.random.split(gen_key, n // 2)
         keys = jnp.repeat(pair_keys, 2, axis=0)  # antithetic pairs: same episode
 
