@@ -97,7 +97,13 @@ def naive_es_update(params, key, fitness, *, sigma):
 
 
 def _time(fn, *args):
-    """(wall seconds, process CPU seconds of all threads) of one call."""
+    """(wall seconds, process CPU seconds of all threads) of one call after a warm call.
+
+    The warm, untimed call first: the previous method (above all the naive ES, which
+    allocates and frees a full matrix per member) leaves caches and the allocator cold,
+    which would otherwise be charged to whichever method runs next.
+    """
+    jax.block_until_ready(fn(*args))
     start, cpu = time.perf_counter(), time.process_time()
     jax.block_until_ready(fn(*args))
     return time.perf_counter() - start, time.process_time() - cpu
