@@ -257,20 +257,27 @@ _ERFINV_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
                 0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
 
 
-def _log(t: jax.Array) -> jax.Array:
-    """log t for finite float32 t > 0: exponent from the bits, atanh series of the rest.
+# log(1 + t) ≈ t·P(t) on t ∈ [√½ − 1, √2 − 1]: P fitted at Chebyshev nodes (float64),
+# max. abs. error 5e-8 evaluated in float32.
+_LOG1P_COEFFS = (0.9999999743, -0.4999998703, 0.3333418334, -0.2500215346, 0.1995697748,
+                 -0.1656069599, 0.1494909548, -0.1437733057, 0.08743945357)
 
-    t = 2^e·y with y ∈ [√½, √2), log t = e·ln 2 + 2·atanh((y − 1)/(y + 1)); the series to
-    s⁹ is accurate to ~2e-7 relative. One fused, vectorised loop, unlike XLA's ``log1p``
-    on CPU, which was the largest part of drawing a Gaussian here.
+
+def _log(t: jax.Array) -> jax.Array:
+    """log t for finite float32 t > 0: exponent from the bits, a polynomial for the rest.
+
+    t = 2^e·y with y ∈ [√½, √2), log t = e·ln 2 + log(1 + (y − 1)), the latter a degree-9
+    polynomial (abs. error 5e-8). No division and no library call: it fuses with the hash
+    and the erf⁻¹ polynomials into one vectorised loop, unlike XLA's ``log1p`` on CPU,
+    which was the largest part of drawing a Gaussian here.
     """
     bits = jax.lax.bitcast_convert_type(t, jnp.int32)
     e = (bits - jnp.int32(0x3F3504F3)) >> 23  # 0x3F3504F3 is √½ in float32.
-    y = jax.lax.bitcast_convert_type(bits - (e << 23), jnp.float32)
-    s = (y - 1.0) / (y + 1.0)
-    s2 = s * s
-    series = (((s2 * (1 / 9) + (1 / 7)) * s2 + (1 / 5)) * s2 + (1 / 3)) * s2 + 1.0
-    return e.astype(jnp.float32) * jnp.float32(_LN2) + 2.0 * s * series
+    y = jax.lax.bitcast_convert_type(bits - (e << 23), jnp.float32) - 1.0
+    p = jnp.float32(_LOG1P_COEFFS[-1])
+    for c in _LOG1P_COEFFS[-2::-1]:
+        p = p * y + c
+    return e.astype(jnp.float32) * jnp.float32(_LN2) + y * p
 
 
 def _erfinv(x: jax.Array) -> jax.Array:
@@ -284,14 +291,15 @@ def _erfinv(x: jax.Array) -> jax.Array:
     return jnp.where(w < 5.0, p_c, p_t) * x
 
 
-def _hash_normal(leaf_key, indices: jax.Array, size: int) -> jax.Array:
-    """float32[len(indices), size] standard Gaussians of noise `indices` (counter hash)."""
-    if size >= _MAX_ENTRIES:
+def _hash_normal(leaf_key, indices: jax.Array, size: int, start: int = 0) -> jax.Array:
+    """float32[len(indices), size]: entries start … start + size − 1 of noise `indices`."""
+    if start + size >= _MAX_ENTRIES:
         raise ValueError(f"a leaf's noise has {size} ≥ 2^32 entries per member; use "
                          f"generator='jax'.")
     seeds = jax.random.bits(leaf_key, (2,), jnp.uint32)
     row = _triple32(indices.astype(jnp.uint32) ^ seeds[0])  # one word per noise index
-    col = _triple32(jax.lax.iota(jnp.uint32, size) ^ seeds[1])  # one word per entry
+    entries = jax.lax.iota(jnp.uint32, size) + jnp.uint32(start)
+    col = _triple32(entries ^ seeds[1])  # one word per entry
     h = _triple32(row[:, None] + col[None, :])
     # Top 24 bits → odd multiples of 2⁻²⁴ in (−1, 1), exact in float32 and symmetric.
     q = (h >> 8).astype(jnp.int32)
@@ -305,10 +313,22 @@ def _jax_normal(leaf_key, indices: jax.Array, size: int) -> jax.Array:
         jax.random.fold_in(leaf_key, k), (size,), jnp.float32))(indices)
 
 
+def _hash_factors(leaf_key, indices, m, n, rank):
+    # A and B drawn as two outputs (entries [0, m·r) and [m·r, (m + n)·r)), each one
+    # fused loop, rather than one array sliced in two (XLA then materialises the
+    # intermediates of the erf⁻¹ to share them between the slices).
+    num = indices.shape[0]
+    a = _hash_normal(leaf_key, indices, m * rank).reshape(num, m, rank)
+    b = _hash_normal(leaf_key, indices, n * rank, start=m * rank).reshape(num, n, rank)
+    return LowRankFactors(a, b)
+
+
 def _leaf_noise(leaf_key, indices: jax.Array, kind: str, shape, config: EggrollConfig):
     """The noise of noise `indices` (int[K]) for one leaf; leading axis K."""
     draw = _hash_normal if config.generator == "hash" else _jax_normal
     num = indices.shape[0]
+    if kind == "lowrank" and config.generator == "hash":
+        return _hash_factors(leaf_key, indices, *_matrix_dims(shape), config.rank)
     if kind == "lowrank":
         m, n = _matrix_dims(shape)
         z = draw(leaf_key, indices, (m + n) * config.rank).reshape(num, m + n, config.rank)
