@@ -10,6 +10,8 @@ from gradkit.curvature import hutchinson_diag_hessian
 from gradkit.curvature import scale_by_sophia
 from gradkit.curvature import sophia
 from gradkit.curvature import sophia_extra_args
+from gradkit.evolution import EggrollConfig
+from gradkit.evolution import EggrollKey
 from gradkit.evolution import LowRankFactors
 from gradkit.evolution import ScaleByEggrollState
 from gradkit.evolution import apply_member as eggroll_apply_member
@@ -146,6 +148,8 @@ __all__ = (
     "AnnealingLawFit",
     "AnnealingLawParams",
     "ClipSpikesState",
+    "EggrollConfig",
+    "EggrollKey",
     "GCondState",
     "GNBDiagHessianState",
     "HessianTrace",

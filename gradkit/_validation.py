@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from typing import Any
 
 import jax
@@ -141,3 +142,14 @@ def canonicalize_dtype(dtype: Any) -> Any:
     """
     return None if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
 
+
+
+def resolve_key(key: Any, seed: Any, who: str) -> Any:
+    """`key`, or the deprecated `seed` (with a DeprecationWarning at the caller); default 0."""
+    if seed is None:
+        return 0 if key is None else key
+    if key is not None:
+        raise TypeError(f"{who}: pass `key` only (`seed` is its deprecated alias).")
+    warnings.warn(f"{who}(seed=...) is deprecated and will be removed in the next "
+                  "release: pass `key=`.", DeprecationWarning, stacklevel=3)
+    return seed

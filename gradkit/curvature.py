@@ -21,7 +21,6 @@ Reference implementations checked against: the official PyTorch code
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 from typing import Any
 from typing import Literal
@@ -50,18 +49,6 @@ def _seed_key(seed: Any) -> jax.Array:
     if isinstance(seed, jax.Array) and seed.dtype == jnp.uint32 and seed.ndim == 1:
         return seed
     return jax.random.PRNGKey(seed)
-
-
-def _resolve_key(key: Any, seed: Any, who: str) -> Any:
-    """`key`, or the deprecated `seed` (with a DeprecationWarning at the caller)."""
-    if seed is None:
-        return 0 if key is None else key
-    if key is not None:
-        raise TypeError(f"{who}: pass `key` only (`seed` is its deprecated alias).")
-    warnings.warn(f"{who}(seed=...) is deprecated and will be removed in the next "
-                  "release: pass `key=` (an int seed or a jax.random key).",
-                  DeprecationWarning, stacklevel=3)
-    return seed
 
 
 def _missing(name: str, who: str) -> ValueError:
@@ -140,7 +127,7 @@ def hutchinson_diag_hessian(
       Model Pre-training <https://arxiv.org/abs/2305.14342>`_, 2023 (§2.3).
     """
     _validation.check_choice("distribution", distribution, ("rademacher", "gaussian"))
-    key = _resolve_key(key, seed, "hutchinson_diag_hessian")
+    key = _validation.resolve_key(key, seed, "hutchinson_diag_hessian")
     sampler = jax.random.rademacher if distribution == "rademacher" else jax.random.normal
 
     def init_fn(params):
@@ -228,7 +215,7 @@ def gnb_diag_hessian(
       Model Pre-training <https://arxiv.org/abs/2305.14342>`_, 2023 (§2.3,
       Algorithm 2).
     """
-    key = _resolve_key(key, seed, "gnb_diag_hessian")
+    key = _validation.resolve_key(key, seed, "gnb_diag_hessian")
 
     def init_fn(params):
         del params
@@ -426,7 +413,7 @@ def scale_by_sophia(
     _validation.check_positive("clip_threshold", clip_threshold)
     if _validation.concrete_number(update_interval) is not None:
         _validation.check_positive_int("update_interval", update_interval)
-    key = _resolve_key(key, seed, "scale_by_sophia")
+    key = _validation.resolve_key(key, seed, "scale_by_sophia")
     hess_fn = _make_estimator(estimator, key, axis_name)
     mu_dtype = _validation.canonicalize_dtype(mu_dtype)
     nu_dtype = _validation.canonicalize_dtype(nu_dtype)
@@ -557,7 +544,7 @@ def sophia(
     """
     _validation.check_learning_rate(learning_rate)
     _validation.check_nonnegative("weight_decay", weight_decay)
-    key = _resolve_key(key, seed, "sophia")
+    key = _validation.resolve_key(key, seed, "sophia")
     return optax.chain(
         scale_by_sophia(
             b1, b2, eps=eps, gamma=gamma, clip_threshold=clip_threshold,

@@ -141,13 +141,10 @@ _EGGROLL_RANK = 2
 
 @functools.partial(jax.jit, static_argnums=0)
 def _eggroll_population_fitness(loss_fn, params, key):
-    noise = gradkit.eggroll_sample_noise(params, key, _EGGROLL_POP, rank=_EGGROLL_RANK)
+    noise = gradkit.eggroll_sample_noise(params, key, _EGGROLL_POP)
 
     def member_fitness(i):
-        member = gradkit.eggroll_perturb(params, key, i, sigma=_EGGROLL_SIGMA,
-                                         population_size=_EGGROLL_POP, rank=_EGGROLL_RANK,
-                                         noise=noise)
-        return -loss_fn(member)
+        return -loss_fn(gradkit.eggroll_perturb(params, key, i, noise=noise))
 
     return jax.vmap(member_fitness)(jnp.arange(_EGGROLL_POP))
 

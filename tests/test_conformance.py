@@ -25,9 +25,6 @@ PRIMITIVE_ROWS = [(row.name, row) for row in ROWS if row.kind == "primitive"]
 
 # Aliases whose learning-rate validation belongs to another work item (issue 13, item 6 in
 # gradkit/spikes and gradkit/evolution); drop a name once its alias validates.
-_LR_VALIDATION_ELSEWHERE = {"eggroll"}
-
-
 def _grads_fn(params, step):
     """Gradient of the parabola plus step-dependent noise (deterministic)."""
     grads = jax.grad(helpers.parabola)(params)
@@ -118,8 +115,6 @@ class ConformanceTest(chex.TestCase):
 
     @parameterized.named_parameters(*ALIAS_ROWS)
     def test_concrete_learning_rate_is_validated_and_required(self, row: Row):
-        if row.name in _LR_VALIDATION_ELSEWHERE:
-            self.skipTest("the spikes/evolution work item owns this alias's learning rate")
         signature = inspect.signature(row.factory)
         assert signature.parameters["learning_rate"].default is inspect.Parameter.empty
         for bad in (0.0, -1e-3, -1, math.nan, math.inf, np.float32(-0.5)):

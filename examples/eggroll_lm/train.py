@@ -70,7 +70,7 @@ def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> d
     model = MinGRULM(text.VOCAB_SIZE, cfg.features, cfg.depth, head_bias_init=head_bias)
     n, sigma, rank, t = cfg.population, cfg.sigma, cfg.rank, cfg.seq_len
     params = model.init(jax.random.key(cfg.seed), jnp.zeros((1, t), jnp.int32))["params"]
-    opt = optax.chain(gradkit.scale_by_eggroll(sigma, rank, seed=cfg.seed),
+    opt = optax.chain(gradkit.scale_by_eggroll(sigma, rank, key=cfg.seed),
                       optax.adam(cfg.learning_rate))
     opt_state = opt.init(params)
 
@@ -81,7 +81,7 @@ def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> d
     def step(params, opt_state, inputs, targets):
         key = gradkit.eggroll_current_key(opt_state)
         logits = gradkit.eggroll_population_apply(model, params, key, inputs,
-                                                  population_size=n, sigma=sigma, rank=rank)
+                                                  population_size=n)
         losses = jax.vmap(lambda lg: xent(lg, targets))(logits)
         updates, opt_state = opt.update(params, opt_state, params, fitness=-losses)
         return optax.apply_updates(params, updates), opt_state, jnp.mean(losses)

@@ -100,20 +100,20 @@ def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> d
              else optax.sgd(cfg.learning_rate))
     opt = optax.chain(
         gradkit.scale_by_eggroll(sigma, rank, fitness_shaping=cfg.fitness_shaping,
-                                 seed=cfg.seed),
+                                 key=cfg.seed),
         inner)
     opt_state = opt.init(params)
 
     def member_actions(params, es_key, noise, obs):
         out = gradkit.eggroll_population_apply(
-            model, params, es_key, obs, population_size=n, sigma=sigma, rank=rank,
-            in_axes=0, noise=noise, method=MLPPolicy.act)
+            model, params, es_key, obs, population_size=n, in_axes=0, noise=noise,
+            method=MLPPolicy.act)
         return out
 
     @jax.jit
     def generation(params, opt_state, gen_key):
         es_key = gradkit.eggroll_current_key(opt_state)
-        noise = gradkit.eggroll_sample_noise(params, es_key, n, rank=rank)
+        noise = gradkit.eggroll_sample_noise(params, es_key, n)
         pair_keys = jax.random.split(gen_key, n // 2)
         keys = jnp.repeat(pair_keys, 2, axis=0)  # antithetic pairs: same episode
 

@@ -229,7 +229,7 @@ def fira(
       Chen et al., `Fira: Can We Achieve Full-rank Training of LLMs Under Low-rank
       Constraint? <https://arxiv.org/abs/2410.01623>`_, 2024 (Algorithm 1, §5 setup).
     """
-    _validation.check_positive("learning_rate", learning_rate)
+    _validation.check_learning_rate(learning_rate)
     _validation.check_nonnegative("weight_decay", weight_decay)
     body = optax.chain(
         scale_by_fira(rank, update_interval, scale, b1, b2, eps, gamma,

@@ -434,7 +434,7 @@ def frugal(
       Reducing State Overhead for Scalable Training <https://arxiv.org/abs/2411.07837>`_,
       2025 (Algorithm 1, §5 setup).
     """
-    _validation.check_positive("learning_rate", learning_rate)
+    _validation.check_learning_rate(learning_rate)
     _validation.check_nonnegative("weight_decay", weight_decay)
     body = optax.chain(
         scale_by_frugal(rho, update_interval, projection=projection, block_order=block_order,
