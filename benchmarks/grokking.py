@@ -13,25 +13,12 @@ Prints a markdown table of ratios measured in the same process:
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import optax
 
 import gradkit
-
-
-def _time(fn, *args, repeats=50):
-    out = fn(*args)
-    jax.block_until_ready(out)
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(repeats):
-            out = fn(*args)
-        jax.block_until_ready(out)
-        best = min(best, (time.perf_counter() - start) / repeats)
-    return best
+from benchmarks import timing
 
 
 def _params(shapes, seed=0):
@@ -48,7 +35,7 @@ def bench_update(shapes, repeats=50):
                       ("gradkit.perp_adamw", gradkit.perp_adamw(1e-3))]:
         state = opt.init(params)
         step = jax.jit(lambda g, s, p, opt=opt: opt.update(g, s, p))
-        results[name] = _time(step, grads, state, params, repeats=repeats)
+        results[name] = timing.median_seconds(step, grads, state, params, repeats=repeats)
     return results
 
 
@@ -59,7 +46,7 @@ def bench_loss(repeats=50):
     for name, fn in [("optax softmax CE", optax.softmax_cross_entropy_with_integer_labels),
                      ("gradkit.stablemax_cross_entropy", gradkit.stablemax_cross_entropy)]:
         vg = jax.jit(jax.value_and_grad(lambda z, fn=fn: fn(z, labels).mean()))
-        results[name] = _time(vg, logits, repeats=repeats)
+        results[name] = timing.median_seconds(vg, logits, repeats=repeats)
     return results
 
 

@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import statistics
-import time
 from typing import Any
 
 import jax
@@ -39,6 +37,7 @@ import jax.numpy as jnp
 import optax
 
 import gradkit
+from benchmarks.timing import interleaved_medians
 from benchmarks.timing import markdown_table
 from tests import helpers
 from tests.registry import ROWS
@@ -148,19 +147,15 @@ def main(argv=None) -> str:
             bytes_per_param[cand.name] = state_bytes(state) / n
         except Exception as e:  # reported in the table, not hidden
             errors[cand.name] = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(args.repeats):
-        for name, fn in steps.items():
-            start = time.perf_counter()
-            jax.block_until_ready(fn())
-            times[name].append(time.perf_counter() - start)
-    base = statistics.median(times["optax.adamw"])
+    medians = interleaved_medians({name: (lambda _, fn=fn: fn()) for name, fn in steps.items()},
+                                  dict.fromkeys(steps), rounds=args.repeats, warmup=0)
+    base = medians["optax.adamw"]
     rows = []
     for cand in cands:
         if cand.name in errors:
             rows.append([cand.name, "error", "error", errors[cand.name]])
             continue
-        t = statistics.median(times[cand.name])
+        t = medians[cand.name]
         rows.append([cand.name, f"{bytes_per_param[cand.name]:.3f}", f"{t / base:.2f}",
                      f"{1e3 * t:.2f} ms"])
     table = markdown_table(

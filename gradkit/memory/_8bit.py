@@ -21,6 +21,7 @@ import numpy as np
 import optax
 
 from gradkit import _validation
+from gradkit._tree import path_names
 from gradkit.memory import _quantization as _q
 
 # A state path (`jax.tree_util.KeyPath`) → bool.
@@ -44,16 +45,6 @@ class With8bitState(NamedTuple):
     inner_state: Any
 
 
-def _path_names(path) -> set[str]:
-    names = set()
-    for entry in path:
-        for attr in ("name", "key"):
-            value = getattr(entry, attr, None)
-            if isinstance(value, str):
-                names.add(value)
-    return names
-
-
 def _as_predicate(value: PathPredicate | Collection[str] | None, what: str) -> PathPredicate:
     if value is None:
         return lambda path: False
@@ -65,7 +56,7 @@ def _as_predicate(value: PathPredicate | Collection[str] | None, what: str) -> P
             f"names such as ('nu',), got {value!r}."
         )
     names = frozenset(value)
-    return lambda path: bool(_path_names(path) & names)
+    return lambda path: bool(path_names(path) & names)
 
 
 def _is_quantized(x) -> bool:

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from gradkit import _validation
+from gradkit._tree import path_names
 
 _NOT_COUNTED = -1  # `num_clipped` when the spike count is off (count_every=0).
 
@@ -308,16 +309,6 @@ class WithPeriodicResetState(NamedTuple):
     inner_state: Any  # the wrapped transformation's state.
 
 
-def _path_names(path) -> set[str]:
-    names = set()
-    for entry in path:
-        for attr in ("name", "key"):
-            value = getattr(entry, attr, None)
-            if isinstance(value, str):
-                names.add(value)
-    return names
-
-
 _HYPERPARAM_STATES = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
 
 
@@ -419,7 +410,7 @@ def with_periodic_reset(
         else:
             names = set(only)
             selected = jax.tree_util.tree_map_with_path(
-                lambda path, _: bool(_path_names(path) & names), state)
+                lambda path, _: bool(path_names(path) & names), state)
 
         def pick(new, old, sel):
             if not sel:
