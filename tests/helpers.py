@@ -73,10 +73,21 @@ FAST_COMPILE_XLA_FLAGS = ("--xla_backend_optimization_level=0 "
                           "--xla_llvm_disable_expensive_passes=true")
 
 
+# Set by tests/conftest.py while a test runs: whether it is marked `slow` (None outside one).
+CURRENT_TEST_IS_SLOW: bool | None = None
+
+
 def subprocess_env(devices: int = 1, fast_compile: bool = False, **extra: str) -> dict[str, str]:
     """Environment for an example, benchmark or notebook kernel: gradkit importable from the
     checkout, CPU only, `devices` virtual devices (one compiles fastest), with
-    `fast_compile` XLA's cheaper code generation, plus `extra` variables."""
+    `fast_compile` XLA's cheaper code generation, plus `extra` variables. The test session's
+    persistent compilation cache (``JAX_COMPILATION_CACHE_DIR``, set by tests/conftest.py)
+    is inherited."""
+    if CURRENT_TEST_IS_SLOW is False:
+        raise AssertionError(
+            "an end-to-end run from a test not marked slow: tests/conftest.py marks the tests "
+            "that call tests.helpers' run_example/run_notebook/subprocess_env (directly, "
+            "through a module-level function or a fixture); add @pytest.mark.slow otherwise")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["JAX_PLATFORMS"] = "cpu"
