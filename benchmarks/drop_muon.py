@@ -20,9 +20,6 @@ block/conv kernels and use Adam elsewhere.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,17 +29,13 @@ from absl import flags
 
 import gradkit
 from benchmarks import timing
+from examples.drop_muon_cnn import train as cnn_train
+from examples.muon_lm import train as lm_train
 from gradkit.models import transformer
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "examples"))
-
-from drop_muon_cnn import train as cnn_train
-from muon_lm import train as lm_train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "both", ["both", "gpt", "cnn"], "Which model(s) to time.")
-flags.DEFINE_integer("d_model", 64, "GPT width (lm_lib demo default).")
+flags.DEFINE_integer("d_model", 64, "GPT width (the LM demo default).")
 flags.DEFINE_integer("num_layers", 2, "GPT blocks.")
 flags.DEFINE_integer("batch_size", 32, "Batch size (sequences for the GPT, images for the CNN).")
 flags.DEFINE_integer("seq_len", 64, "GPT sequence length.")

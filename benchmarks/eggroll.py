@@ -7,15 +7,19 @@ Throughput is members × samples per second of one population forward through an
 * plain: the unperturbed model on all N×B inputs (one batched forward, the ceiling);
 * EGGROLL, noise pre-generated: factors drawn beforehand and passed in
   (``gradkit.eggroll_sample_noise`` + ``gradkit.eggroll_population_apply``);
-* EGGROLL, noise on the fly: factors drawn inside the jitted forward, with the
-  ``rbg`` and ``threefry2x32`` PRNGs;
+* EGGROLL, noise on the fly: factors drawn inside the jitted forward, with the default
+  counter-hash generator and with ``jax.random.normal`` (threefry) per noise index;
 * naive full-rank ES (:func:`naive_population_apply` below, OpenES-style): every
   member draws a dense Gaussian E_i for every kernel and runs W + σE_i.
 
 The paper (width 8192, one GPU): EGGROLL 91% of plain inference with pre-generated
 noise, 69% with JAX's PRNG on the fly, naive ES 0.41%.
 
-    PYTHONPATH=. python benchmarks/eggroll.py --width=1024 --population=256
+    PYTHONPATH=. python -m benchmarks.eggroll --width=1024 --depth=2 --population=256
+
+"× naive ES" is the throughput relative to naive ES (EGGROLL's speed-up). The last
+column is the same ratio in process CPU time (all threads): on a shared, loaded machine
+wall time depends on scheduling, CPU time on the work done.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ flags.DEFINE_integer("depth", 2, "Number of Dense layers.")
 flags.DEFINE_integer("population", 256, "Population size N.")
 flags.DEFINE_integer("samples", 1, "Inputs per member B.")
 flags.DEFINE_list("ranks", ["1", "4", "16"], "EGGROLL ranks.")
-flags.DEFINE_integer("repeats", 5, "Timed repeats per method (median reported).")
+flags.DEFINE_integer("repeats", 7, "Timed repeats per method (median reported).")
+flags.DEFINE_list("generators", ["hash", "jax"], "Noise generators timed on the fly.")
 flags.DEFINE_integer("naive_chunk", 16, "Members per chunk in the naive ES (memory bound).")
 flags.DEFINE_bool("naive", True, "Also time the naive full-rank ES (slow).")
 flags.DEFINE_integer("naive_population", 32, "Members in the naive ES run (its cost is "
@@ -44,6 +49,7 @@ flags.DEFINE_integer("naive_population", 32, "Members in the naive ES run (its c
 FLAGS = flags.FLAGS
 
 SIGMA = 0.01
+GENERATOR_NAMES = {"hash": "counter hash, default", "jax": "jax.random.normal, threefry"}
 
 
 class MLP(nn.Module):
@@ -91,10 +97,21 @@ def naive_es_update(params, key, fitness, *, sigma):
 
 
 def _time(fn, *args):
+    """(wall seconds, process CPU seconds of all threads) of one call after a warm call.
+
+    The warm, untimed call first: the previous method (above all the naive ES, which
+    allocates and frees a full matrix per member) leaves caches and the allocator cold,
+    which would otherwise be charged to whichever method runs next.
+    """
     jax.block_until_ready(fn(*args))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     jax.block_until_ready(fn(*args))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def _eggroll_key(rank, generator):
+    config = gradkit.EggrollConfig(rank=rank, generator=generator)
+    return gradkit.EggrollKey(jax.random.key(2), jnp.float32(SIGMA), config)
 
 
 def main(argv):
@@ -110,23 +127,22 @@ def main(argv):
     methods: dict = {"plain batched inference": (
         jax.jit(lambda p, xx: model.apply({"params": p}, xx.reshape(n * b, width))),
         (params, x))}
+
+    def pre(p, k, xx, nz):
+        return gradkit.eggroll_population_apply(model, p, k, xx, population_size=n,
+                                                in_axes=0, noise=nz)
+
+    def fly(p, k, xx):
+        return gradkit.eggroll_population_apply(model, p, k, xx, population_size=n,
+                                                in_axes=0)
+
     for r in (int(v) for v in FLAGS.ranks):
-        key = jax.random.key(2, impl="rbg")
-        noise = gradkit.eggroll_sample_noise(params, key, n, rank=r)
-
-        def pre(p, k, xx, nz, r=r):
-            return gradkit.eggroll_population_apply(
-                model, p, k, xx, population_size=n, sigma=SIGMA, rank=r, in_axes=0,
-                noise=nz)
-
-        def fly(p, k, xx, r=r):
-            return gradkit.eggroll_population_apply(
-                model, p, k, xx, population_size=n, sigma=SIGMA, rank=r, in_axes=0)
-
+        key = _eggroll_key(r, "hash")
+        noise = gradkit.eggroll_sample_noise(params, key, n)
         methods[f"EGGROLL r={r}, pre-generated noise"] = (jax.jit(pre), (params, key, x, noise))
-        methods[f"EGGROLL r={r}, on the fly (rbg)"] = (jax.jit(fly), (params, key, x))
-        methods[f"EGGROLL r={r}, on the fly (threefry)"] = (
-            jax.jit(fly), (params, jax.random.key(2, impl="threefry2x32"), x))
+        for generator in FLAGS.generators:
+            methods[f"EGGROLL r={r}, on the fly ({GENERATOR_NAMES[generator]})"] = (
+                jax.jit(fly), (params, _eggroll_key(r, generator), x))
     members = {name: n for name in methods}
     if FLAGS.naive:
         nn_ = FLAGS.naive_population
@@ -136,20 +152,29 @@ def main(argv):
             (params, jax.random.key(3), x[:nn_]))
         members["naive full-rank ES"] = nn_
 
+    for fn, args in methods.values():  # compile everything first
+        jax.block_until_ready(fn(*args))
     times = {name: [] for name in methods}
     for _ in range(FLAGS.repeats):  # interleaved: load changes hit every method alike
         for name, (fn, args) in methods.items():
             times[name].append(_time(fn, *args))
-    plain = statistics.median(times["plain batched inference"])
+    def rates(which):
+        return {name: members[name] * b / statistics.median(t[which] for t in ts)
+                for name, ts in times.items()}
+
+    wall, cpu = rates(0), rates(1)
+    plain, plain_cpu = wall["plain batched inference"], cpu["plain batched inference"]
+    naive = wall.get("naive full-rank ES")
     print(f"\nwidth {width}, depth {FLAGS.depth}, population {n}, samples/member {b}, "
-          f"{jax.devices()[0].platform} ({jax.device_count()} device), median of "
-          f"{FLAGS.repeats}\n")
-    print("| method | members×samples/s | ratio to plain inference |")
-    print("|---|---:|---:|")
-    plain_rate = n * b / plain
-    for name, ts in times.items():
-        rate = members.get(name, n) * b / statistics.median(ts)
-        print(f"| {name} | {rate:,.0f} | {rate / plain_rate:.4f} |")
+          f"{jax.devices()[0].platform} ({jax.device_count()} device), interleaved, median "
+          f"of {FLAGS.repeats}\n")
+    print("| method | members×samples/s | ratio to plain inference | × naive ES | "
+          "ratio, process CPU time |")
+    print("|---|---:|---:|---:|---:|")
+    for name, rate in wall.items():
+        vs_naive = f"{rate / naive:,.0f}" if naive else "–"
+        print(f"| {name} | {rate:,.0f} | {rate / plain:.3f} | {vs_naive} | "
+              f"{cpu[name] / plain_cpu:.3f} |")
 
 
 if __name__ == "__main__":

@@ -1,26 +1,32 @@
-r"""SPAM / Stable-SPAM update cost and state memory vs optax.adamw, in one process.
+r"""SPAM / Stable-SPAM update cost, scratch memory and state vs optax.adamw, in one process.
 
 Times one jitted optimizer step (``opt.update`` + ``optax.apply_updates``, params and
-state donated) on a ~10M-parameter pytree of transformer-like matrices and vectors,
-and reports the ratio to ``optax.adamw`` measured in the same run, plus optimizer
-state bytes per parameter (sparse momentum at density 0.25 stores m, v and int32
-indices for a quarter of each matrix's entries).
+state donated) on a ~10.5M-parameter pytree of transformer-like matrices and vectors.
+Candidates are interleaved round by round (``benchmarks.timing.interleaved_medians``)
+and the table gives each one's median step time, its ratio to ``optax.adamw`` measured
+in the same run, the optimizer state bytes per parameter, and from the compiled step
+(``jax.jit(step).lower(...).compile()``) the scratch bytes XLA allocates per call and
+the numbers of fusions and copies in the optimised HLO.
 
-    PYTHONPATH=. python benchmarks/spam.py            # ~10M params
-    PYTHONPATH=. python benchmarks/spam.py --scale 0.1  # quick
+Gradients are fixed random normals (1e-3·N(0, 1), an argument of the step): the steady
+state, where Stable-SPAM clips nothing; for the "growing" rows they are multiplied by
+1.01 before every step (untimed), so max|g| exceeds Stable-SPAM's EMA of it at every
+step and its clip branch runs every step.
+
+    PYTHONPATH=. python -m benchmarks.spam                 # ~10.5M params, 30 rounds
+    PYTHONPATH=. python -m benchmarks.spam --scale 0.1     # quick
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import optax
 
 import gradkit
+from benchmarks import timing
 
 
 def make_params(scale: float) -> dict:
@@ -49,54 +55,67 @@ def state_bytes(state) -> int:
     return sum(x.nbytes for x in jax.tree.leaves(state))
 
 
-def time_step(opt, params, iters: int) -> float:
-    state = opt.init(params)
-    grads = jax.tree.map(lambda x: jnp.full_like(x, 1e-3), params)
-
-    def step(params, state, grads):
-        updates, state = opt.update(grads, state, params)
-        return optax.apply_updates(params, updates), state
-
-    step = jax.jit(step, donate_argnums=(0, 1))
-    params = jax.tree.map(jnp.copy, params)
-    for _ in range(3):
-        params, state = step(params, state, grads)
-    jax.block_until_ready((params, state))
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        params, state = step(params, state, grads)
-        jax.block_until_ready((params, state))
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def candidates() -> dict[str, tuple[optax.GradientTransformation, bool]]:
+    """name → (optimizer, growing gradients)."""
+    adamw = optax.adamw(1e-3, weight_decay=0.0)
+    return {
+        "optax.adamw": (adamw, False),
+        "gradkit.spam": (gradkit.spam(1e-3), False),
+        "gradkit.spam(count_every=100)": (gradkit.spam(1e-3, count_every=100), False),
+        "gradkit.spam(count_every=1)": (gradkit.spam(1e-3, count_every=1), False),
+        "gradkit.spam(density=0.25)": (gradkit.spam(1e-3, density=0.25), False),
+        "gradkit.stable_spam": (gradkit.stable_spam(1e-3, total_steps=10_000), False),
+        "gradkit.stable_spam, growing": (gradkit.stable_spam(1e-3, total_steps=10_000), True),
+        "gradkit.stable_spam(count_every=1), growing": (
+            gradkit.stable_spam(1e-3, total_steps=10_000, count_every=1), True),
+        "clip_spikes + adamw": (optax.chain(gradkit.clip_spikes(), adamw), False),
+    }
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--iters", type=int, default=20)
-    args = parser.parse_args()
+    parser.add_argument("--iters", type=int, default=30, help="interleaved rounds")
+    parser.add_argument("--only", default="", help="semicolon-separated candidate names")
+    args = parser.parse_args(argv)
     params = make_params(args.scale)
     n = num_params(params)
-    candidates = {
-        "optax.adamw": optax.adamw(1e-3, weight_decay=0.0),
-        "gradkit.spam": gradkit.spam(1e-3),
-        "gradkit.spam(density=0.25)": gradkit.spam(1e-3, density=0.25),
-        "gradkit.stable_spam": gradkit.stable_spam(1e-3, total_steps=10_000),
-        "clip_spikes + adamw": optax.chain(gradkit.clip_spikes(),
-                                           optax.adamw(1e-3, weight_decay=0.0)),
-    }
-    results = {}
-    for name, opt in candidates.items():
-        results[name] = (time_step(opt, params, args.iters),
-                         state_bytes(opt.init(params)) / n)
-    base = results["optax.adamw"][0]
-    print(f"{n / 1e6:.2f}M parameters, {jax.devices()[0].device_kind}, "
-          f"median of {args.iters} jitted steps\n")
-    print("| optimizer | step time (ms) | ratio vs optax.adamw | state bytes / param |")
-    print("|---|---|---|---|")
-    for name, (t, b) in results.items():
-        print(f"| {name} | {1e3 * t:.2f} | {t / base:.2f} | {b:.2f} |")
+    keys = jax.random.split(jax.random.key(1), len(jax.tree.leaves(params)))
+    grads = jax.tree.unflatten(jax.tree.structure(params), [
+        1e-3 * jax.random.normal(k, x.shape) for k, x in zip(keys, jax.tree.leaves(params),
+                                                             strict=True)])
+    chosen = candidates()
+    if args.only:
+        wanted = ["optax.adamw", *args.only.split(";")]
+        chosen = {k: v for k, v in chosen.items() if k in wanted}
+
+    steps, carries, stats, state_b, prepare = {}, {}, {}, {}, {}
+    grow = jax.jit(lambda g: jax.tree.map(lambda x: 1.01 * x, g))
+    for name, (opt, growing) in chosen.items():
+        def step(params, state, grads, opt=opt):
+            updates, state = opt.update(grads, state, params)
+            return optax.apply_updates(params, updates), state
+
+        jitted = jax.jit(step, donate_argnums=(0, 1))
+        state = opt.init(params)
+        state_b[name] = state_bytes(state) / n
+        stats[name] = timing.compiled_stats(jitted, params, state, grads)
+        steps[name] = lambda c, jitted=jitted: (*jitted(*c[:2], c[2]), c[2])
+        carries[name] = (jax.tree.map(jnp.copy, params), state, grads)
+        if growing:  # untimed: g_t = 1.01^t g, so max|g| beats its EMA at every step
+            prepare[name] = lambda c: (c[0], c[1], grow(c[2]))
+    medians = timing.interleaved_medians(steps, carries, rounds=args.iters,
+                                        prepare=prepare)
+    base = medians["optax.adamw"]
+    print(f"{n / 1e6:.2f}M parameters, {jax.devices()[0].device_kind}, median of "
+          f"{args.iters} interleaved rounds of one jitted step (update + apply, donated)\n")
+    rows = [[name, f"{1e3 * t:.2f}", f"{t / base:.2f}", f"{state_b[name]:.2f}",
+             f"{stats[name]['temp_bytes'] / 2**20:.1f}", stats[name]["fusions"],
+             f"{stats[name]['entry_copies']} / {stats[name]['copies']}"]
+            for name, t in medians.items()]
+    print(timing.markdown_table(
+        ["optimizer", "step (ms)", "× optax.adamw", "state bytes / param", "scratch MiB",
+         "fusions", "copies (every step / all)"], rows))
 
 
 if __name__ == "__main__":

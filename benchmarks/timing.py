@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -46,3 +47,59 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def compiled_stats(jitted: Any, *args: Any) -> dict[str, int]:
+    """Temp (scratch) bytes, fusion and copy counts of ``jitted`` compiled for ``args``.
+
+    From ``jitted.lower(*args).compile()``: ``memory_analysis().temp_size_in_bytes`` (the
+    scratch XLA allocates per call, including what untaken ``lax.cond`` branches would
+    need) and, in the optimised HLO text, the number of ``fusion`` and ``copy``
+    instructions in all computations, and of copies in the entry computation alone
+    (those run every call; copies inside a conditional's branch run only when that
+    branch is taken; a copy of a loop-carried buffer is the usual sign of an in-place
+    update XLA could not order).
+    """
+    compiled = jitted.lower(*args).compile()
+    memory = compiled.memory_analysis()
+    temp = int(getattr(memory, "temp_size_in_bytes", -1)) if memory is not None else -1
+    text = compiled.as_text()
+    pattern = r"=\s*(?:\([^=]*?\)|[^\s(]+)\s+([\w-]+)\("
+    ops = re.findall(pattern, text)
+    entry = re.findall(pattern, text.split("\nENTRY", 1)[-1].split("\n}", 1)[0])
+    return {
+        "temp_bytes": temp,
+        "fusions": sum(op == "fusion" for op in ops),
+        "copies": sum(op in ("copy", "copy-start") for op in ops),
+        "entry_copies": sum(op in ("copy", "copy-start") for op in entry),
+    }
+
+
+def interleaved_medians(steps: dict[str, Callable[[Any], Any]], carries: dict[str, Any],
+                        rounds: int = 20, warmup: int = 2,
+                        prepare: dict[str, Callable[[Any], Any]] | None = None,
+                        ) -> dict[str, float]:
+    """Median seconds of ``carry = steps[name](carry)`` per candidate, interleaved.
+
+    Every round runs each candidate once, in an order rotated from round to round, so a
+    change in machine load hits all candidates alike (timing candidates one after
+    another lets a load spike land on one of them). ``carries`` holds each candidate's
+    initial carry (e.g. ``(params, state)``, donated by the step); it is consumed.
+    ``prepare[name](carry)``, if given, runs untimed before each of that candidate's
+    steps (e.g. to make the next gradients).
+    """
+    prepare = prepare or {}
+    names = list(steps)
+    carries = dict(carries)
+    for name in names:
+        for _ in range(warmup):
+            carries[name] = jax.block_until_ready(steps[name](carries[name]))
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            if name in prepare:
+                carries[name] = jax.block_until_ready(prepare[name](carries[name]))
+            start = time.perf_counter()
+            carries[name] = jax.block_until_ready(steps[name](carries[name]))
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}

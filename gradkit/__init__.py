@@ -10,6 +10,8 @@ from gradkit.curvature import hutchinson_diag_hessian
 from gradkit.curvature import scale_by_sophia
 from gradkit.curvature import sophia
 from gradkit.curvature import sophia_extra_args
+from gradkit.evolution import EggrollConfig
+from gradkit.evolution import EggrollKey
 from gradkit.evolution import LowRankFactors
 from gradkit.evolution import ScaleByEggrollState
 from gradkit.evolution import apply_member as eggroll_apply_member
@@ -30,6 +32,21 @@ from gradkit.layers import reste_power
 from gradkit.layers import reste_sign
 from gradkit.layers import tract_conv
 from gradkit.layers import tract_dense
+from gradkit.memory import LimitNormGrowthState
+from gradkit.memory import Quantized8bit
+from gradkit.memory import ScaleByFiraState
+from gradkit.memory import ScaleByFrugalState
+from gradkit.memory import With8bitState
+from gradkit.memory import adamw_8bit
+from gradkit.memory import dequantize_blockwise
+from gradkit.memory import dynamic_quantization_map
+from gradkit.memory import fira
+from gradkit.memory import frugal
+from gradkit.memory import limit_norm_growth
+from gradkit.memory import quantize_blockwise
+from gradkit.memory import scale_by_fira
+from gradkit.memory import scale_by_frugal
+from gradkit.memory import with_8bit_state
 from gradkit.multitask import ADADAGRAD_TESTS
 from gradkit.multitask import AdaptiveBatchSize
 from gradkit.multitask import GCondState
@@ -131,18 +148,24 @@ __all__ = (
     "AnnealingLawFit",
     "AnnealingLawParams",
     "ClipSpikesState",
+    "EggrollConfig",
+    "EggrollKey",
     "GCondState",
     "GNBDiagHessianState",
     "HessianTrace",
     "HutchinsonDiagHessianState",
+    "LimitNormGrowthState",
     "LowRankFactors",
     "PCGradState",
     "PerSampleStatistics",
+    "Quantized8bit",
     "ScaleByAdaGradNormState",
     "ScaleByAuonState",
     "ScaleByDiffGradState",
     "ScaleByDropMuonState",
     "ScaleByEggrollState",
+    "ScaleByFiraState",
+    "ScaleByFrugalState",
     "ScaleByLionKState",
     "ScaleBySophiaState",
     "ScaleBySpamState",
@@ -150,12 +173,14 @@ __all__ = (
     "ScaleBySvenState",
     "SpectralDensity",
     "TrackSharpnessState",
+    "With8bitState",
     "WithPeriodicResetState",
     "adadagrad_batch_size",
     "adadagrad_batch_size_from_statistics",
     "adadagrad_variances",
     "adagrad_norm",
     "adam_preconditioner",
+    "adamw_8bit",
     "annealing_law_areas",
     "auon",
     "binarize_weight",
@@ -163,11 +188,13 @@ __all__ = (
     "clip_spikes",
     "cosh_rms",
     "density_from_nodes",
+    "dequantize_blockwise",
     "diffgrad",
     "drop_muon",
     "drop_muon_layer_indices",
     "drop_muon_next_start_layer",
     "drop_muon_value_and_grad",
+    "dynamic_quantization_map",
     "edge_of_stability_threshold",
     "eggroll",
     "eggroll_apply_member",
@@ -177,7 +204,9 @@ __all__ = (
     "eggroll_resolve_kinds",
     "eggroll_sample_noise",
     "eggroll_shape_fitness",
+    "fira",
     "fit_annealing_law",
+    "frugal",
     "gcond",
     "gcond_accumulate",
     "gcond_effective_angle",
@@ -189,6 +218,7 @@ __all__ = (
     "hutchinson_diag_hessian",
     "hvp",
     "kappa_fn",
+    "limit_norm_growth",
     "lion",
     "lion_k",
     "log_stablemax",
@@ -205,6 +235,7 @@ __all__ = (
     "preconditioned_sharpness",
     "predict_annealing_law",
     "project_orthogonal",
+    "quantize_blockwise",
     "refined_schedule",
     "reste_fitting_error",
     "reste_gradient_instability",
@@ -216,6 +247,8 @@ __all__ = (
     "scale_by_diffgrad",
     "scale_by_drop_muon",
     "scale_by_eggroll",
+    "scale_by_fira",
+    "scale_by_frugal",
     "scale_by_lion_k",
     "scale_by_sophia",
     "scale_by_spam",
@@ -236,6 +269,7 @@ __all__ = (
     "track_sharpness",
     "tract_conv",
     "tract_dense",
+    "with_8bit_state",
     "with_periodic_reset",
     "wsd_s_schedule",
     "wsd_schedule",

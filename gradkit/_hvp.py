@@ -25,20 +25,19 @@ def as_varying(tree: Any, axis_name: str | None) -> Any:
     to a replicated input already sums the result over the axis; the estimators then
     reduce explicitly, so they first make params device-varying. Elsewhere (pmap, vmap,
     no axis) this is the identity.
+
+    Only public API: ``jax.lax.pcast(x, axis_name, to="varying")`` (``jax.lax.pvary``
+    was removed in JAX 0.10). pcast raises ``ValueError`` for a leaf that already
+    varies over the axis ("Unsupported pcast from=varying") and outside ``shard_map``
+    (vmap, no mapped axis); both mean there is nothing to do.
     """
     if axis_name is None:
         return tree
 
     def one(x):
-        aval = jax.typeof(x)
-        varying = getattr(getattr(aval, "manual_axis_type", None), "varying", None)
-        if varying is None:
-            varying = getattr(aval, "vma", frozenset())
-        if axis_name in varying:
-            return x
         try:
             return jax.lax.pcast(x, axis_name, to="varying")
-        except ValueError:  # not under shard_map (pmap, vmap): nothing to do
+        except ValueError:  # already varying, or not under shard_map: nothing to do
             return x
 
     return jax.tree.map(one, tree)

@@ -13,15 +13,14 @@ Gauss-Newton-Bartlett B · ĝ ⊙ ĝ with ĝ the gradient of the mean cross-entr
 sampled from the model's own softmax (Sophia-G). Both are optax transforms whose
 "updates" output is the estimate, so any user estimator can replace them.
 
-Checked against the paper's Algorithm 3, the official PyTorch code
-(``Liuhong99/Sophia``: ``SophiaG`` and the README/``train_sophiag.py`` loop) and
-``optax.contrib.sophia`` (whose Hutchinson estimator ours reproduces bit for bit with
-the same seed; the differences in Sophia itself are listed in :func:`scale_by_sophia`
-and tested).
+Reference implementations checked against: the official PyTorch code
+(``Liuhong99/Sophia``, ``SophiaG`` and ``train_sophiag.py``) and
+``optax.contrib.sophia``. Differences, comparisons and measurements: ``docs/sophia.md``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 from typing import Literal
@@ -60,7 +59,6 @@ def _missing(name: str, who: str) -> ValueError:
     )
 
 
-# Shared with gradkit.spectrum (one forward-over-reverse HVP and one device reduction).
 _as_varying = _hvp.as_varying
 
 
@@ -71,10 +69,11 @@ class HutchinsonDiagHessianState(NamedTuple):
 
 
 def hutchinson_diag_hessian(
-    seed: int | jax.Array = 0,
+    key: int | jax.Array | None = None,
     *,
     distribution: Literal["rademacher", "gaussian"] = "rademacher",
     axis_name: str | None = None,
+    seed: int | jax.Array | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Hutchinson's estimator of the Hessian diagonal: ĥ = u ⊙ (∇²f(θ) u).
 
@@ -88,10 +87,10 @@ def hutchinson_diag_hessian(
     ``jax.jvp(jax.grad(obj_fn), (params,), (u,))``: one extra backward-like pass.
     The incoming updates are ignored; the output "updates" are ĥ (params' dtypes).
 
-    With the same seed and ``distribution="rademacher"`` this equals
-    ``optax.contrib.hutchinson_estimator_diag_hessian`` exactly (same key splitting
-    and draws; tested). The paper states u ~ N(0, I) (``"gaussian"``); Rademacher
-    (optax's choice) has lower variance: Var ĥ_i = Σ_{j≠i} H_ij² instead of
+    With the same key and ``distribution="rademacher"`` this equals
+    ``optax.contrib.hutchinson_estimator_diag_hessian`` exactly. The paper states
+    u ~ N(0, I) (``"gaussian"``); Rademacher (optax's choice) has lower variance:
+    Var ĥ_i = Σ_{j≠i} H_ij² instead of
     2H_ii² + Σ_{j≠i} H_ij².
 
     Multi-device: with ``axis_name`` set, ĥ is ``lax.pmean``-ed over that axis. All
@@ -103,9 +102,10 @@ def hutchinson_diag_hessian(
     not add to the explicit mean; tested against pmap).
 
     Args:
-      seed: integer seed (or a key) for the probe vectors u.
+      key: an int seed or a ``jax.random`` key for the probe vectors u (None: 0).
       distribution: ``"rademacher"`` (±1) or ``"gaussian"`` (standard normal).
       axis_name: a pmap/shard_map axis to average the estimate over, or None.
+      seed: deprecated alias of ``key`` (``DeprecationWarning``; next release removes it).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose update takes the
@@ -114,7 +114,7 @@ def hutchinson_diag_hessian(
 
     Example:
       >>> import gradkit, jax.numpy as jnp
-      >>> est = gradkit.hutchinson_diag_hessian(seed=0)
+      >>> est = gradkit.hutchinson_diag_hessian(key=0)
       >>> params = jnp.ones(3)
       >>> h, _ = est.update(params, est.init(params), params,
       ...                   obj_fn=lambda p: jnp.sum(p ** 4))  # diag = 12 p² = 12
@@ -127,11 +127,12 @@ def hutchinson_diag_hessian(
       Model Pre-training <https://arxiv.org/abs/2305.14342>`_, 2023 (§2.3).
     """
     _validation.check_choice("distribution", distribution, ("rademacher", "gaussian"))
+    key = _validation.resolve_key(key, seed, "hutchinson_diag_hessian")
     sampler = jax.random.rademacher if distribution == "rademacher" else jax.random.normal
 
     def init_fn(params):
         del params
-        return HutchinsonDiagHessianState(key=_seed_key(seed))
+        return HutchinsonDiagHessianState(key=_seed_key(key))
 
     def update_fn(updates, state, params=None, *, obj_fn=None, **extra_args):
         del updates, extra_args
@@ -157,9 +158,10 @@ class GNBDiagHessianState(NamedTuple):
 
 
 def gnb_diag_hessian(
-    seed: int | jax.Array = 0,
+    key: int | jax.Array | None = None,
     *,
     axis_name: str | None = None,
+    seed: int | jax.Array | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Gauss-Newton-Bartlett estimator of the (Gauss-Newton) Hessian diagonal.
 
@@ -192,8 +194,9 @@ def gnb_diag_hessian(
     Every replica then holds the same ĥ, under ``pmap`` and ``shard_map`` alike.
 
     Args:
-      seed: integer seed (or a key) for the sampled labels.
+      key: an int seed or a ``jax.random`` key for the sampled labels (None: 0).
       axis_name: a pmap/shard_map axis to average over, or None.
+      seed: deprecated alias of ``key`` (``DeprecationWarning``; next release removes it).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose update takes the keyword
@@ -203,7 +206,7 @@ def gnb_diag_hessian(
     Example:
       >>> import gradkit, jax, jax.numpy as jnp
       >>> x = jax.random.normal(jax.random.key(0), (32, 5))
-      >>> est = gradkit.gnb_diag_hessian(seed=0)
+      >>> est = gradkit.gnb_diag_hessian(key=0)
       >>> w = jnp.zeros((5, 3))
       >>> h, _ = est.update(w, est.init(w), w, logits_fn=lambda w: x @ w)
 
@@ -212,10 +215,11 @@ def gnb_diag_hessian(
       Model Pre-training <https://arxiv.org/abs/2305.14342>`_, 2023 (§2.3,
       Algorithm 2).
     """
+    key = _validation.resolve_key(key, seed, "gnb_diag_hessian")
 
     def init_fn(params):
         del params
-        return GNBDiagHessianState(key=_seed_key(seed))
+        return GNBDiagHessianState(key=_seed_key(key))
 
     def update_fn(updates, state, params=None, *, logits_fn=None, mask=None, **extra_args):
         del updates, extra_args
@@ -226,7 +230,7 @@ def gnb_diag_hessian(
         key, subkey = jax.random.split(state.key)
         if axis_name is not None:
             subkey = jax.random.fold_in(subkey, jax.lax.axis_index(axis_name))
-        logits, vjp_fn = jax.vjp(logits_fn, _as_varying(params, axis_name))
+        logits, vjp_fn = jax.vjp(logits_fn, _hvp.as_varying(params, axis_name))
         logits32 = jax.lax.stop_gradient(logits).astype(jnp.float32)
         labels = jax.random.categorical(subkey, logits32, axis=-1)
         if mask is None:
@@ -252,12 +256,12 @@ def gnb_diag_hessian(
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def _make_estimator(estimator: Estimator, seed, axis_name):
+def _make_estimator(estimator: Estimator, key, axis_name):
     if isinstance(estimator, str):
         _validation.check_choice("estimator", estimator, ("hutchinson", "gnb"))
         if estimator == "hutchinson":
-            return hutchinson_diag_hessian(seed, axis_name=axis_name)
-        return gnb_diag_hessian(seed, axis_name=axis_name)
+            return hutchinson_diag_hessian(key, axis_name=axis_name)
+        return gnb_diag_hessian(key, axis_name=axis_name)
     if not isinstance(estimator, optax.GradientTransformation):
         raise TypeError(
             "`estimator` must be 'hutchinson', 'gnb' or an optax.GradientTransformation "
@@ -274,25 +278,52 @@ class ScaleBySophiaState(NamedTuple):
 
     count: chex.Array  # int32 scalar, number of updates so far.
     mu: optax.Updates  # EMA of gradients m; params' shapes, dtype `mu_dtype` (else params').
-    nu: optax.Updates  # EMA h of the Hessian-diagonal estimates; params' shapes and dtypes.
+    nu: optax.Updates  # EMA h of the Hessian-diagonal estimates; params' shapes, `nu_dtype`.
     estimator_state: Any  # The estimator's state (holds its uint32 PRNG key).
-    win_rate: chex.Array  # float32 scalar, fraction of unclipped coordinates at last step.
+    win_rate: chex.Array  # float32 scalar: unclipped fraction at the last step (−1: untracked).
+
+
+@jax.custom_batching.custom_vmap
+def _any_over_vmap(pred: jax.Array) -> jax.Array:
+    """Identity outside ``jax.vmap``; under vmap, the OR of `pred` over the mapped axes.
+
+    Keeps the refresh predicate unbatched, so ``lax.cond`` stays a real branch under
+    ``vmap`` instead of becoming a select that runs the estimator at every step.
+    """
+    return pred
+
+
+@_any_over_vmap.def_vmap
+def _any_over_vmap_rule(axis_size, in_batched, pred):
+    del axis_size
+    if in_batched[0]:
+        pred = jnp.any(pred, axis=0)
+    return _any_over_vmap(pred), False  # recursion peels enclosing vmaps one by one
+
+
+def _resolve_nu_dtype(nu_dtype: Any | None, dtype: Any) -> Any:
+    if nu_dtype is not None:
+        return nu_dtype
+    return jnp.promote_types(dtype, jnp.float32)  # bf16/fp16 → float32, float64 kept
 
 
 def scale_by_sophia(
     b1: jax.typing.ArrayLike = 0.965,
     b2: jax.typing.ArrayLike = 0.99,
-    gamma: jax.typing.ArrayLike | None = None,
+    *,
     eps: jax.typing.ArrayLike = 1e-12,
+    gamma: jax.typing.ArrayLike | None = None,
     clip_threshold: jax.typing.ArrayLike = 1.0,
     update_interval: int = 10,
     estimator: Estimator = "hutchinson",
     mu_dtype: Any | None = None,
-    *,
+    nu_dtype: Any | None = None,
     refresh_at_start: bool = True,
     bias_correction: bool = False,
-    seed: int | jax.Array = 0,
+    track_win_rate: bool = True,
+    key: int | jax.Array | None = None,
     axis_name: str | None = None,
+    seed: int | jax.Array | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Rescales updates by Sophia's clipped diagonal-Newton step (no lr, no decay).
 
@@ -307,65 +338,50 @@ def scale_by_sophia(
             -\rho, \rho\big)
 
     with ρ = ``clip_threshold`` (Sophia paper, Algorithm 3, lines 4-10; h ≤ 0 gives
-    |u| = ρ·sign(m), a sign step). The estimator runs inside ``lax.cond`` so it
-    costs nothing on the other k−1 steps (its extra args are still traced).
+    |u| = ρ·sign(m), a sign step). ĥ is computed at the current params, before the
+    update that uses it. The estimator runs inside ``lax.cond``, so it costs nothing
+    on the other k−1 steps, also under ``jax.vmap`` (the refresh predicate is OR-ed
+    over the mapped axis and each member keeps its own h by a select; see
+    ``docs/sophia.md``).
 
-    Refresh order and bias correction (deliberate choices, all tested):
-
-    - **Ours = the paper's Algorithm 3**: at t = 1, k+1, 2k+1, … ĥ is computed at the
-      current params θ_t (with this step's ``obj_fn``/``logits_fn``) *before* the
-      update, which already uses it. Neither m nor h is bias-corrected (as in the
-      paper and the official code), so early h is small and most coordinates clip
-      (``bias_correction=True`` debiases both, an option outside the paper).
-    - **Official code** (``Liuhong99/Sophia``, ``train_sophiag.py``): ``update_hessian()``
-      runs after the optimizer step at iterations k, 2k, … (1-based) at the new params
-      θ_{k+1}, θ_{2k+1}, …, so h = 0 for the first k steps (pure ρ·sign(m) steps)
-      and every later refresh is at the same params as ours.
-      ``refresh_at_start=False`` reproduces this schedule exactly (it skips only our
-      t = 1 refresh; tested). Its ĥ uses the prefetched next batch, which
-      is then skipped for training (ours: the step's own extra args), and its
-      training loop clips the GNB sampled-label gradient to ``grad_clip`` global norm
-      before squaring (ours does not clip ĝ). It divides by
-      ``ρ·bs·h + 1e-15`` (additive ε, bs = tokens per step; our GNB folds bs into
-      ĥ), which equals ours wherever γh ≫ ε.
-    - **optax.contrib.sophia** bias-corrects m (m̂ = m/(1−β₁ᵗ)) and refreshes h *after*
-      computing the update, at count % k == 0, so step t uses h_{t−1}: its step 1 is
-      sign(m̂₁)·ρ and each refresh takes effect one step later than here. Its
-      default ε is 1e-8 (paper: 1e-12) and it has no cross-device averaging. With
-      identical inputs, optax's update equals
-      clip(m_t/(1−β₁ᵗ) / max(γ h_{t−1}, ε), ρ) computed from *our* state (tested).
-
-    ``win_rate`` in the state is the fraction of coordinates with
-    |m/max(γh, ε)| < ρ at the last step (the paper's "win rate"; healthy 0.1-0.5;
-    raise γ if it is too low). Find it with
-    ``optax.tree_utils.tree_get(opt_state, "win_rate")``.
+    Deviations (details and tests in ``docs/sophia.md``): the official code refreshes
+    after steps k, 2k, … (``refresh_at_start=False`` reproduces it exactly) and
+    divides by ρ·bs·h + 1e-15; ``optax.contrib.sophia`` bias-corrects m, refreshes
+    after the update and defaults to ε = 1e-8. Arguments are those of
+    ``optax.contrib.scale_by_sophia`` (b1, b2 positional; the rest keyword-only),
+    with ``estimator`` for its ``hessian_diagonal_fn`` and ``key`` for its seed.
 
     Args:
       b1: EMA rate of the gradients, in [0, 1).
       b2: EMA rate of the Hessian estimates (per refresh), in [0, 1).
+      eps: ε > 0, floor of the denominator.
       gamma: γ, > 0; None takes the paper's 0.01 for Hutchinson (or a custom
         estimator) and 0.05 for ``"gnb"``.
-      eps: ε > 0, floor of the denominator.
       clip_threshold: ρ > 0, per-coordinate bound of the update.
       update_interval: k ≥ 1, estimator refresh period in steps.
       estimator: ``"hutchinson"`` (Sophia-H; needs extra arg ``obj_fn``), ``"gnb"``
         (Sophia-G; needs ``logits_fn``, optional ``mask``), or any optax transform
         whose update ``(grads, state, params, **extra_args)`` returns ĥ.
-      mu_dtype: dtype of m; None keeps the params' dtype.
-      refresh_at_start: True (default, the paper's Algorithm 3): ĥ is first computed
-        at t = 1. False (the official code's schedule): the t = 1 refresh is skipped,
-        so steps 1..k use h = 0, i.e. u = ρ·sign(m), and the estimator first runs at
-        t = k+1 (then 2k+1, …, as with True).
-      bias_correction: False (default; the paper and the official ``SophiaG``): m and h
-        enter the ratio as they are, so while h is young (its EMA spans ~k/(1−β₂) steps)
-        it is small and more coordinates clip. True: the ratio uses m/(1−β₁ᵗ) and
-        h/(1−β₂ⁿ), n the number of refreshes so far (Adam-style debiasing of both;
-        ``optax.contrib.sophia`` and the official repository's earlier ``SophiaH``
-        debias m only). The stored m and h are the same either way.
-      seed: seed of the built-in estimators (ignored for a custom one).
+      mu_dtype: dtype of m; None keeps the params' dtype (as optax).
+      nu_dtype: dtype of h; None: float32 for bf16/fp16 params (and the params' dtype
+        otherwise), since a bf16 EMA with β₂ = 0.99 stalls about 20% below its target.
+      refresh_at_start: True (default, the paper): ĥ is first computed at t = 1.
+        False (the official code's schedule): steps 1..k use h = 0, i.e.
+        u = ρ·sign(m), and the estimator first runs at t = k+1.
+      bias_correction: False (default; the paper and the official ``SophiaG``).
+        True: the ratio uses m/(1−β₁ᵗ) and h/(1−β₂ⁿ), n the number of refreshes so
+        far; the stored m and h are the same either way.
+      track_win_rate: store the paper's "win rate" (fraction of coordinates with
+        |m/max(γh, ε)| < ρ at the last step; healthy 0.1-0.5) in ``state.win_rate``
+        (default True; one extra reduction over all coordinates per step). False
+        skips it and leaves ``win_rate`` at −1. Read it with
+        ``optax.tree.get(opt_state, "win_rate")``.
+      key: an int seed or ``jax.random`` key of the built-in estimators (None: 0;
+        ignored for a custom estimator).
       axis_name: pmap/shard_map axis over which the built-in estimators average,
         so replicas never diverge (gradients must be averaged by the caller, as for
         any optimizer). A custom estimator must do this itself.
+      seed: deprecated alias of ``key`` (``DeprecationWarning``; next release removes it).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; extra args are forwarded to the
@@ -397,16 +413,19 @@ def scale_by_sophia(
     _validation.check_positive("clip_threshold", clip_threshold)
     if _validation.concrete_number(update_interval) is not None:
         _validation.check_positive_int("update_interval", update_interval)
-    hess_fn = _make_estimator(estimator, seed, axis_name)
-    mu_dtype = jax.dtypes.canonicalize_dtype(mu_dtype) if mu_dtype is not None else None
+    key = _validation.resolve_key(key, seed, "scale_by_sophia")
+    hess_fn = _make_estimator(estimator, key, axis_name)
+    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
+    nu_dtype = _validation.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
         return ScaleBySophiaState(
             count=jnp.zeros([], jnp.int32),
             mu=optax.tree.zeros_like(params, dtype=mu_dtype),
-            nu=optax.tree.zeros_like(params),
+            nu=jax.tree.map(
+                lambda p: jnp.zeros(p.shape, _resolve_nu_dtype(nu_dtype, p.dtype)), params),
             estimator_state=hess_fn.init(params),
-            win_rate=jnp.zeros([], jnp.float32),
+            win_rate=jnp.full([], 0.0 if track_win_rate else -1.0, jnp.float32),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -415,18 +434,21 @@ def scale_by_sophia(
         grads = updates
         mu = optax.tree.update_moment(grads, state.mu, b1, 1)
 
-        def refresh(est_state, nu):
-            diag, est_state = hess_fn.update(grads, est_state, params, **extra_args)
-            nu = jax.tree.map(
-                lambda n, d: (b2 * n + (1.0 - b2) * d.astype(n.dtype)).astype(n.dtype),
-                nu, diag)
-            return est_state, nu
-
         do_refresh = state.count % update_interval == 0
         if not refresh_at_start:
             do_refresh = jnp.logical_and(do_refresh, state.count > 0)
+
+        def refresh(est_state, nu):
+            diag, new_est_state = hess_fn.update(grads, est_state, params, **extra_args)
+            diag = jax.tree.map(lambda d, n: d.astype(n.dtype), diag, nu)
+            new_nu = optax.tree.cast_like(optax.tree.update_moment(diag, nu, b2, 1), nu)
+            # Only differs from the new values under vmap with members whose
+            # `do_refresh` is False while another member's is True.
+            keep = functools.partial(jnp.where, do_refresh)
+            return jax.tree.map(keep, new_est_state, est_state), jax.tree.map(keep, new_nu, nu)
+
         est_state, nu = jax.lax.cond(
-            do_refresh,
+            _any_over_vmap(do_refresh),
             refresh,
             lambda s, n: (s, n),
             state.estimator_state,
@@ -444,9 +466,13 @@ def scale_by_sophia(
             ratios = jax.tree.map(lambda m, h: ratio(m / m_scale, h / h_scale), mu, nu)
         else:
             ratios = jax.tree.map(ratio, mu, nu)
-        unclipped = sum(jnp.sum(jnp.abs(r) < clip_threshold) for r in jax.tree.leaves(ratios))
-        size = max(optax.tree.size(ratios), 1)
-        win_rate = (unclipped / size).astype(jnp.float32)
+        if track_win_rate:
+            unclipped = sum(jnp.sum(jnp.abs(r) < clip_threshold)
+                            for r in jax.tree.leaves(ratios))
+            size = max(optax.tree.size(ratios), 1)
+            win_rate = (unclipped / size).astype(jnp.float32)
+        else:
+            win_rate = state.win_rate
         new_updates = jax.tree.map(
             lambda r, g: jnp.clip(r, -clip_threshold, clip_threshold).astype(g.dtype),
             ratios, grads)
@@ -466,19 +492,22 @@ def sophia(
     learning_rate: optax.ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.965,
     b2: jax.typing.ArrayLike = 0.99,
-    gamma: jax.typing.ArrayLike | None = None,
+    *,
     eps: jax.typing.ArrayLike = 1e-12,
+    weight_decay: optax.ScalarOrSchedule = 0.1,
+    mask: Any | Callable[[optax.Params], Any] | None = None,
+    gamma: jax.typing.ArrayLike | None = None,
     clip_threshold: jax.typing.ArrayLike = 1.0,
     update_interval: int = 10,
     estimator: Estimator = "hutchinson",
     mu_dtype: Any | None = None,
-    weight_decay: optax.ScalarOrSchedule = 0.1,
-    mask: Any | Callable[[optax.Params], Any] | None = None,
-    *,
+    nu_dtype: Any | None = None,
     refresh_at_start: bool = True,
     bias_correction: bool = False,
-    seed: int | jax.Array = 0,
+    track_win_rate: bool = True,
+    key: int | jax.Array | None = None,
     axis_name: str | None = None,
+    seed: int | jax.Array | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Sophia with decoupled weight decay: θ ← θ − η_t (clip(m/max(γh, ε), ρ) + λθ).
 
@@ -488,14 +517,16 @@ def sophia(
     Extra args (``obj_fn`` for Hutchinson, ``logits_fn``/``mask`` for GNB) are
     forwarded to the estimator; unknown ones are ignored.
 
-    ``weight_decay`` defaults to 0.1, the official ``SophiaG`` default (optax's
-    ``contrib.sophia`` uses 1e-4); γ defaults to the paper's 0.05 (G) / 0.01 (H).
+    Arguments follow ``optax.contrib.sophia`` (learning_rate, b1, b2 positional, the
+    rest keyword-only; ``mask`` is its ``weight_decay_mask``, ``estimator`` its
+    ``hessian_diagonal_fn``). ``weight_decay`` defaults to 0.1, the official
+    ``SophiaG`` default (optax: 1e-4); γ defaults to the paper's 0.05 (G) / 0.01 (H).
 
     Args:
-      learning_rate: scalar or schedule η_t.
-      b1, b2, gamma, eps, clip_threshold, update_interval, estimator, mu_dtype,
-        refresh_at_start, bias_correction, seed, axis_name: see :func:`scale_by_sophia`
-        (``refresh_at_start=False`` is the official code's refresh schedule).
+      learning_rate: scalar > 0 or schedule η_t (no default, as in optax).
+      b1, b2, eps, gamma, clip_threshold, update_interval, estimator, mu_dtype,
+        nu_dtype, refresh_at_start, bias_correction, track_win_rate, key, axis_name,
+        seed: see :func:`scale_by_sophia` (``seed`` is a deprecated alias of ``key``).
       weight_decay: decoupled weight decay λ (≥ 0), multiplied by η_t.
       mask: pytree or callable selecting the leaves that get weight decay.
 
@@ -511,12 +542,15 @@ def sophia(
       Liu et al., `Sophia: A Scalable Stochastic Second-order Optimizer for Language
       Model Pre-training <https://arxiv.org/abs/2305.14342>`_, 2023 (Algorithm 3).
     """
+    _validation.check_learning_rate(learning_rate)
     _validation.check_nonnegative("weight_decay", weight_decay)
+    key = _validation.resolve_key(key, seed, "sophia")
     return optax.chain(
         scale_by_sophia(
-            b1=b1, b2=b2, gamma=gamma, eps=eps, clip_threshold=clip_threshold,
+            b1, b2, eps=eps, gamma=gamma, clip_threshold=clip_threshold,
             update_interval=update_interval, estimator=estimator, mu_dtype=mu_dtype,
-            refresh_at_start=refresh_at_start, bias_correction=bias_correction, seed=seed,
+            nu_dtype=nu_dtype, refresh_at_start=refresh_at_start,
+            bias_correction=bias_correction, track_win_rate=track_win_rate, key=key,
             axis_name=axis_name),
         optax.add_decayed_weights(weight_decay, mask),
         optax.scale_by_learning_rate(learning_rate),

@@ -15,6 +15,7 @@ tensor, flattened, ``g⊥ = g − (⟨w,g⟩/(⟨w,w⟩ + 1e-30))·w`` then
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -82,12 +83,15 @@ def project_orthogonal(
     Args:
       renormalize: rescale g⊥ to the norm of g (official code; default).
       eps: ε added to ⟨w,w⟩ and to ‖g⊥‖, > 0 (official: 1e-30).
-      mask: optional pytree of bools (or a callable of params returning one) with
-        the params' structure; tensors marked ``False`` pass through unprojected.
+      mask: optional pytree of bools (or a callable returning one; optax calls it
+        with the params at init and the updates at each step) with the params'
+        structure; tensors marked ``False`` pass through unprojected. Applied with
+        ``optax.masked``.
 
     Returns:
       An ``optax.GradientTransformation`` whose ``update`` needs ``params``
-      (raises ``ValueError`` without them). Stateless (``optax.EmptyState``).
+      (raises ``ValueError`` without them). Stateless: ``optax.EmptyState``, or
+      ``optax.MaskedState(EmptyState())`` with a mask.
 
     Example:
       >>> import gradkit, optax
@@ -110,16 +114,13 @@ def project_orthogonal(
             raise ValueError(
                 "project_orthogonal (⊥Grad) needs the current parameters: call "
                 "`update(grads, state, params)`.")
-        mask_tree = mask(params) if callable(mask) else mask
-        if mask_tree is None:
-            new = jax.tree.map(lambda g, w: _project(g, w, renormalize, eps), updates, params)
-        else:
-            new = jax.tree.map(
-                lambda g, w, m: _project(g, w, renormalize, eps) if m else g,
-                updates, params, mask_tree)
+        new = jax.tree.map(lambda g, w: _project(g, w, renormalize, eps), updates, params)
         return new, state
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    projection = optax.GradientTransformation(init_fn, update_fn)
+    if mask is None:
+        return projection
+    return optax.masked(projection, mask)
 
 
 def perp_adamw(
@@ -169,6 +170,7 @@ def perp_adamw(
       Prieto et al., `Grokking at the Edge of Numerical Stability
       <https://arxiv.org/abs/2501.04697>`_, 2025 (§6, ⊥AdamW).
     """
+    _validation.check_learning_rate(learning_rate)
     _validation.check_interval("b1", b1, 0.0, 1.0)
     _validation.check_interval("b2", b2, 0.0, 1.0)
     _validation.check_nonnegative("eps", eps)
@@ -187,30 +189,34 @@ def perp_sgd(
     learning_rate: optax.ScalarOrSchedule,
     momentum: float | None = 0.8,
     nesterov: bool = False,
-    weight_decay: optax.ScalarOrSchedule = 0.0,
+    l2_coupled: optax.ScalarOrSchedule = 0.0,
     mask: MaskOrFn = None,
     *,
     renormalize: bool = True,
     projection_eps: jax.typing.ArrayLike = 1e-30,
     projection_mask: MaskOrFn = None,
+    weight_decay: optax.ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""⊥SGD: ⊥Grad on the gradient, then SGD with (heavy-ball) momentum.
 
-    ``optax.chain(project_orthogonal(...), optax.add_decayed_weights(weight_decay,
+    ``optax.chain(project_orthogonal(...), optax.add_decayed_weights(l2_coupled,
     mask), optax.trace(momentum, nesterov), optax.scale_by_learning_rate(lr))``,
-    i.e. torch's ``SGD(lr, momentum, weight_decay)`` applied to the projected
-    gradient, as in the official code: the L2 term ``weight_decay·w`` is added after
-    the projection and before the momentum buffer (``buf ← μ·buf + g⊥ + λw``,
-    ``w ← w − lr·buf``). The paper's ⊥SGD uses momentum 0.8 (our default) and no
-    weight decay (lr 10 with float64 and StableMax in Figure 6).
+    i.e. torch's ``SGD(lr, momentum, weight_decay=λ)`` applied to the projected
+    gradient, as in the official code: the L2 term λw is added after the projection
+    and before the momentum buffer (``buf ← μ·buf + g⊥ + λw``, ``w ← w − lr·buf``),
+    so it is *coupled* (it enters the momentum), unlike AdamW-style decoupled decay.
+    The paper's ⊥SGD uses momentum 0.8 (our default) and no weight decay (lr 10 with
+    float64 and StableMax in Figure 6).
 
     Args:
       learning_rate: scalar or schedule.
       momentum: heavy-ball momentum in [0, 1), or ``None`` for plain SGD.
       nesterov: Nesterov momentum.
-      weight_decay: coupled (L2, torch-style) weight decay ≥ 0.
-      mask: pytree/callable selecting the leaves that get weight decay.
+      l2_coupled: coupled L2 coefficient λ ≥ 0 (torch ``SGD``'s ``weight_decay``).
+      mask: pytree/callable selecting the leaves that get the L2 term.
       renormalize, projection_eps, projection_mask: see :func:`project_orthogonal`.
+      weight_decay: deprecated name of ``l2_coupled`` (it always was coupled L2);
+        emits a ``DeprecationWarning`` and will be removed in the next release.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -223,13 +229,19 @@ def perp_sgd(
       Prieto et al., `Grokking at the Edge of Numerical Stability
       <https://arxiv.org/abs/2501.04697>`_, 2025 (§6, ⊥SGD).
     """
+    if weight_decay is not None:
+        warnings.warn(
+            "perp_sgd(weight_decay=...) is deprecated: it is a coupled L2 term, now "
+            "named `l2_coupled`.", DeprecationWarning, stacklevel=2)
+        l2_coupled = weight_decay
+    _validation.check_learning_rate(learning_rate)
     if momentum is not None:
         _validation.check_interval("momentum", momentum, 0.0, 1.0)
-    _validation.check_nonnegative("weight_decay", weight_decay)
+    _validation.check_nonnegative("l2_coupled", l2_coupled)
     return optax.chain(
         project_orthogonal(renormalize=renormalize, eps=projection_eps,
                            mask=projection_mask),
-        optax.add_decayed_weights(weight_decay, mask),
+        optax.add_decayed_weights(l2_coupled, mask),
         (optax.trace(decay=momentum, nesterov=nesterov) if momentum is not None
          else optax.identity()),
         optax.scale_by_learning_rate(learning_rate),

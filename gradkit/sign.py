@@ -113,6 +113,12 @@ def scale_by_lion_k(
     code and ``optax.scale_by_lion`` compute the same; we follow them exactly,
     including the order of operations, so :func:`lion` equals ``optax.lion``.
 
+    Overlap with ``optax.scale_by_lion(mode=...)`` (optax 0.2.8; equal, tested):
+    ``kappa="tanh", a=β`` is ``mode="smooth", smooth_beta=β``, and
+    ``kappa="huber", a=1`` is ``mode="refined"`` (linear inside [−1, 1], sign
+    outside). optax has no ``identity``/``relativistic`` kappa, no Huber width
+    ``a ≠ 1`` and no custom ∇K.
+
     Args:
       b1: interpolation between momentum and gradient for the update, in [0, 1).
       b2: decay of the momentum EMA, in [0, 1).
@@ -148,7 +154,7 @@ def scale_by_lion_k(
     grad_k = kappa_fn(kappa, a)
     if callable(kappa):
         _check_kappa_preserves_shape(grad_k)
-    mu_dtype = jax.dtypes.canonicalize_dtype(mu_dtype) if mu_dtype is not None else None
+    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
 
     def init_fn(params):
         mu = optax.tree.zeros_like(params, dtype=mu_dtype)
@@ -209,6 +215,7 @@ def lion_k(
       Chen, Liu, Liang, Liu, `Lion Secretly Solves Constrained Optimization: As
       Lyapunov Predicts <https://arxiv.org/abs/2310.05898>`_, 2023 (Eq. (2)).
     """
+    _validation.check_learning_rate(learning_rate)
     _validation.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
         scale_by_lion_k(b1=b1, b2=b2, kappa=kappa, a=a, mu_dtype=mu_dtype),

@@ -12,7 +12,7 @@ Prieto, Barsbey, Mediano, Birdal, *Grokking at the Edge of Numerical Stability* 
 [arXiv 2501.04697](https://arxiv.org/abs/2501.04697)), reproduced with `gradkit` on the
 paper's task: a + b mod 113, 40% of the pairs for training, the MLP 226 → 200 → 200 → 113
 (ReLU, no biases, one-hot operands), full-batch training (one step per epoch), float32.
-Each run is `examples/grokking.py`'s `run()` with the flags of the official
+Each run is `train_and_evaluate` of `examples/grokking/train.py` with the flags of the official
 `run_main_experiments.sh` (figure numbers below):
 
 * **float32 softmax cross-entropy, no weight decay** (Figure 2: AdamW lr 5e-4, eps 1e-30):
@@ -39,11 +39,11 @@ import matplotlib.pyplot as plt
 
 import gradkit
 
-# examples/grokking.py lives next to the gradkit package in the repository (on Colab,
-# clone it and set GRADKIT_REPO to its path).
+# The example package examples/grokking/ lives next to gradkit in the repository (on
+# Colab, clone it and set GRADKIT_REPO to its path).
 ROOT = pathlib.Path(os.environ.get("GRADKIT_REPO", pathlib.Path(gradkit.__file__).parents[1]))
-sys.path.insert(0, str(ROOT / "examples"))
-import grokking  # noqa: E402  (examples/grokking.py: data, model, training loop)
+sys.path.insert(0, str(ROOT))
+from examples.grokking import train  # noqa: E402  (data, model, training loop)
 
 %matplotlib inline
 TINY = os.environ.get("GRADKIT_TINY") == "1"
@@ -51,7 +51,7 @@ WORKDIR = pathlib.Path(os.environ.get("GRADKIT_GROKKING_WORKDIR", "grokking_runs
 
 
 def run(name, epochs, log_every, **cfg):
-    # grokking.run(...) into WORKDIR/name, or its cached result if the config matches.
+    # train.train_and_evaluate into WORKDIR/name, or its cached result if the config matches.
     cfg = dict(cfg, p=7 if TINY else 113, epochs=4 if TINY else epochs,
                log_every=2 if TINY else log_every)
     workdir = WORKDIR / name
@@ -60,7 +60,8 @@ def run(name, epochs, log_every, **cfg):
     if summary and all(summary["config"].get(k) == v for k, v in cfg.items()):
         print(f"{name}: cached in {workdir}")
     else:
-        summary = grokking.run(workdir=str(workdir), chunk=cfg["epochs"], progress=False, **cfg)
+        summary = train.train_and_evaluate(train.Config(chunk=cfg["epochs"], **cfg),
+                                           str(workdir), progress=False)
     rows = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
     return summary, rows
 """)
@@ -122,7 +123,7 @@ chance to about 0.6 by epoch 63k, until a late blow-up of the weight norm undoes
 log1p normaliser; a run cached from before it shows only the dashed curve.)
 ⊥AdamW keeps the gradient orthogonal to the weights, so the weight norm cannot be inflated
 to lower the loss, and the test accuracy follows the training accuracy within a few hundred
-epochs. The same numbers are in the README's results table (`examples/grokking.py`, one
+epochs. The same numbers are in the README's results table (`examples/grokking/main.py`, one
 command per row).
 """)
 

@@ -57,7 +57,7 @@ md(r"""
 ## Sweep definitions
 
 Each entry: optimizer name (resolved in `gradkit` first, then `optax`, like
-`examples/lm.py`), fixed kwargs, learning rates, model options. Lion gets the 10×
+`examples/lm/train.py`), fixed kwargs, learning rates, model options. Lion gets the 10×
 larger weight decay its paper advises; its grid spans the same three decades as AdamW's
 because at this tiny scale its best learning rate is *not* 10× below AdamW's (a first
 sweep over 1e-5–1e-2 was still improving at 1e-2). SPAM (`gradkit.spam`) keeps its
@@ -66,7 +66,7 @@ moments) with AdamW's weight decay; with 400 steps no reset happens, so here it 
 AdamW plus spike clipping (from step 20) and its ε convention. `static` lists arguments
 `optax.inject_hyperparams` must not turn into traced hyperparameters (SPAM's `density`
 fixes its state's shapes). Weight decay applies to matrices only, as in
-`examples/lm.py`. Add a row to sweep another gradkit method.
+`examples/lm/train.py`. Add a row to sweep another gradkit method.
 """)
 
 code(r"""
@@ -104,7 +104,7 @@ md(r"""
 `jax.vmap` over the state trains one model per learning rate in a single program; a
 warm-up + cosine factor (`optax.scale_by_schedule`) multiplies every update. Every
 model starts from the same initialisation and sees the same batches. The training step
-passes the same keyword extra args as `examples/lm.py` (`obj_fn`, `logits_fn`), so
+passes the same keyword extra args as `examples/lm/train.py` (`obj_fn`, `logits_fn`), so
 curvature methods plug in unchanged.
 """)
 

@@ -21,6 +21,7 @@ seconds, as the test suite does):
 """)
 
 code(r"""
+import importlib.util
 import json
 import math
 import os
@@ -36,10 +37,12 @@ import optax
 
 import gradkit
 
-start = pathlib.Path(os.environ.get("GRADKIT_REPO", os.getcwd())).resolve()
-ROOT = next(p for p in [start, *start.parents] if (p / "examples" / "drop_muon_cnn").exists())
-sys.path.insert(0, str(ROOT / "examples" / "drop_muon_cnn"))
-import train as cnn  # noqa: E402  (examples/drop_muon_cnn/train.py)
+# The example code is the repository's `examples` package: importable from the repository
+# root, the working directory or a parent of it.
+if importlib.util.find_spec("examples") is None:
+    here = pathlib.Path.cwd().resolve()
+    sys.path.insert(0, str(next(p for p in [here, *here.parents] if (p / "examples" / "lm").is_dir())))
+from examples.drop_muon_cnn import train as cnn  # noqa: E402
 
 %matplotlib inline
 TINY = os.environ.get("GRADKIT_TINY") == "1"

@@ -20,14 +20,16 @@ usable as the `learning_rate` of any gradkit or optax alias and under `inject_hy
 - **The annealing scaling law** (Tissue et al., [arXiv 2408.11029](https://arxiv.org/abs/2408.11029)):
   $L(s) = L_0 + A\,S_1^{-\alpha} - C\,S_2$, with forward area $S_1$ and annealing area $S_2$.
 
-Part 1 draws the schedules; part 2 runs `examples/schedules.py` on the reference byte-level LM
+Part 1 draws the schedules; part 2 runs `examples/schedules` on the reference byte-level LM
 (or reloads its runs: set `GRADKIT_SCHEDULES_WORKDIR` to the example's `--workdir`).
 Set `GRADKIT_TINY=1` to run everything at toy size (the test suite does).
 ''')
 
 code(r'''
 import importlib.util
+import os
 import pathlib
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -39,15 +41,13 @@ from IPython.display import display
 
 import gradkit
 
-start = pathlib.Path(os.environ.get("GRADKIT_REPO", os.getcwd())).resolve()
-ROOT = next(p for p in [start, *start.parents] if (p / "examples" / "schedules.py").exists())
-sys.path.insert(0, str(ROOT / "examples"))
-spec = importlib.util.spec_from_file_location("schedules_example",
-                                              ROOT / "examples" / "schedules.py")
-schedules_example = importlib.util.module_from_spec(spec)
-sys.modules["schedules_example"] = schedules_example
-spec.loader.exec_module(schedules_example)  # the example's runs, tables and plots
-lm_lib = schedules_example.lm_lib
+# The example code is the repository's `examples` package (examples/schedules/train.py, built
+# on examples/lm): importable from the repository root, the working directory or a parent of it.
+if importlib.util.find_spec("examples") is None:
+    here = pathlib.Path.cwd().resolve()
+    sys.path.insert(0, str(next(p for p in [here, *here.parents] if (p / "examples" / "lm").is_dir())))
+from examples.lm.configs.default import Config
+from examples.schedules import train as schedules_example  # the runs, tables and plots
 %matplotlib inline
 
 TINY = os.environ.get("GRADKIT_TINY") == "1"
@@ -121,7 +121,7 @@ md(r'''
 ## 2. On the reference language model
 
 Ten AdamW runs of the byte-level GPT of `gradkit/models/transformer.py` on the generated corpus
-(`lm_lib` defaults: 600 steps, batch 32 × 64 bytes, peak lr 3e-3, weight decay 0.1, 50 warm-up
+(`examples/lm` defaults: 600 steps, batch 32 × 64 bytes, peak lr 3e-3, weight decay 0.1, 50 warm-up
 steps, validation loss every 10 steps): cosine and WSD (linear decay over 20% of the budget, floor
 10%) for each budget 200, 400, 600; one WSD-S run (cycles ending at 200 and 400, decay 20% per
 cycle) and one cyclic-cosine run; a warm-up + constant run; and a run with the schedule refined
@@ -130,15 +130,14 @@ from the 600-step cosine run's per-step gradient ℓ1 norms (Adam-type weights 1
 
 code(r'''
 if TINY:  # the same toy runs as tests/test_schedules_example.py
-    base = lm_lib.Config(workdir=WORKDIR + "_tiny", num_steps=8, d_model=16, num_layers=1,
-                         num_heads=2, batch_size=4, seq_len=16, corpus_bytes=20_000,
-                         eval_every=2, eval_batches=1, warmup_steps=2, log_every=1,
-                         progress=False)
-    num_budgets = 2
+    base = Config(num_steps=8, d_model=16, num_layers=1, num_heads=2, batch_size=4, seq_len=16,
+                  corpus_bytes=20_000, eval_every=2, eval_batches=1, warmup_steps=2,
+                  log_every=1, progress=False)
+    runs_dir, num_budgets = WORKDIR + "_tiny", 2
 else:
-    base = lm_lib.Config(workdir=WORKDIR, eval_every=10, log_every=1, progress=False)
-    num_budgets = 3
-summary = schedules_example.run_all(base, num_budgets=num_budgets, reuse=True)
+    base = Config(eval_every=10, log_every=1, progress=False)
+    runs_dir, num_budgets = WORKDIR, 3
+summary = schedules_example.run_all(base, runs_dir, num_budgets=num_budgets, reuse=True)
 print(summary["budget_table"])
 ''')
 

@@ -20,7 +20,7 @@ $$\theta_{t+1} = \theta_t - \eta_t\,\mathrm{clip}\big(m_t/\max(\gamma h_t, \epsi
 notebook
 
 1. checks both estimators against the exact (Gauss-Newton) diagonal on a tiny problem, and
-2. runs the sweep of `examples/sophia.py`: AdamW over learning rates and Sophia-G / Sophia-H
+2. runs the sweep of `examples/sophia`: AdamW over learning rates and Sophia-G / Sophia-H
    over learning rate × γ on the reference byte-level language model
    (`gradkit/models/transformer.py` on the generated corpus of `gradkit/data/text.py`, output
    bias initialised to the corpus's log unigram frequencies), and reports, for each optimizer's
@@ -33,7 +33,9 @@ Set `GRADKIT_TINY=1` to run everything at toy size (the test suite does).
 code(r'''
 import importlib.util
 import math
+import os
 import pathlib
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -43,16 +45,13 @@ from IPython.display import display
 
 import gradkit
 
-# Find the repository root (the folder holding examples/sophia.py): the working directory
-# or one of its parents; on Colab, clone gradkit and set GRADKIT_REPO to its path.
-start = pathlib.Path(os.environ.get("GRADKIT_REPO", os.getcwd())).resolve()
-ROOT = next(p for p in [start, *start.parents] if (p / "examples" / "sophia.py").exists())
-sys.path.insert(0, str(ROOT / "examples"))
-spec = importlib.util.spec_from_file_location("sophia_example", ROOT / "examples" / "sophia.py")
-sophia_example = importlib.util.module_from_spec(spec)
-sys.modules["sophia_example"] = sophia_example  # (dataclasses look their module up)
-spec.loader.exec_module(sophia_example)  # the sweep's code: settings, run_sweep, tables
-lm_lib = sophia_example.lm_lib
+# The example code is the repository's `examples` package (examples/sophia/train.py, built on
+# examples/lm): importable from the repository root, the working directory or a parent of it.
+if importlib.util.find_spec("examples") is None:
+    here = pathlib.Path.cwd().resolve()
+    sys.path.insert(0, str(next(p for p in [here, *here.parents] if (p / "examples" / "lm").is_dir())))
+from examples.lm.configs.default import Config
+from examples.sophia import train as sophia_example  # the sweep: settings, run_sweep, tables
 %matplotlib inline
 
 TINY = os.environ.get("GRADKIT_TINY") == "1"
@@ -111,7 +110,7 @@ md(r'''
 ## 2. Sophia vs AdamW on the tiny language model, each at its best swept setting
 
 Every run trains the same byte-level GPT from the same initialisation on the same batches
-(`lm_lib.train`): 600 steps, batch 32 × 64 bytes, linear warm-up (50 steps) and cosine decay to
+(`examples/lm/train.py`): 600 steps, batch 32 × 64 bytes, linear warm-up (50 steps) and cosine decay to
 10%, global-norm gradient clipping 1.0 and weight decay 0.1 on matrices for every optimizer
 (as in the paper's runs), output-head bias at the log unigram prior (`docs/lm.md`: with a zero
 bias, bounded-step methods such as Sophia stall near the unigram loss on this model). AdamW uses betas (0.9, 0.95) (the paper's baseline); Sophia-G the
@@ -123,20 +122,20 @@ Each optimizer's best setting reaches the target first (ties and misses: lowest 
 
 code(r'''
 if TINY:  # (the same toy run as tests/test_sophia_example.py's example run)
-    base = lm_lib.Config(workdir=WORKDIR, num_steps=4, d_model=16, num_layers=1, num_heads=2,
-                         batch_size=4, seq_len=16, corpus_bytes=20_000, eval_every=2,
-                         eval_batches=1, warmup_steps=1, grad_clip=1.0, progress=False)
+    base = Config(num_steps=4, d_model=16, num_layers=1, num_heads=2, batch_size=4, seq_len=16,
+                  corpus_bytes=20_000, eval_every=2, eval_batches=1, warmup_steps=1,
+                  grad_clip=1.0, progress=False)
     grids = dict(adamw_lrs=[1e-3], sophia_g=([1e-3], [0.05]))
     target = 10.0  # toy size: only checks the plumbing
 else:
-    base = lm_lib.Config(workdir=WORKDIR, eval_every=25, grad_clip=1.0, progress=False)
+    base = Config(eval_every=25, grad_clip=1.0, progress=False)
     grids = dict(adamw_lrs=sophia_example.ADAMW_LRS,
                  sophia_g=(sophia_example.SOPHIA_G_LRS, sophia_example.SOPHIA_G_GAMMAS),
                  sophia_h=(sophia_example.SOPHIA_H_LRS, sophia_example.SOPHIA_H_GAMMAS))
     target = 0.8
 settings = sophia_example.sweep_settings(grids["adamw_lrs"], grids["sophia_g"],
                                          grids.get("sophia_h", ([], [])))
-summary = sophia_example.run_sweep(base, settings, target)
+summary = sophia_example.run_sweep(base, settings, target, WORKDIR)
 sweep_table, best_table = sophia_example.tables(summary)
 print(sweep_table)
 print()

@@ -16,7 +16,7 @@ estimate, counted as `num_clipped` in its state), periodically resets the moment
 warms the learning rate up again after each reset; Stable-SPAM (Huang et al., 2025) adds
 adaptive clipping and norm scaling.
 
-This notebook reproduces the effect at small scale by reusing `examples/spikes.py`: a
+This notebook reproduces the effect at small scale by reusing `examples/spikes/train.py`: a
 2-hidden-layer tanh MLP trained on generated regression data with minibatch gradients,
 where every `spike_every` steps the **whole gradient** is multiplied by the next factor of
 1e3, 1e4, 1e5, 1e6. Each optimizer is trained with and without the injected spikes from
@@ -29,29 +29,27 @@ code(r"""
 import os
 import pathlib
 import sys
-import types
 
 import jax
 import matplotlib.pyplot as plt
 
-# Find the repository root (the folder holding examples/spikes.py): the working directory
+# Find the repository root (the folder holding examples/spikes/): the working directory
 # or one of its parents; on Colab, clone gradkit and set GRADKIT_REPO to its path.
 start = pathlib.Path(os.environ.get("GRADKIT_REPO", os.getcwd())).resolve()
-ROOT = next(p for p in [start, *start.parents] if (p / "examples" / "spikes.py").exists())
-sys.path.insert(0, str(ROOT / "examples"))
-import spikes  # noqa: E402  (examples/spikes.py: data, MLP, optimizers, training loop)
+ROOT = next(p for p in [start, *start.parents] if (p / "examples" / "spikes").is_dir())
+sys.path.insert(0, str(ROOT))
+from examples.spikes import train as spikes  # noqa: E402  (data, MLP, optimizers, loop)
 
-# examples/spikes.py selects the Agg backend on import; show figures inline again.
 %matplotlib inline
 
 TINY = os.environ.get("GRADKIT_TINY") == "1"
-cfg = types.SimpleNamespace(  # the example's flags, as plain attributes
+cfg = spikes.Config(  # the example's configuration (its flags' defaults, full size)
     steps=60 if TINY else 3000,
     spike_first=10 if TINY else 150,
     spike_every=20 if TINY else 300,
-    spike_scales=["1e3", "1e4", "1e5", "1e6"],
+    spike_scales=(1e3, 1e4, 1e5, 1e6),
     learning_rate=1e-3,
-    optimizers=["adam", "spam", "stable_spam"],
+    optimizers=("adam", "spam", "stable_spam"),
     hidden=8 if TINY else 64,
     num_samples=128 if TINY else 1024,
     batch_size=16 if TINY else 64,
@@ -64,7 +62,7 @@ print(jax.devices(), "tiny" if TINY else "full", f"{cfg.steps} steps")
 md(r"""
 ## Training
 
-`spikes.train(name, spikes, cfg)` runs the jitted training loop of the example and returns
+`spikes.run_optimizer(name, spikes, cfg)` runs the jitted training loop of the example and returns
 one row per `log_every` steps: full-data train loss and the number of gradient entries the
 optimizer clipped (0 for Adam, which has no `num_clipped` in its state).
 """)
@@ -72,8 +70,8 @@ optimizer clipped (0 for Adam, which has no `num_clipped` in its state).
 code(r"""
 rows = []
 for name in cfg.optimizers:
-    rows += spikes.train(name, True, cfg)
-    rows += spikes.train(name, False, cfg)
+    rows += spikes.run_optimizer(name, True, cfg)
+    rows += spikes.run_optimizer(name, False, cfg)
 print(len(rows), "logged rows")
 """)
 
@@ -103,7 +101,7 @@ for s in range(cfg.spike_first, cfg.steps, cfg.spike_every):
     ax_loss.axvline(s, color="gray", alpha=0.3, lw=0.8)
 ax_loss.set_yscale("log")
 ax_loss.set_ylabel("train loss (full data)")
-ax_loss.set_title("Injected gradient spikes ×" + ", ×".join(cfg.spike_scales))
+ax_loss.set_title("Injected gradient spikes " + spikes.scales_label(cfg.spike_scales))
 ax_loss.legend(fontsize=8)
 ax_clip.set_yscale("symlog")
 ax_clip.set_ylim(bottom=0)

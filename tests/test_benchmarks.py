@@ -53,7 +53,7 @@ def test_eggroll_benchmark_prints_ratio_table():
     out = run_benchmark("eggroll", "--width=8", "--depth=1", "--population=4", "--ranks=1",
                         "--repeats=1", "--naive_population=2", "--naive_chunk=2")
     for row in ("plain batched inference", "EGGROLL r=1, pre-generated noise",
-                "EGGROLL r=1, on the fly (rbg)", "naive full-rank ES"):
+                "EGGROLL r=1, on the fly (counter hash, default)", "naive full-rank ES"):
         assert f"| {row} |" in out
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import math
 
 import chex
 import jax
@@ -18,8 +20,11 @@ from tests.registry import ROWS
 from tests.registry import Row
 
 NAMED_ROWS = [(row.name, row) for row in ROWS]
+ALIAS_ROWS = [(row.name, row) for row in ROWS if row.kind == "alias"]
+PRIMITIVE_ROWS = [(row.name, row) for row in ROWS if row.kind == "primitive"]
 
-
+# Aliases whose learning-rate validation belongs to another work item (issue 13, item 6 in
+# gradkit/spikes and gradkit/evolution); drop a name once its alias validates.
 def _grads_fn(params, step):
     """Gradient of the parabola plus step-dependent noise (deterministic)."""
     grads = jax.grad(helpers.parabola)(params)
@@ -89,13 +94,58 @@ class ConformanceTest(chex.TestCase):
             assert bool(jnp.all(jnp.isfinite(leaf.astype(jnp.float32))))
 
     @parameterized.named_parameters(*NAMED_ROWS)
+    def test_state_shapes_and_dtypes_are_stable_through_lax_cond(self, row: Row):
+        """The state's types after an update equal init's (shapes, dtypes, weak types),
+        so the optimizer can sit inside lax.cond/scan/while (e.g. optax.MultiSteps)."""
+        opt = row.factory(**row.kwargs)
+        params = helpers.tiny_params()
+        state = opt.init(params)
+        extra = row.extra_args(helpers.parabola, params, state)
+        grads = _grads_fn(params, 0)
+
+        @jax.jit
+        def maybe_step(pred, state):
+            return jax.lax.cond(
+                pred, lambda s: opt.update(grads, s, params, **extra)[1], lambda s: s, state)
+
+        state1 = maybe_step(True, state)
+        state2 = maybe_step(True, state1)
+        chex.assert_trees_all_equal_shapes_and_dtypes(state2, state)
+        chex.assert_trees_all_equal_structs(maybe_step(False, state), state)
+
+    @parameterized.named_parameters(*ALIAS_ROWS)
+    def test_concrete_learning_rate_is_validated_and_required(self, row: Row):
+        signature = inspect.signature(row.factory)
+        assert signature.parameters["learning_rate"].default is inspect.Parameter.empty
+        for bad in (0.0, -1e-3, -1, math.nan, math.inf, np.float32(-0.5)):
+            with pytest.raises(ValueError, match="`learning_rate`"):
+                row.factory(**{**row.kwargs, "learning_rate": bad})
+        # Schedules and traced values pass through.
+        row.factory(**{**row.kwargs, "learning_rate": optax.constant_schedule(-1.0)})
+        row.factory(**{**row.kwargs, "learning_rate": jnp.asarray(-1.0)})
+
+    @parameterized.named_parameters(*PRIMITIVE_ROWS)
+    def test_primitive_has_no_learning_rate_and_declares_extra_args(self, row: Row):
+        opt = row.factory(**row.kwargs)
+        assert "learning_rate" not in inspect.signature(row.factory).parameters
+        if row.receives_extra_args:
+            assert isinstance(opt, optax.GradientTransformationExtraArgs), row.name
+        elif not isinstance(opt, optax.GradientTransformationExtraArgs):
+            with pytest.raises(TypeError):  # a plain update rejects keywords outright
+                opt.update(jnp.zeros(1), opt.init(jnp.zeros(1)), jnp.zeros(1), unknown=1)
+
+    @parameterized.named_parameters(*NAMED_ROWS)
     def test_inject_hyperparams_matches_and_takes_schedules(self, row: Row):
+        if row.kind == "wrapper":
+            self.skipTest("a wrapper's hyperparameters are the inner optimizer's")
         params = helpers.tiny_params()
         plain = row.factory(**row.kwargs)
         injected = optax.inject_hyperparams(row.factory)(**row.kwargs)
         p_plain, _ = _run(row, plain, params, 3)
         p_inj, state = _run(row, injected, params, 3)
         chex.assert_trees_all_close(p_inj, p_plain, rtol=1e-6, atol=1e-7)
+        if row.kind != "alias":
+            return
         lr = row.kwargs["learning_rate"]
         assert float(state.hyperparams["learning_rate"]) == pytest.approx(lr)
 
@@ -109,23 +159,13 @@ class ConformanceTest(chex.TestCase):
         chex.assert_trees_all_close(p_next, p_sched, atol=1e-6 * lr + 1e-12)
 
     @parameterized.named_parameters(*NAMED_ROWS)
-    def test_multisteps_applies_inner_update_on_mean_gradient(self, row: Row):
-        opt = row.factory(**row.kwargs)
-        multi = optax.MultiSteps(opt, every_k_schedule=2)
-        params = helpers.tiny_params()
-        m_state, o_state = multi.init(params), opt.init(params)
-        g1, g2 = _grads_fn(params, 0), _grads_fn(params, 1)
-        extra = row.extra_args(helpers.parabola, params, o_state)
-        first, m_state = multi.update(g1, m_state, params, **extra)
-        chex.assert_trees_all_close(first, jax.tree.map(jnp.zeros_like, first))
-        second, m_state = multi.update(g2, m_state, params, **extra)
-        mean = jax.tree.map(lambda a, b: (a + b) / 2, g1, g2)
-        expected, _ = opt.update(mean, o_state, params, **extra)
-        chex.assert_trees_all_close(second, expected, rtol=1e-5, atol=1e-7)
-
-    @parameterized.named_parameters(*NAMED_ROWS)
     def test_unknown_extra_args_are_ignored(self, row: Row):
-        opt = optax.with_extra_args_support(row.factory(**row.kwargs))
+        """Called directly (no optax.with_extra_args_support, which would drop the args
+        before our code runs): our update must accept and ignore unknown keywords."""
+        if not row.receives_extra_args:
+            self.skipTest("no gradkit code in this row receives extra args")
+        opt = row.factory(**row.kwargs)
+        assert isinstance(opt, optax.GradientTransformationExtraArgs)
         params = helpers.tiny_params()
         state = opt.init(params)
         extra = row.extra_args(helpers.parabola, params, state)

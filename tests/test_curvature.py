@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import NamedTuple
 
 import chex
 import flax.linen as nn
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -66,7 +69,7 @@ def _counting_estimator(diag_per_call: dict) -> optax.GradientTransformationExtr
 def test_hutchinson_equals_optax_estimator_bit_for_bit():
     x, y, params = _softmax_problem()
     obj_fn = lambda p: _ce(p, x, y)  # noqa: E731
-    ours = gradkit.hutchinson_diag_hessian(seed=3)
+    ours = gradkit.hutchinson_diag_hessian(key=3)
     theirs = contrib.hutchinson_estimator_diag_hessian(jax.random.PRNGKey(3))
     s1, s2 = ours.init(params), theirs.init(params)
     step1 = jax.jit(lambda s: ours.update(params, s, params, obj_fn=obj_fn))
@@ -268,17 +271,180 @@ def test_official_schedule_sophia_trajectory_on_quadratic():
             np.testing.assert_array_equal(state[0].nu, 0.0)
 
 
+def _sub_jaxprs(value):
+    if isinstance(value, jax.extend.core.ClosedJaxpr):
+        yield value.jaxpr
+    elif isinstance(value, jax.extend.core.Jaxpr):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _sub_jaxprs(v)
+
+
+def _primitives(jaxpr, *, into_cond: bool = True) -> set[str]:
+    """Primitive names in `jaxpr` and its sub-jaxprs (cond branches only if `into_cond`)."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        if eqn.primitive.name == "cond" and not into_cond:
+            continue
+        for value in eqn.params.values():
+            for sub in _sub_jaxprs(value):
+                names |= _primitives(sub, into_cond=into_cond)
+    return names
+
+
+# sin/cos appear only in the HVP of this objective, so they mark where the estimator runs.
+_SIN_OBJ = lambda q: jnp.sum(jnp.sin(q["w"]))  # noqa: E731
+_ESTIMATOR_MARKS = {"sin", "cos", "random_bits"}
+
+
+def _assert_estimator_only_in_cond_branch(jaxpr):
+    """The estimator's primitives occur in the refresh branch of the single top-level cond
+    and nowhere outside it (so the other k−1 steps skip it)."""
+    conds = [e for e in jaxpr.eqns if e.primitive.name == "cond"]
+    assert len(conds) == 1, [e.primitive.name for e in jaxpr.eqns]
+    skip, refresh = conds[0].params["branches"]  # index = predicate (False, True)
+    assert _ESTIMATOR_MARKS <= _primitives(refresh.jaxpr)
+    assert not _ESTIMATOR_MARKS & _primitives(skip.jaxpr)
+    assert not _ESTIMATOR_MARKS & _primitives(jaxpr, into_cond=False)
+
+
 def test_estimator_runs_inside_cond():
     opt = gradkit.sophia(1e-3)
     params = {"w": jnp.ones(3)}
-    obj_fn = lambda q: jnp.sum(q["w"] ** 3)  # noqa: E731
-    jaxpr = jax.make_jaxpr(lambda g, s, p: opt.update(g, s, p, obj_fn=obj_fn))(
+    jaxpr = jax.make_jaxpr(lambda g, s, p: opt.update(g, s, p, obj_fn=_SIN_OBJ))(
         params, opt.init(params), params)
-    cond_eqns = [e for e in jaxpr.eqns if e.primitive.name == "cond"]
-    assert len(cond_eqns) == 1
-    # The HVP's multiply-by-probe lives only in the branch, not at top level.
-    top = {e.primitive.name for e in jaxpr.eqns}
-    assert "random_bits" not in top and "threefry2x32" not in top
+    _assert_estimator_only_in_cond_branch(jaxpr.jaxpr)
+
+
+def _vmapped_sophia(k: int, calls: list):
+    """sophia-H under jax.vmap over 3 independent states; `calls` logs estimator runs."""
+    hutch = gradkit.hutchinson_diag_hessian(key=0)
+
+    def update_fn(updates, state, params=None, **extra):
+        jax.debug.callback(lambda c: calls.append(int(np.asarray(c).size)), state.key[..., 0])
+        return hutch.update(updates, state, params, **extra)
+
+    logged = optax.GradientTransformationExtraArgs(hutch.init, update_fn)
+    opt = gradkit.sophia(0.1, update_interval=k, estimator=logged, weight_decay=0.0)
+    step = jax.jit(jax.vmap(lambda g, s, p: opt.update(g, s, p, obj_fn=_SIN_OBJ)))
+    return opt, step
+
+
+def test_vmap_keeps_the_refresh_a_branch_and_runs_the_estimator_every_k_steps():
+    """Under vmap a batched predicate would turn lax.cond into a select that runs the
+    estimator at every step (k× the cost); ours ORs the predicate over the mapped axis."""
+    k, members = 4, 3
+    calls = []
+    opt, step = _vmapped_sophia(k, calls)
+    params = {"w": jnp.stack([jnp.linspace(-1.0, 1.0, 5) * (i + 1) for i in range(members)])}
+    states = jax.vmap(opt.init)(params)
+    jaxpr = jax.make_jaxpr(jax.vmap(lambda g, s, p: opt.update(g, s, p, obj_fn=_SIN_OBJ)))(
+        params, states, params)
+    _assert_estimator_only_in_cond_branch(jaxpr.jaxpr)
+    refresh_steps = []
+    for t in range(2 * k + 1):
+        before = len(calls)
+        _, states = step(params, states, params)
+        if len(calls) > before:
+            refresh_steps.append(t)
+    assert refresh_steps == [0, k, 2 * k]
+
+
+def test_vmap_members_at_different_steps_match_unbatched_runs():
+    """Members whose counts differ: each refreshes on its own schedule (select inside the
+    branch), exactly as when run one by one, also under nested vmap."""
+    k = 3
+    opt = gradkit.sophia(0.1, update_interval=k, weight_decay=0.0, key=1)
+    base = {"w": jnp.linspace(-1.0, 1.0, 5)}
+    state = opt.init(base)
+    update = lambda g, s, p: opt.update(g, s, p, obj_fn=_SIN_OBJ)  # noqa: E731
+    states = [state]
+    for _ in range(3):  # members at counts 0, 1, 2, 3
+        states.append(update(base, states[-1], base)[1])
+    batched = jax.tree.map(lambda *xs: jnp.stack(xs).reshape(2, 2, *xs[0].shape), *states)
+    pb = {"w": jnp.broadcast_to(base["w"], (2, 2, 5))}
+    nested = jax.jit(jax.vmap(jax.vmap(update)))
+    single = jax.jit(update)
+    u_b, s_b = pb, batched
+    for _ in range(2 * k):
+        u_b, s_b = nested(pb, s_b, pb)
+        for i, s in enumerate(states):
+            u, states[i] = single(base, s, base)
+            chex.assert_trees_all_close(jax.tree.map(lambda x, i=i: x.reshape(4, -1)[i], u_b),
+                                        jax.tree.map(lambda x: x.reshape(-1), u), rtol=1e-6)
+    chex.assert_trees_all_close(
+        jax.tree.map(lambda x: x.reshape(4, -1)[3], s_b[0].nu),
+        jax.tree.map(lambda x: x.reshape(-1), states[3][0].nu), rtol=1e-6)
+
+
+def test_bf16_params_keep_h_in_float32_and_accurate():
+    """h of bf16 params is float32 by default: a bf16 EMA with β₂ = 0.99 of a constant
+    ĥ = 1 stalls near 0.8 (increments 0.01·(1−h) fall below half a bf16 ulp)."""
+    ones = _counting_estimator({"w": jnp.ones(4, jnp.bfloat16)})
+    const = optax.GradientTransformationExtraArgs(
+        ones.init, lambda u, s, p=None, **e: (jax.tree.map(jnp.ones_like, p), s))
+    params = {"w": jnp.ones(4, jnp.bfloat16)}
+    steps = 400
+
+    def run(nu_dtype):
+        opt = gradkit.scale_by_sophia(b2=0.99, update_interval=1, estimator=const,
+                                      nu_dtype=nu_dtype)
+        body = lambda s, _: (opt.update(params, s, params)[1], None)  # noqa: E731
+        return jax.lax.scan(body, opt.init(params), length=steps)[0].nu["w"]
+
+    nu = jax.jit(run, static_argnums=0)(None)
+    assert nu.dtype == jnp.float32
+    np.testing.assert_allclose(nu, 1.0 - 0.99**steps, rtol=1e-4)
+    nu_bf16 = jax.jit(run, static_argnums=0)(jnp.bfloat16)  # explicit opt-in keeps bf16
+    assert nu_bf16.dtype == jnp.bfloat16
+    assert float(nu_bf16[0]) < 0.9 < 1.0 - 0.99**steps
+
+
+def test_track_win_rate_false_skips_it_without_changing_updates():
+    const = _counting_estimator({"w": jnp.array([1.0, 100.0, 0.5])})
+    p = {"w": jnp.zeros(3)}
+    g = {"w": jnp.array([0.1, 0.1, -0.1])}
+    on = gradkit.scale_by_sophia(estimator=const)
+    off = gradkit.scale_by_sophia(estimator=const, track_win_rate=False)
+    u_on, s_on = on.update(g, on.init(p), p)
+    u_off, s_off = off.update(g, off.init(p), p)
+    chex.assert_trees_all_equal(u_on, u_off)
+    assert float(s_on.win_rate) == pytest.approx(1 / 3)
+    assert float(s_off.win_rate) == -1.0
+    chex.assert_trees_all_equal_shapes_and_dtypes(s_on, s_off)
+
+
+def test_seed_is_a_deprecated_alias_of_key():
+    params = {"w": jnp.linspace(-1.0, 1.0, 4)}
+    est = gradkit.hutchinson_diag_hessian(key=7)
+    for factory in (gradkit.hutchinson_diag_hessian, gradkit.gnb_diag_hessian):
+        with pytest.warns(DeprecationWarning, match="key="):
+            old = factory(seed=7)
+        assert int(old.init(params).key[1]) == int(factory(key=7).init(params).key[1])
+        with pytest.raises(TypeError, match="`key`"):
+            factory(key=1, seed=1)
+    for factory in (gradkit.scale_by_sophia, functools.partial(gradkit.sophia, 1e-3)):
+        with pytest.warns(DeprecationWarning, match="key="):
+            old = factory(seed=7)
+        chex.assert_trees_all_equal(old.init(params), factory(key=7).init(params))
+    chex.assert_trees_all_equal(est.init(params).key, jax.random.PRNGKey(7))
+    typed = gradkit.hutchinson_diag_hessian(key=jax.random.key(7)).init(params).key
+    chex.assert_trees_all_equal(typed, jax.random.PRNGKey(7))
+
+
+def test_signature_follows_optax_contrib_sophia():
+    """learning_rate, b1, b2 positional as in optax.contrib.sophia; the rest keyword-only
+    (so no positional call can bind a value to a differently ordered argument)."""
+    for ours, theirs, n in ((gradkit.sophia, contrib.sophia, 3),
+                            (gradkit.scale_by_sophia, contrib_sophia.scale_by_sophia, 2)):
+        ps = list(inspect.signature(ours).parameters.values())
+        assert [p.name for p in ps[:n]] == list(inspect.signature(theirs).parameters)[:n]
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in ps[n:])
+    common = {"eps", "gamma", "clip_threshold", "update_interval", "mu_dtype", "weight_decay"}
+    assert common <= set(inspect.signature(gradkit.sophia).parameters)
+    assert common <= set(inspect.signature(contrib.sophia).parameters)
 
 
 @pytest.mark.parametrize("b1,k", [(0.965, 5), (0.0, 1), (0.5, 3)])
@@ -292,7 +458,7 @@ def test_relation_to_optax_contrib_sophia(b1, k):
     x, y, params0 = _softmax_problem(seed=1)
     b2, gamma, eps = 0.5, 0.5, 1e-8  # large γ(1−b2): some coordinates stay unclipped
     ours = gradkit.scale_by_sophia(b1=b1, b2=b2, gamma=gamma, eps=eps, update_interval=k,
-                                   seed=5)
+                                   key=5)
     theirs = contrib_sophia.scale_by_sophia(
         b1=b1, b2=b2, gamma=gamma, eps=eps, update_interval=k,
         hessian_diagonal_fn=contrib.hutchinson_estimator_diag_hessian(jax.random.PRNGKey(5)))
@@ -328,10 +494,11 @@ def test_state_structure_dtypes_and_win_rate_lookup():
     assert isinstance(inner, gradkit.ScaleBySophiaState)
     assert inner.count.dtype == jnp.int32 and int(inner.count) == 1
     assert inner.mu["w"].dtype == jnp.float32
-    assert inner.nu["w"].dtype == jnp.bfloat16 and inner.nu["b"].dtype == jnp.float32
+    # nu_dtype=None: float32 for the bf16 leaf (and the float32 one).
+    assert inner.nu["w"].dtype == jnp.float32 and inner.nu["b"].dtype == jnp.float32
     assert isinstance(inner.estimator_state, gradkit.GNBDiagHessianState)
     assert inner.estimator_state.key.dtype == jnp.uint32
-    win = optax.tree_utils.tree_get(state, "win_rate")
+    win = optax.tree.get(state, "win_rate")
     assert win.dtype == jnp.float32 and win.shape == ()
 
 
@@ -437,8 +604,8 @@ def test_pmap_replicas_identical_with_axis_name_and_diverge_without(estimator):
 def test_pmap_hutchinson_equals_single_device_on_global_batch():
     n = jax.device_count()
     x, y, params = _softmax_problem(seed=3, batch=4 * n)
-    est = gradkit.hutchinson_diag_hessian(seed=9, axis_name="d")
-    single = gradkit.hutchinson_diag_hessian(seed=9)
+    est = gradkit.hutchinson_diag_hessian(key=9, axis_name="d")
+    single = gradkit.hutchinson_diag_hessian(key=9)
     expected, _ = jax.jit(lambda s: single.update(params, s, params,
                                                   obj_fn=lambda p: _ce(p, x, y)))(
         single.init(params))
@@ -457,7 +624,7 @@ def test_pmap_gnb_uses_global_mean_gradient_and_global_count():
     n = jax.device_count()
     x, _, params = _softmax_problem(seed=4, batch=4 * n)
     mask = (jnp.arange(4 * n) % 5 != 0).reshape(n, 4)
-    est = gradkit.gnb_diag_hessian(seed=1, axis_name="d")
+    est = gradkit.gnb_diag_hessian(key=1, axis_name="d")
 
     def local(params, xb, mb):
         h, _ = est.update(params, est.init(params), params,

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import scipy.special
 from absl.testing import parameterized
 
 import gradkit
@@ -36,21 +37,25 @@ def _kinds(params):
     return {"w": "lowrank", "b": "dense", "conv": "lowrank", "emb": "frozen"}
 
 
-@functools.partial(jax.jit, static_argnums=(3,), static_argnames=("rank",))
-def _member(params, key, i, n, rank=2, noise=None):
-    return es.perturb(params, key, i, sigma=SIGMA, population_size=n, rank=rank,
-                      kinds=_kinds(params), noise=noise)
+def _key(raw, rank=2, **kw):
+    config = es.EggrollConfig(rank=rank, kinds=_kinds(_params()), **kw)
+    return es.EggrollKey(raw, jnp.float32(SIGMA), config)
+
+
+@jax.jit
+def _member(params, key, i, noise=None):
+    return es.perturb(params, key, i, noise=noise)
 
 
 class NoiseTest(parameterized.TestCase):
 
     def test_regenerated_identically_and_differs_across_members_and_steps(self):
         params = _params()
-        key = jax.random.key(1, impl="rbg")
-        a = _member(params, key, 4, 8)
-        b = _member(params, key, 4, 8)
+        key = _key(jax.random.key(1))
+        a = _member(params, key, 4)
+        b = _member(params, key, 4)
         chex.assert_trees_all_equal(a, b)
-        c = _member(params, key, 6, 8)  # another noise index
+        c = _member(params, key, 6)  # another noise index
         assert not np.allclose(a["w"], c["w"]) and not np.allclose(a["b"], c["b"])
         # The next step's key gives other noise.
         opt = es.scale_by_eggroll(SIGMA, 2, kinds=_kinds(params))
@@ -58,7 +63,7 @@ class NoiseTest(parameterized.TestCase):
         k0 = es.current_key(state)
         _, state = opt.update(params, state, fitness=jnp.arange(8.0))
         k1 = es.current_key(state)
-        assert not np.allclose(_member(params, k0, 4, 8)["w"], _member(params, k1, 4, 8)["w"])
+        assert not np.allclose(_member(params, k0, 4)["w"], _member(params, k1, 4)["w"])
 
     def test_noise_reuse_keeps_the_key_for_k_steps(self):
         params = _params()
@@ -66,17 +71,17 @@ class NoiseTest(parameterized.TestCase):
         state = opt.init(params)
         keys = []
         for _ in range(3):
-            keys.append(jax.random.key_data(es.current_key(state, noise_reuse=2)))
+            keys.append(jax.random.key_data(es.current_key(state).key))
             _, state = opt.update(params, state, fitness=jnp.arange(4.0))
         np.testing.assert_array_equal(keys[0], keys[1])
         assert not np.array_equal(keys[1], keys[2])
 
     def test_antithetic_pairs_mirror_and_factors_have_rank_r(self):
         params = _params()
-        key = jax.random.key(2, impl="rbg")
         for rank in (1, 2):
-            plus = _member(params, key, 2, 6, rank=rank)
-            minus = _member(params, key, 3, 6, rank=rank)
+            key = _key(jax.random.key(2), rank=rank)
+            plus = _member(params, key, 2)
+            minus = _member(params, key, 3)
             for name in ("w", "b", "conv"):
                 np.testing.assert_allclose(plus[name] - params[name],
                                            params[name] - minus[name], atol=1e-5)
@@ -86,27 +91,60 @@ class NoiseTest(parameterized.TestCase):
             assert np.linalg.matrix_rank(np.asarray(delta_conv), tol=1e-4) == rank
             chex.assert_trees_all_equal(plus["emb"], params["emb"])  # frozen
 
-    def test_sample_noise_rows_are_what_perturb_uses(self):
+    @parameterized.parameters("hash", "jax")
+    def test_sample_noise_rows_are_what_perturb_uses(self, generator):
         params = _params()
-        key = jax.random.key(3, impl="rbg")
-        noise = es.sample_noise(params, key, 8, rank=2, kinds=_kinds(params))
+        key = _key(jax.random.key(3), generator=generator)
+        noise = es.sample_noise(params, key, 8)
         w = noise[3]  # leaves in key order: b, conv, emb, w
         assert isinstance(w, es.LowRankFactors) and w.a.shape == (4, 5, 2)
         assert w.b.shape == (4, 4, 2) and noise[2] is None
         expected = params["w"] - SIGMA * (w.a[2] @ w.b[2].T) / np.sqrt(2)  # member 5: k=2, −
-        np.testing.assert_allclose(_member(params, key, 5, 8)["w"], expected, rtol=1e-5,
+        np.testing.assert_allclose(_member(params, key, 5)["w"], expected, rtol=1e-5,
                                    atol=1e-6)
         np.testing.assert_allclose(
-            _member(params, key, 5, 8, noise=noise)["w"], expected, rtol=1e-5, atol=1e-6)
+            _member(params, key, 5, noise=noise)["w"], expected, rtol=1e-5, atol=1e-6)
+        # Row k does not depend on the population size.
+        bigger = es.sample_noise(params, key, 16)
+        for small, big in zip(jax.tree.leaves(noise), jax.tree.leaves(bigger), strict=True):
+            np.testing.assert_array_equal(small, big[:4])
 
-    @parameterized.parameters("threefry2x32", "rbg", "unsafe_rbg")
-    def test_vmapped_members_match_single_members(self, impl):
+    @parameterized.parameters(("threefry2x32", "hash"), ("rbg", "hash"),
+                              ("unsafe_rbg", "hash"), ("threefry2x32", "jax"))
+    def test_vmapped_members_match_single_members(self, impl, generator):
         params = _params()
-        key = jax.random.key(4, impl=impl)
-        batched = jax.vmap(lambda i: _member(params, key, i, 8))(jnp.arange(8))
+        key = _key(jax.random.key(4, impl=impl), key_impl=impl, generator=generator)
+        batched = jax.vmap(lambda i: _member(params, key, i))(jnp.arange(8))
         for i in (0, 5, 7):
             chex.assert_trees_all_close(jax.tree.map(lambda t, i=i: t[i], batched),
-                                        _member(params, key, i, 8), rtol=1e-5, atol=1e-6)
+                                        _member(params, key, i), rtol=1e-5, atol=1e-6)
+
+    def test_hash_generator_is_standard_gaussian_and_independent(self):
+        # 64 noise indices × 2049 entries: moments of N(0, 1), no correlation between
+        # indices or between neighbouring entries, no shared values across indices.
+        params = {"w": jnp.zeros((2048, 1))}
+        key = es.EggrollKey(jax.random.key(5), jnp.float32(1.0), es.EggrollConfig())
+        f = es.sample_noise(params, key, 128)[0]
+        z = np.asarray(jnp.concatenate([f.a[..., 0], f.b[..., 0]], axis=1), np.float64)
+        flat = z.ravel()  # 131072 draws; standard errors ≈ 0.003 (mean), 0.004 (var)
+        assert abs(flat.mean()) < 0.015 and abs(flat.var() - 1.0) < 0.02
+        assert abs(np.mean(flat**4) - 3.0) < 0.1 and abs(np.mean(flat**3)) < 0.05
+        np.testing.assert_allclose(np.mean(np.abs(flat) > 1.96), 0.05, atol=0.004)
+        np.testing.assert_allclose(np.mean(np.abs(flat) > 3.0), 0.0027, atol=0.0012)
+        corr = np.corrcoef(z)[np.triu_indices(64, 1)]  # se 1/√2049 ≈ 0.022 each
+        assert np.max(np.abs(corr)) < 0.11 and abs(corr.mean()) < 0.01
+        lag = np.mean(z[:, 1:] * z[:, :-1])
+        assert abs(lag) < 0.015
+        assert len(np.unique(flat)) > 0.99 * flat.size
+
+    def test_fast_erfinv_matches_float64(self):
+        from gradkit.evolution._noise import _erfinv
+        q = np.arange(-(2**24 - 1), 2**24, 2 * 997, dtype=np.int64)
+        q = np.concatenate([q, [-(2**24 - 1), 2**24 - 1, 1, -1]])
+        x = (q.astype(np.float64) * 2.0**-24).astype(np.float32)
+        got = np.asarray(jax.jit(_erfinv)(jnp.asarray(x)), np.float64)
+        want = scipy.special.erfinv(x.astype(np.float64))
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
 
 
 class EstimateTest(parameterized.TestCase):
@@ -118,17 +156,20 @@ class EstimateTest(parameterized.TestCase):
         state = opt.init(params)
         return opt.update(params, state, params, fitness=fitness), state
 
-    @parameterized.parameters(("threefry2x32", 2), ("rbg", 4))
-    def test_update_is_minus_mean_of_shaped_fitness_times_perturbation(self, impl, key_size):
+    @parameterized.parameters(("threefry2x32", 2, "hash"), ("rbg", 4, "hash"),
+                              ("threefry2x32", 2, "jax"))
+    def test_update_is_minus_mean_of_shaped_fitness_times_perturbation(self, impl, key_size,
+                                                                       generator):
         params = _params()
         n = 8
         fitness = jnp.asarray([3.0, -1.0, 0.5, 2.0, 7.0, 1.0, -4.0, 0.0])
-        (updates, state_n), state = self._update(fitness, params, key_impl=impl)
-        key = es.current_key(state, key_impl=impl)
+        (updates, state_n), state = self._update(fitness, params, key_impl=impl,
+                                                 generator=generator)
+        key = es.current_key(state)
         shaped = (fitness - fitness.mean()) / jnp.sqrt(fitness.var() + 1e-5)
         expected = jax.tree.map(jnp.zeros_like, params)
         for i in range(n):
-            member = _member(params, key, i, n)
+            member = _member(params, key, i)
             expected = jax.tree.map(
                 lambda e, m, p, i=i: e - shaped[i] * (m - p) / SIGMA / n,
                 expected, member, params)
@@ -207,10 +248,9 @@ class EstimateTest(parameterized.TestCase):
                                       kinds={"w": kind})
             state = opt.init(params)
             key = es.current_key(state)
-            noise = es.sample_noise(params, key, n, rank=rank, kinds={"w": kind})
-            fit = jax.vmap(lambda i: jnp.sum(es.perturb(
-                params, key, i, sigma=1.0, population_size=n, rank=rank,
-                kinds={"w": kind}, noise=noise)["w"] ** 3))(jnp.arange(n))
+            noise = es.sample_noise(params, key, n)
+            fit = jax.vmap(lambda i: jnp.sum(es.perturb(params, key, i, noise=noise)["w"] ** 3))(
+                jnp.arange(n))
             return jnp.mean(-opt.update(params, state, fitness=fit)[0]["w"])
 
         low, full = float(estimate("lowrank")), float(estimate("dense"))
@@ -235,10 +275,8 @@ class EstimateTest(parameterized.TestCase):
             key = es.current_key(state)
 
             @jax.jit
-            def fitness(params, key, kind=kind, rank=rank):
-                return jax.vmap(lambda i: f(es.perturb(
-                    params, key, i, sigma=0.5, population_size=n, rank=rank,
-                    kinds={"w": kind})))(jnp.arange(n))
+            def fitness(params, key):
+                return jax.vmap(lambda i: f(es.perturb(params, key, i)))(jnp.arange(n))
 
             est = -opt.update(params, state, fitness=fitness(params, key))[0]["w"]
             np.testing.assert_allclose(est, g - w0, atol=0.12)
@@ -278,8 +316,7 @@ class EstimateTest(parameterized.TestCase):
         def step(params, state):
             key = gradkit.eggroll_current_key(state)
             fit = jax.vmap(lambda i: -jnp.sum((gradkit.eggroll_perturb(
-                params, key, i, sigma=0.1, population_size=32)["w"] - target) ** 2))(
-                    jnp.arange(32))
+                params, key, i)["w"] - target) ** 2))(jnp.arange(32))
             updates, state = opt.update(params, state, params, fitness=fit)
             return optax.apply_updates(params, updates), state
 
@@ -305,6 +342,18 @@ class ValidationTest(parameterized.TestCase):
         with pytest.raises(ValueError, match="weight_decay"):
             gradkit.eggroll(0.1, 0.1, weight_decay=-1.0)
 
+    def test_key_replaces_seed(self):
+        params = {"w": jnp.zeros((3, 2))}
+        want = es.scale_by_eggroll(0.1, key=3).init(params).key
+        with pytest.warns(DeprecationWarning, match="seed"):
+            old = es.scale_by_eggroll(0.1, seed=3)
+        np.testing.assert_array_equal(old.init(params).key, want)
+        assert not np.array_equal(es.scale_by_eggroll(0.1).init(params).key, want)
+        with pytest.raises(TypeError, match="`key` only"):
+            es.scale_by_eggroll(0.1, key=3, seed=3)
+        with pytest.raises(TypeError, match="`key`"):
+            es.scale_by_eggroll(0.1, key=0.5)
+
     def test_bad_fitness_and_population(self):
         params = _params()
         opt = es.scale_by_eggroll(SIGMA)
@@ -328,6 +377,66 @@ class ValidationTest(parameterized.TestCase):
         kinds = es.resolve_kinds(params, lambda path, leaf: (
             "frozen" if jax.tree_util.keystr(path) == "['emb']" else None))
         assert kinds == {"w": "lowrank", "b": "dense", "conv": "lowrank", "emb": "frozen"}
+
+
+class ConfigTest(parameterized.TestCase):
+    """One EggrollConfig, made by the transform, decides the noise everywhere."""
+
+    def test_forward_reads_every_setting_from_the_transform(self):
+        # Non-default settings given once: the key from the state carries all of them,
+        # and the update is exactly the estimate over the members perturb() evaluated.
+        params = _params()
+        kinds = {"w": "lowrank", "b": "frozen", "conv": "dense", "emb": "lowrank"}
+        opt = es.scale_by_eggroll(SIGMA, 3, antithetic=False, noise_reuse=2, kinds=kinds,
+                                  key_impl="rbg", key=4, fitness_shaping="raw")
+        state = opt.init(params)
+        _, state = opt.update(params, state, fitness=jnp.arange(6.0))  # count 1, epoch 0
+        key = es.current_key(state)
+        assert key.config == es.find_state(state).config
+        assert key.config == es.EggrollConfig(3, False, kinds, "rbg")
+        np.testing.assert_allclose(key.sigma, SIGMA)
+        fitness = jnp.asarray([1.0, -2.0, 0.5, 3.0, 0.0, -1.0])
+        members = [_member(params, key, i) for i in range(6)]
+        assert np.linalg.matrix_rank(np.asarray(members[0]["w"] - params["w"]),
+                                     tol=1e-5) == 3
+        chex.assert_trees_all_equal(members[1]["b"], params["b"])  # frozen
+        updates, _ = opt.update(params, state, fitness=fitness)
+        expected = jax.tree.map(
+            lambda p, *ms: -sum(f * (m - p) for f, m in zip(fitness, ms, strict=True))
+            / SIGMA / 6, params, *members)
+        chex.assert_trees_all_close(updates, expected, rtol=1e-4, atol=1e-5)
+
+    def test_settings_cannot_be_given_again_by_hand(self):
+        params = _params()
+        state = es.scale_by_eggroll(SIGMA, 2).init(params)
+        key = es.current_key(state)
+        with pytest.raises(TypeError, match="rank"):
+            es.perturb(params, key, 0, rank=1)
+        with pytest.raises(TypeError, match="current_key"):
+            es.perturb(params, jax.random.key(0), 0)
+        with pytest.raises(TypeError, match="current_key"):
+            es.sample_noise(params, jax.random.key(0), 4)
+
+    def test_state_of_another_transform_is_refused(self):
+        params = _params()
+        state = es.scale_by_eggroll(SIGMA, 2).init(params)
+        with pytest.raises(ValueError, match="another EGGROLL transform"):
+            es.scale_by_eggroll(SIGMA, 1).update(params, state, fitness=jnp.arange(4.0))
+
+    def test_config_is_static_hashable_and_validated(self):
+        config = es.EggrollConfig(rank=2, kinds={"w": "lowrank", "b": "dense"})
+        assert hash(config) == hash(es.EggrollConfig(2, kinds={"b": "dense", "w": "lowrank"}))
+        assert jax.tree.leaves(config) == []
+        key = es.EggrollKey(jax.random.key(0), jnp.float32(0.1), config)
+        assert len(jax.tree.leaves(key)) == 2  # key and σ; the config is static
+        with pytest.raises(ValueError, match="rank"):
+            es.EggrollConfig(rank=0)
+        with pytest.raises(ValueError, match="generator"):
+            es.EggrollConfig(generator="philox")
+        with pytest.raises(ValueError, match="key_impl"):
+            es.EggrollConfig(key_impl="threefry")
+        with pytest.raises(ValueError, match="kinds"):
+            es.EggrollConfig(kinds={"w": "sparse"})
 
 
 class _Net(nn.Module):
@@ -358,32 +467,36 @@ class ForwardTest(parameterized.TestCase):
         handled = _intercepted_paths(model, params, lowrank, (tokens, x), {}, None, {})
         assert handled == {("Embed_0", "embedding"), ("inp", "kernel"), ("Dense_0", "kernel")}
 
-    @parameterized.parameters(("rbg", 4, True), ("threefry2x32", 1, False))
-    def test_efficient_forward_equals_materialised(self, impl, rank, pregenerate):
+    @parameterized.parameters(("rbg", 4, True, True), ("threefry2x32", 1, False, True),
+                              ("threefry2x32", 2, False, False))
+    def test_efficient_forward_equals_materialised(self, impl, rank, pregenerate, antithetic):
         model, params, tokens, x = self._setup()
-        key = jax.random.key(9, impl=impl)
+        config = es.EggrollConfig(rank=rank, key_impl=impl, antithetic=antithetic)
+        key = es.EggrollKey(jax.random.key(9, impl=impl), jnp.float32(0.2), config)
         n = 6
-        noise = es.sample_noise(params, key, n, rank=rank) if pregenerate else None
+        noise = es.sample_noise(params, key, n) if pregenerate else None
         fast = jax.jit(lambda p: es.population_apply(
-            model, p, key, tokens, x, population_size=n, sigma=0.2, rank=rank,
-            noise=noise))(params)
+            model, p, key, tokens, x, population_size=n, noise=noise))(params)
         base = model.apply({"params": params}, tokens, x)
         slow = jax.jit(jax.vmap(lambda i: model.apply(
-            {"params": es.perturb(params, key, i, sigma=0.2, population_size=n, rank=rank)},
-            tokens, x)))(jnp.arange(n))
+            {"params": es.perturb(params, key, i)}, tokens, x)))(jnp.arange(n))
         for i in range(n):
             np.testing.assert_allclose(fast[i], slow[i], rtol=1e-4, atol=1e-5)
             assert not np.allclose(fast[i], base, atol=1e-3)
 
     def test_per_member_inputs(self):
         model, params, tokens, x = self._setup()
-        key = jax.random.key(1, impl="rbg")
+        key = es.EggrollKey(jax.random.key(1), jnp.float32(0.2), es.EggrollConfig())
         xs = jnp.stack([x, 2 * x, -x, x + 1])
         fast = jax.jit(lambda p: es.population_apply(
-            model, p, key, tokens, xs, population_size=4, sigma=0.2, in_axes=(None, 0)))(params)
+            model, p, key, tokens, xs, population_size=4, in_axes=(None, 0)))(params)
         slow = jax.jit(jax.vmap(lambda i, xi: model.apply(
-            {"params": es.perturb(params, key, i, sigma=0.2, population_size=4)},
-            tokens, xi)))(jnp.arange(4), xs)
+            {"params": es.perturb(params, key, i)}, tokens, xi)))(jnp.arange(4), xs)
+        np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-5)
+        # The members' inputs on another axis.
+        fast = jax.jit(lambda p: es.population_apply(
+            model, p, key, tokens, jnp.moveaxis(xs, 0, 1), population_size=4,
+            in_axes=(None, 1)))(params)
         np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-5)
 
 
@@ -398,8 +511,7 @@ class ShardedTest(parameterized.TestCase):
         key = gradkit.eggroll_current_key(state)
 
         def member_fitness(p, k, i):
-            out = es.apply_member(model, p, k, i, tokens, x, sigma=0.2, population_size=n,
-                                  rank=2)
+            out = es.apply_member(model, p, k, i, tokens, x)
             return -jnp.mean(out ** 2)
 
         single = jax.jit(jax.vmap(lambda i: member_fitness(params, key, i)))(jnp.arange(n))

@@ -1,4 +1,4 @@
-"""Runs examples/grokking.py end to end at a tiny size, and the notebook."""
+"""examples/grokking at a tiny size (in-process) and its notebook."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from tests.helpers import ROOT
-from tests.helpers import run_example
+from examples.grokking import train
 from tests.helpers import run_notebook
 
 
-def test_example_runs_and_writes_outputs(tmp_path):
-    run_example("grokking.py", "--p=5", "--epochs=8", "--chunk=4", "--log_every=2",
-                "--loss=stablemax", "--optimizer=perp_adamw", "--lr=0.01",
-                f"--workdir={tmp_path}")
+@pytest.mark.slow
+def test_train_and_evaluate_writes_outputs(tmp_path):
+    config = train.Config(p=5, epochs=8, chunk=4, log_every=2, loss="stablemax",
+                          optimizer="perp_adamw", lr=0.01)
+    summary = train.train_and_evaluate(config, str(tmp_path), progress=False)
     rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     # A row every log_every epochs (params before that epoch's update), plus the final params.
     assert [r["epoch"] for r in rows] == [0, 2, 4, 6, 8]
@@ -25,24 +25,22 @@ def test_example_runs_and_writes_outputs(tmp_path):
     assert all(0.0 <= r["test_acc"] <= 1.0 for r in rows)
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
     assert all(r["sc_fraction"] == 0.0 for r in rows)  # StableMax losses never exactly 0
-    summary = json.load(open(tmp_path / "summary.json"))
+    assert summary == json.load(open(tmp_path / "summary.json"))
     assert summary["epochs_run"] == 8 and summary["config"]["n_train"] == 10
+    assert summary["config"]["loss"] == "stablemax"
     assert summary["final_test_acc"] == rows[-1]["test_acc"]
     assert (tmp_path / "grokking.png").stat().st_size > 0
 
 
-def test_example_rejects_epochs_not_a_multiple_of_log_every(tmp_path):
-    import sys
-
-    sys.path.insert(0, str(ROOT / "examples"))
-    import grokking
-
+def test_rejects_epochs_not_a_multiple_of_log_every(tmp_path):
     with pytest.raises(ValueError, match="log_every"):
-        grokking.run(p=5, epochs=7, log_every=2, chunk=4, workdir=str(tmp_path))
+        train.train_and_evaluate(train.Config(p=5, epochs=7, log_every=2, chunk=4),
+                                 str(tmp_path))
     with pytest.raises(ValueError, match="`epochs` must be a positive integer"):
-        grokking.run(p=5, epochs=0, workdir=str(tmp_path))
+        train.train_and_evaluate(train.Config(p=5, epochs=0), str(tmp_path))
 
 
+@pytest.mark.slow
 def test_notebook_executes_at_tiny_size(tmp_path):
     outputs = run_notebook("grokking.ipynb", cwd=tmp_path)
     assert "final test accuracy" in outputs

@@ -9,8 +9,8 @@ import pytest
 
 from gradkit.data.modular import all_pairs
 from gradkit.data.modular import modular_arithmetic
-from gradkit.models.modular import MLP
-from gradkit.models.modular import Transformer
+from gradkit.models.modular import GrokkingMLP
+from gradkit.models.modular import GrokkingTransformer
 
 
 def test_paper_split_sizes_and_determinism():
@@ -57,16 +57,16 @@ def test_bad_arguments_raise():
 
 def test_mlp_matches_paper_architecture():
     pairs = jnp.zeros((3, 2), jnp.int32)
-    params = jax.eval_shape(MLP().init, jax.random.key(0), pairs)["params"]
+    params = jax.eval_shape(GrokkingMLP().init, jax.random.key(0), pairs)["params"]
     shapes = {k: v["kernel"].shape for k, v in params.items()}
     assert shapes == {"layers_0": (226, 200), "layers_1": (200, 200), "layers_2": (200, 113)}
     assert sum(x.size for x in jax.tree.leaves(params)) == 107_800  # no biases
-    emb = jax.eval_shape(MLP(use_embedding=True).init, jax.random.key(0), pairs)["params"]
+    emb = jax.eval_shape(GrokkingMLP(use_embedding=True).init, jax.random.key(0), pairs)["params"]
     assert emb["Embed_0"]["embedding"].shape == (113, 113)
 
 
 def test_mlp_forward_and_torch_like_init():
-    model = MLP(num_tokens=7, num_classes=7, hidden_sizes=(16,))
+    model = GrokkingMLP(num_tokens=7, num_classes=7, hidden_sizes=(16,))
     pairs = jnp.array([[1, 2], [3, 4]], jnp.int32)
     params = jax.jit(model.init)(jax.random.key(0), pairs)
     kernel = params["params"]["layers_0"]["kernel"]
@@ -78,7 +78,7 @@ def test_mlp_forward_and_torch_like_init():
 
 
 def test_transformer_shapes_and_dropout():
-    model = Transformer(num_tokens=11, num_classes=11, d_model=16, num_heads=4,
+    model = GrokkingTransformer(num_tokens=11, num_classes=11, d_model=16, num_heads=4,
                         dim_feedforward=32)
     pairs = jnp.array([[1, 2], [3, 4], [5, 6]], jnp.int32)
     params = jax.jit(model.init)(jax.random.key(0), pairs)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.helpers import run_example
 
 
+@pytest.mark.slow
 def test_drop_muon_cnn_example_tiny(tmp_path):
     out = run_example("drop_muon_cnn/main.py", f"--workdir={tmp_path}", "--channels=2,4",
                       "--num_train=64", "--batch_size=16", "--num_steps=6", "--log_every=3",
@@ -17,6 +20,7 @@ def test_drop_muon_cnn_example_tiny(tmp_path):
     assert (tmp_path / "drop_muon_cnn.png").exists() and "step_time_ratio" in out
 
 
+@pytest.mark.slow
 def test_muon_lm_example_tiny(tmp_path):
     out = run_example("muon_lm/main.py", f"--workdir={tmp_path}",
                       "--methods=auon,frob_nesterov", "--grid_override=0.05",
@@ -28,13 +32,9 @@ def test_muon_lm_example_tiny(tmp_path):
     assert "| auon | 0.05 |" in out and (tmp_path / "muon_lm.png").exists()
 
 
-def test_lm_lib_resolves_dotted_optax_names():
-    import sys
-
+def test_lm_train_resolves_dotted_optax_names():
     import optax
 
-    from tests.helpers import ROOT
-    sys.path.insert(0, str(ROOT / "examples"))
-    import lm_lib
+    from examples.lm import train
 
-    assert lm_lib.resolve_optimizer("contrib.muon") is optax.contrib.muon
+    assert train.resolve_optimizer("contrib.muon") is optax.contrib.muon

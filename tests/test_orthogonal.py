@@ -76,6 +76,24 @@ class ProjectOrthogonalTest(chex.TestCase):
         u2, _ = opt.update(g, state, w1)
         np.testing.assert_allclose(u2["w"], -0.1 * buf, rtol=1e-6)
 
+    def test_perp_sgd_l2_is_coupled_and_weight_decay_is_its_deprecated_name(self):
+        # One step, momentum 0.5, from w = (1, 0) with g = (1, 1): the L2 term λw enters
+        # the momentum buffer (torch SGD), so step 2 carries 0.5·λw from step 1.
+        lam, lr = 0.3, 0.1
+        w = {"w": jnp.array([1.0, 0.0])}
+        g = {"w": jnp.array([1.0, 1.0])}
+        opt = gradkit.perp_sgd(lr, momentum=0.5, l2_coupled=lam)
+        u1, state = opt.update(g, opt.init(w), w)
+        b1 = np.array([0.0, np.sqrt(2)]) + lam * np.array([1.0, 0.0])
+        np.testing.assert_allclose(u1["w"], -lr * b1, rtol=1e-6)
+        u2, _ = opt.update(g, state, w)  # same w: the buffer doubles up to 0.5·b1 + b1
+        np.testing.assert_allclose(u2["w"], -lr * 1.5 * b1, rtol=1e-6)
+        with pytest.warns(DeprecationWarning, match="l2_coupled"):
+            old = gradkit.perp_sgd(lr, momentum=0.5, weight_decay=lam)
+        chex.assert_trees_all_equal(old.update(g, old.init(w), w)[0], u1)
+        with pytest.raises(ValueError, match="l2_coupled"):
+            gradkit.perp_sgd(lr, l2_coupled=-1.0)
+
     def test_perp_adamw_equals_adamw_on_projected_gradient(self):
         kwargs = dict(learning_rate=1e-2, b1=0.9, b2=0.99, eps=1e-8, weight_decay=0.1)
         perp = gradkit.perp_adamw(**kwargs)

@@ -1,4 +1,5 @@
-"""Data-parallel steps: pmap and Mesh/NamedSharding jit on 8 devices equal one device."""
+"""Data-parallel steps (examples/lm/parallel_train.py): pmap and Mesh/NamedSharding jit on 8
+devices equal one device."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +8,7 @@ import optax
 import pytest
 
 import gradkit
-from gradkit import parallel
+from examples.lm import parallel_train as parallel
 from gradkit.data import text
 from gradkit.models import transformer as tf
 

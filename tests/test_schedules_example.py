@@ -1,4 +1,4 @@
-"""examples/schedules.py and notebooks/schedules.ipynb at tiny size, lm_lib's schedules.
+"""examples/schedules and notebooks/schedules.ipynb at tiny size, the LM example's schedules.
 
 The example runs once (module fixture, XLA's cheaper CPU code generation: compilation is
 most of a toy run's time); the notebook then runs the same toy configuration with
@@ -8,20 +8,17 @@ most of a toy run's time); the notebook then runs the same toy configuration wit
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import optax
 import pytest
 
 import gradkit
-from tests.helpers import ROOT
+from examples.lm import train
+from examples.lm.configs.default import Config
 from tests.helpers import read_jsonl
 from tests.helpers import run_example
 from tests.helpers import run_notebook
-
-sys.path.insert(0, str(ROOT / "examples"))
-import lm_lib
 
 # Must match the GRADKIT_TINY settings of notebooks/build_schedules.py (shared cache).
 TINY = ["--num_steps=8", "--d_model=16", "--num_layers=1", "--num_heads=2", "--batch_size=4",
@@ -34,29 +31,30 @@ def example_run(tmp_path_factory):
     """(workdir, stdout) of one toy run of the example; the workdir ends in ``_tiny``, the
     notebook's toy workdir for GRADKIT_SCHEDULES_WORKDIR = the same path without it."""
     workdir = tmp_path_factory.mktemp("schedules") / "runs_tiny"
-    out = run_example("schedules.py", f"--workdir={workdir}", *TINY, fast_compile=True,
+    out = run_example("schedules/main.py", f"--workdir={workdir}", *TINY, fast_compile=True,
                       timeout=900)
     return workdir, out
 
 
-def test_lm_lib_builds_gradkit_schedules():
-    cfg = lm_lib.Config(num_steps=100, warmup_steps=10, schedule="wsd",
+def test_lm_train_builds_gradkit_schedules():
+    cfg = Config(num_steps=100, warmup_steps=10, schedule="wsd",
                         schedule_kwargs={"decay_steps": 20, "final_fraction": 0.1})
-    sched = lm_lib.make_schedule(cfg, 2e-3)
+    sched = train.make_schedule(cfg, 2e-3)
     want = gradkit.wsd_schedule(2e-3, 100, 10, 20, final_fraction=0.1)
     steps = np.arange(0, 101)
     np.testing.assert_allclose(np.asarray(sched(steps)), np.asarray(want(steps)))
-    cfg = lm_lib.Config(num_steps=90, warmup_steps=5, schedule="wsd_s",
+    cfg = Config(num_steps=90, warmup_steps=5, schedule="wsd_s",
                         schedule_kwargs={"cycles": [30, 60], "decay": 0.2})
     want = gradkit.wsd_s_schedule(1e-3, 90, [30, 60], warmup=5, decay=0.2)
-    np.testing.assert_allclose(np.asarray(lm_lib.make_schedule(cfg, 1e-3)(steps)),
+    np.testing.assert_allclose(np.asarray(train.make_schedule(cfg, 1e-3)(steps)),
                                np.asarray(want(steps)))
     custom = optax.linear_schedule(1.0, 0.0, 10)
-    assert lm_lib.make_schedule(lm_lib.Config(schedule=custom), 1.0) is custom
+    assert train.make_schedule(Config(schedule=custom), 1.0) is custom
     with pytest.raises(ValueError, match="`schedule` must be one of"):
-        lm_lib.make_schedule(lm_lib.Config(schedule="step"), 1.0)
+        train.make_schedule(Config(schedule="step"), 1.0)
 
 
+@pytest.mark.slow
 def test_example_runs_end_to_end(example_run):
     tmp_path, out = example_run
     assert "| budget (steps) | WSD-S (one run) |" in out and "Annealing law fit on" in out
@@ -86,6 +84,7 @@ def test_example_runs_end_to_end(example_run):
     assert row["wsd_s"] == next(r["val_loss"] for r in wsd_s if r["step"] == 4)
 
 
+@pytest.mark.slow
 def test_notebook_executes_at_tiny_size(example_run):
     workdir, _ = example_run
     before = (workdir / "summary.json").read_text()

@@ -91,6 +91,32 @@ class OptaxEquivalenceTest(chex.TestCase):
         chex.assert_trees_all_close(ours, theirs, rtol=1e-6, atol=1e-7)
         chex.assert_trees_all_close(ours_state[0].mu, theirs_state[0].mu, rtol=1e-6, atol=1e-7)
 
+    @parameterized.named_parameters(
+        ("tanh_is_smooth", dict(kappa="tanh", a=3.0), dict(mode="smooth", smooth_beta=3.0)),
+        ("huber_a1_is_refined", dict(kappa="huber", a=1.0), dict(mode="refined")),
+    )
+    def test_kappa_matches_optax_scale_by_lion_mode(self, ours_kwargs, optax_kwargs):
+        # Gradients of size ~1 so tanh and the Huber kink (|c| = 1) are both exercised.
+        params = helpers.tiny_params()
+        grads = _random_grads(params, 30)
+        ours, ours_state = _run_jitted(
+            optax.chain(gradkit.scale_by_lion_k(b1=0.8, b2=0.95, **ours_kwargs),
+                        optax.scale(-1e-2)), params, grads)
+        theirs, theirs_state = _run_jitted(
+            optax.chain(optax.scale_by_lion(b1=0.8, b2=0.95, **optax_kwargs),
+                        optax.scale(-1e-2)), params, grads)
+        chex.assert_trees_all_close(ours, theirs, rtol=1e-6, atol=1e-7)
+        chex.assert_trees_all_close(ours_state[0].mu, theirs_state[0].mu, rtol=1e-6)
+
+    def test_huber_width_other_than_one_differs_from_optax_refined(self):
+        params = {"w": jnp.array([0.3, -0.7, 2.0])}
+        grads = [{"w": jnp.array([0.3, -0.7, 2.0])}]
+        ours, _ = _run_jitted(gradkit.scale_by_lion_k(b1=0.0, kappa="huber", a=0.5),
+                              params, grads)
+        theirs, _ = _run_jitted(optax.scale_by_lion(b1=0.0, mode="refined"), params, grads)
+        np.testing.assert_allclose(ours["w"] - params["w"], [0.6, -1.0, 1.0], rtol=1e-6)
+        np.testing.assert_allclose(theirs["w"] - params["w"], [0.3, -0.7, 1.0], rtol=1e-6)
+
     def test_identity_kappa_is_heavy_ball_sgd(self):
         # b1 = b2 = β: c_t = m_t = β m_{t−1} + (1−β) g_t = (1−β)·trace_t, where optax's
         # trace_t = g_t + β trace_{t−1}. So lr·c_t = lr(1−β)·trace_t.

@@ -1,4 +1,4 @@
-"""End-to-end runs of examples/sophia.py and notebooks/sophia.ipynb at tiny size.
+"""End-to-end runs of examples/sophia and notebooks/sophia.ipynb at tiny size.
 
 Both run the same tiny sweep (AdamW and Sophia-G, one setting each, on the same toy LM);
 they share a JAX persistent compilation cache in a temporary folder, so whichever runs
@@ -40,8 +40,9 @@ def compile_cache_env(compile_cache):
     }
 
 
+@pytest.mark.slow
 def test_example_sweep_runs_end_to_end(tmp_path, compile_cache_env):
-    out = run_example("sophia.py", f"--workdir={tmp_path}", *TINY_LM, "--adamw_lrs=1e-3",
+    out = run_example("sophia/main.py", f"--workdir={tmp_path}", *TINY_LM, "--adamw_lrs=1e-3",
                       "--sophia_g_lrs=1e-3", "--sophia_g_gammas=0.05", "--sophia_h_lrs=",
                       "--target_val_loss=10", fast_compile=True,
                       **compile_cache_env)
@@ -69,6 +70,7 @@ def test_example_sweep_runs_end_to_end(tmp_path, compile_cache_env):
     assert (tmp_path / "sophia.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_notebook_executes_at_tiny_size(compile_cache_env):
     text = run_notebook("sophia.ipynb", fast_compile=True, **compile_cache_env)
     assert "| AdamW |" in text and "| Sophia-G |" in text

@@ -2,9 +2,12 @@
 
 import math
 
+import pytest
+
 from tests.helpers import run_notebook
 
 
+@pytest.mark.slow
 def test_spam_notebook_runs_at_tiny_size():
     outputs = run_notebook("spam.ipynb")
     assert "tiny" in outputs

@@ -92,7 +92,7 @@ def test_hvp_equals_exact_hessian_times_v_and_vmaps_over_vectors():
 def test_hvp_is_the_code_sophias_hutchinson_uses():
     assert curvature._as_varying is _hvp.as_varying
     # Hutchinson's ĥ with Rademacher u is u ⊙ hvp(u): recompute it from gradkit.hvp.
-    est = gradkit.hutchinson_diag_hessian(seed=3)
+    est = gradkit.hutchinson_diag_hessian(key=3)
     h, _ = est.update(PARAMS, est.init(PARAMS), PARAMS, obj_fn=lambda p: _loss(p, X, Y))
     sub = jax.random.split(jax.random.PRNGKey(3))[1]
     u = optax.tree.random_like(sub, PARAMS, jax.random.rademacher, dtype=jnp.float32)

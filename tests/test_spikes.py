@@ -137,7 +137,7 @@ class SpamClosedFormTest(chex.TestCase):
 
     def test_two_steps_with_a_spike_by_hand(self):
         # b1 = b2 = 1/2, θ = 4, ε = 0, clipping from t = 2, no reset.
-        opt = gradkit.scale_by_spam(b1=0.5, b2=0.5, eps=0.0, threshold=4.0,
+        opt = gradkit.scale_by_spam(b1=0.5, b2=0.5, eps=0.0, threshold=4.0, count_every=1,
                                     reset_interval=None, clip_delay=2)
         params = {"a": jnp.zeros(3)}
         state = opt.init(params)
@@ -162,7 +162,8 @@ class SpamClosedFormTest(chex.TestCase):
         grads_fn = _noisy_grads_with_spikes(params, spikes)
         hp = dict(b1=0.9, b2=0.999, eps=1e-6, threshold=50.0)
         steps, delta_t, n_warm, delay = 60, 20, 8, 5
-        opt = gradkit.spam(1e-2, reset_interval=delta_t, warmup=n_warm, clip_delay=delay,
+        opt = gradkit.spam(1e-2, reset_interval=delta_t, warmup_steps=n_warm, clip_delay=delay,
+                           count_every=1,
                            **hp)
         got, _, clipped = _run(opt, params, grads_fn, steps)
         ref, ref_clipped = _reference_spam(
@@ -229,7 +230,8 @@ class SpamClosedFormTest(chex.TestCase):
             assert diff > 1e-6  # the conventions really differ for ε > 0
 
     def test_threshold_zero_disables_clipping(self):
-        opt = gradkit.scale_by_spam(threshold=0.0, clip_delay=0, reset_interval=None)
+        opt = gradkit.scale_by_spam(threshold=0.0, clip_delay=0, reset_interval=None,
+                                    count_every=1)
         state = opt.init({"a": jnp.zeros(2)})
         _, state = opt.update({"a": jnp.array([1.0, 1e6])}, state)
         assert int(state.num_clipped) == 0
@@ -259,7 +261,7 @@ class WarmupScheduleTest(parameterized.TestCase):
 
     def test_spam_alias_applies_warmup_but_not_to_weight_decay(self):
         params = {"a": jnp.ones(2)}
-        opt = gradkit.spam(1.0, reset_interval=3, warmup=2, weight_decay=0.5,
+        opt = gradkit.spam(1.0, reset_interval=3, warmup_steps=2, weight_decay=0.5,
                            threshold=0.0, eps=0.0)
         state = opt.init(params)
         g = {"a": jnp.array([1.0, -1.0])}
@@ -351,7 +353,7 @@ class SparseMomentumTest(chex.TestCase):
 class ClipSpikesTest(chex.TestCase):
 
     def test_closed_form_and_warmup(self):
-        opt = gradkit.clip_spikes(threshold=4.0, b2=0.5, warmup_steps=1)
+        opt = gradkit.clip_spikes(threshold=4.0, b2=0.5, clip_delay=1, count_every=1)
         state = opt.init({"a": jnp.zeros(2)})
         # No clipping while ν holds fewer than warmup_steps gradients.
         u, state = opt.update({"a": jnp.array([1.0, -1e6])}, state)
@@ -363,14 +365,14 @@ class ClipSpikesTest(chex.TestCase):
         np.testing.assert_allclose(state.nu["a"], [0.25 + 1.0, 0.25e12 + 0.5], rtol=1e-6)
 
     def test_eps_floors_the_bound(self):
-        opt = gradkit.clip_spikes(threshold=10.0, warmup_steps=0, eps=4.0)
+        opt = gradkit.clip_spikes(threshold=10.0, clip_delay=0, eps=4.0)
         u, _ = opt.update({"a": jnp.array([3.0, -1.0])}, opt.init({"a": jnp.zeros(2)}))
         np.testing.assert_allclose(u["a"], [2.0, -1.0])
 
     def test_chained_before_sgd_and_lion(self):
         for inner in (optax.sgd(1e-2), optax.lion(1e-3)):
-            opt = optax.chain(gradkit.clip_spikes(threshold=25.0, b2=0.5, warmup_steps=3),
-                              inner)
+            opt = optax.chain(
+                gradkit.clip_spikes(threshold=25.0, b2=0.5, clip_delay=3, count_every=1), inner)
             params = {"a": jnp.zeros(3)}
             grads_fn = _noisy_grads_with_spikes(params, {6})
             _, _, clipped = _run(opt, params, grads_fn, 8)
@@ -384,11 +386,11 @@ class ClipSpikesTest(chex.TestCase):
         params = {"w": jnp.zeros((3, 4))}
         grads_fn = _noisy_grads_with_spikes(params, {12, 20, 28}, seed=3)
         composed = gradkit.with_periodic_reset(
-            optax.chain(gradkit.clip_spikes(threshold=50.0, b2=0.9, warmup_steps=4),
-                        optax.scale_by_adam(b2=0.9, eps=1e-6)), every=8)
+            optax.chain(gradkit.clip_spikes(threshold=50.0, b2=0.9, clip_delay=4, count_every=1),
+                        optax.scale_by_adam(b2=0.9, eps=1e-6)), reset_interval=8, only="all")
         fused = gradkit.scale_by_spam(b2=0.9, threshold=50.0, reset_interval=8,
                                       clip_delay=4, reset_count=True, eps=1e-6,
-                                      eps_convention="optax")
+                                      eps_convention="optax", count_every=1)
         p1, _, c1 = _run(optax.chain(composed, optax.scale(-1e-2)), params, grads_fn, 30)
         p2, _, c2 = _run(optax.chain(fused, optax.scale(-1e-2)), params, grads_fn, 30)
         chex.assert_trees_all_close(p1, p2, rtol=1e-5, atol=1e-6)
@@ -398,7 +400,7 @@ class ClipSpikesTest(chex.TestCase):
 class WithPeriodicResetTest(chex.TestCase):
 
     def test_adam_state_reset_at_multiples(self):
-        opt = gradkit.with_periodic_reset(optax.scale_by_adam(), every=3)
+        opt = gradkit.with_periodic_reset(optax.scale_by_adam(), reset_interval=3, only="all")
         state = opt.init({"a": jnp.zeros(2)})
         counts = []
         for _ in range(7):
@@ -409,7 +411,8 @@ class WithPeriodicResetTest(chex.TestCase):
         assert int(state.count) == 7
 
     def test_only_resets_selected_fields(self):
-        opt = gradkit.with_periodic_reset(optax.scale_by_adam(), every=2, only=("mu", "nu"))
+        opt = gradkit.with_periodic_reset(optax.scale_by_adam(), reset_interval=2,
+                                          only=("mu", "nu"))
         state = opt.init({"a": jnp.zeros(2)})
         for _ in range(2):
             _, state = opt.update({"a": jnp.ones(2)}, state)
@@ -419,7 +422,7 @@ class WithPeriodicResetTest(chex.TestCase):
     def test_with_inject_hyperparams_and_schedule(self):
         inner = optax.inject_hyperparams(optax.adam)(
             learning_rate=optax.linear_schedule(1.0, 0.0, 10))
-        opt = gradkit.with_periodic_reset(inner, every=4, only=("mu", "nu"))
+        opt = gradkit.with_periodic_reset(inner, reset_interval=4, only=("mu", "nu"))
         params = {"a": jnp.zeros(2)}
         state = opt.init(params)
         step = jax.jit(opt.update)
@@ -438,7 +441,7 @@ class StableSpamTest(chex.TestCase):
 
     def test_first_step_is_adam_sign_step(self):
         # s = 1: M̂ = max|g| (nothing clipped), AdaGN keeps ‖g‖ (up to ε), so u = sign(g).
-        opt = gradkit.scale_by_stable_spam()
+        opt = gradkit.scale_by_stable_spam(count_every=1)
         u, state = opt.update({"a": jnp.array([3.0, -0.5, 0.0])},
                               opt.init({"a": jnp.zeros(3)}))
         np.testing.assert_allclose(u["a"], [1.0, -1.0, 0.0], atol=1e-6)
@@ -448,7 +451,7 @@ class StableSpamTest(chex.TestCase):
         params = {"w": jnp.zeros((3, 4)), "b": jnp.zeros((4,))}
         grads_fn = _noisy_grads_with_spikes(params, {5, 13, 22})
         hp = dict(b1=0.9, b2=0.999, gamma1=0.7, gamma2=0.9, gamma3=0.999, eps=1e-8)
-        opt = gradkit.stable_spam(1e-2, total_steps=40, reset_interval=10, **hp)
+        opt = gradkit.stable_spam(1e-2, total_steps=40, reset_interval=10, count_every=1, **hp)
         got, _, clipped = _run(opt, params, grads_fn, 30)
         ref = _reference_stable_spam(params, grads_fn, 30, lr=1e-2, total_t=40,
                                      eta_min=0.5, delta_t=10, **hp)
@@ -471,11 +474,15 @@ class StableSpamTest(chex.TestCase):
 
 
 FACTORIES = {
-    "spam": lambda: gradkit.spam(1e-2, reset_interval=4, warmup=2, clip_delay=2),
-    "spam_sparse": lambda: gradkit.spam(1e-2, density=0.5, reset_interval=4, clip_delay=2),
-    "stable_spam": lambda: gradkit.stable_spam(1e-2, total_steps=10, reset_interval=4),
+    "spam": lambda: gradkit.spam(1e-2, reset_interval=4, warmup_steps=2, clip_delay=2,
+                                 count_every=1),
+    "spam_sparse": lambda: gradkit.spam(1e-2, density=0.5, reset_interval=4, clip_delay=2,
+                                        count_every=1),
+    "stable_spam": lambda: gradkit.stable_spam(1e-2, total_steps=10, reset_interval=4,
+                                               count_every=1),
     "clip_adam": lambda: gradkit.with_periodic_reset(
-        optax.chain(gradkit.clip_spikes(warmup_steps=2), optax.adam(1e-2)), every=4),
+        optax.chain(gradkit.clip_spikes(clip_delay=2, count_every=1), optax.adam(1e-2)),
+        reset_interval=4),
 }
 
 
@@ -544,7 +551,7 @@ class DiagnosticsAndNonFiniteTest(chex.TestCase):
         assert int(n) > 0
 
     def test_spam_huge_spike_is_bounded(self):
-        opt = gradkit.scale_by_spam(reset_interval=None, clip_delay=2)
+        opt = gradkit.scale_by_spam(reset_interval=None, clip_delay=2, count_every=1)
         params = {"a": jnp.zeros(4)}
         state = opt.init(params)
         for _ in range(3):
@@ -557,7 +564,7 @@ class DiagnosticsAndNonFiniteTest(chex.TestCase):
         assert int(state.num_clipped) == 4
 
     def test_inf_is_clipped_nan_propagates(self):
-        opt = gradkit.scale_by_spam(reset_interval=None, clip_delay=2)
+        opt = gradkit.scale_by_spam(reset_interval=None, clip_delay=2, count_every=1)
         state = opt.init({"a": jnp.zeros(3)})
         _, state = opt.update({"a": jnp.ones(3)}, state)
         u, state = opt.update({"a": jnp.array([jnp.inf, -jnp.inf, 1.0])}, state)
@@ -593,27 +600,30 @@ class DiagnosticsAndNonFiniteTest(chex.TestCase):
             opt.update({"w": jnp.zeros((4, 4))}, state, {"w": jnp.zeros((4, 4))})
 
 
+_spam = functools.partial(gradkit.spam, 1e-3)
+_stable_spam = functools.partial(gradkit.stable_spam, 1e-3)
+
 BAD_ARGS = [
-    (gradkit.spam, dict(b1=1.0), "b1"),
-    (gradkit.spam, dict(b2=-0.1), "b2"),
-    (gradkit.spam, dict(eps=-1.0), "eps"),
-    (gradkit.spam, dict(threshold=-1.0), "threshold"),
-    (gradkit.spam, dict(reset_interval=2.5), "reset_interval"),
-    (gradkit.spam, dict(reset_interval=-3), "reset_interval"),
-    (gradkit.spam, dict(clip_delay=-1), "clip_delay"),
-    (gradkit.spam, dict(density=0.0), "density"),
-    (gradkit.spam, dict(density=1.5), "density"),
-    (gradkit.spam, dict(warmup=-1), "warmup"),
-    (gradkit.spam, dict(weight_decay=-1.0), "weight_decay"),
-    (gradkit.spam, dict(eps_convention="torch"), "eps_convention"),
-    (gradkit.stable_spam, dict(gamma1=1.5), "gamma1"),
-    (gradkit.stable_spam, dict(gamma2=1.0), "gamma2"),
-    (gradkit.stable_spam, dict(gamma3=-0.5), "gamma3"),
-    (gradkit.stable_spam, dict(eta_min=2.0), "eta_min"),
-    (gradkit.stable_spam, dict(total_steps=0), "total_steps"),
-    (gradkit.stable_spam, dict(reset_interval=-1), "reset_interval"),
+    (_spam, dict(b1=1.0), "b1"),
+    (_spam, dict(b2=-0.1), "b2"),
+    (_spam, dict(eps=-1.0), "eps"),
+    (_spam, dict(threshold=-1.0), "threshold"),
+    (_spam, dict(reset_interval=2.5), "reset_interval"),
+    (_spam, dict(reset_interval=-3), "reset_interval"),
+    (_spam, dict(clip_delay=-1), "clip_delay"),
+    (_spam, dict(density=0.0), "density"),
+    (_spam, dict(density=1.5), "density"),
+    (_spam, dict(warmup_steps=-1), "warmup_steps"),
+    (_spam, dict(weight_decay=-1.0), "weight_decay"),
+    (_spam, dict(eps_convention="torch"), "eps_convention"),
+    (_stable_spam, dict(gamma1=1.5), "gamma1"),
+    (_stable_spam, dict(gamma2=1.0), "gamma2"),
+    (_stable_spam, dict(gamma3=-0.5), "gamma3"),
+    (_stable_spam, dict(eta_min=2.0), "eta_min"),
+    (_stable_spam, dict(total_steps=0), "total_steps"),
+    (_stable_spam, dict(reset_interval=-1), "reset_interval"),
     (gradkit.clip_spikes, dict(threshold=-5.0), "threshold"),
-    (gradkit.clip_spikes, dict(warmup_steps=-1), "warmup_steps"),
+    (gradkit.clip_spikes, dict(clip_delay=-1), "clip_delay"),
     (gradkit.clip_spikes, dict(b2=1.0), "b2"),
     (gradkit.post_reset_warmup, dict(reset_interval=0), "reset_interval"),
     (gradkit.post_reset_warmup, dict(initial_scale=1.5), "initial_scale"),
@@ -626,9 +636,9 @@ def test_bad_hyperparameters_raise(factory, kwargs, name):
         factory(**kwargs)
 
 
-def test_with_periodic_reset_bad_every():
-    with pytest.raises(ValueError, match="`every`"):
-        gradkit.with_periodic_reset(optax.adam(1e-3), every=0)
+def test_with_periodic_reset_bad_interval():
+    with pytest.raises(ValueError, match="`reset_interval`"):
+        gradkit.with_periodic_reset(optax.adam(1e-3), reset_interval=0)
 
 
 # --------------------------------------------------------------------------------------
@@ -678,10 +688,13 @@ def test_fault_injection_adam_damaged_spam_not():
     assert spam_spiked < 0.2 * adam_spiked, (spam_spiked, adam_spiked)
 
 
+@pytest.mark.slow
 def test_example_runs_end_to_end(tmp_path):
-    helpers.run_example("spikes.py", f"--workdir={tmp_path}", "--steps=40", "--spike_first=20",
-                        "--spike_every=10", "--log_every=10", "--optimizers=adam,spam",
-                        "--noalso_clean")
+    from examples.spikes import train
+
+    config = train.Config(steps=40, spike_first=20, spike_every=10, log_every=10,
+                          optimizers=("adam", "spam"), also_clean=False)
+    train.train_and_evaluate(config, str(tmp_path), progress=False)
     rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert {r["optimizer"] for r in rows} == {"adam", "spam"} and len(rows) == 8
     assert any(r["num_clipped"] > 0 for r in rows if r["optimizer"] == "spam")

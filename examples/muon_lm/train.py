@@ -2,13 +2,13 @@
 reference byte-level LM: importable logic of ``examples/muon_lm/main.py``.
 
 Protocol (fixed before any run): every method trains the same model from the same init on
-the same batches (``examples/lm_lib.py``, warm-up + cosine schedule) at each learning rate
+the same batches (``examples/lm/train.py``, warm-up + cosine schedule) at each learning rate
 of its own 3-point grid (×3 apart, centred on the method's reference value); the table
 reports the best final validation loss of each method and the whole grid. The Muon-like
 methods orthogonalise / normalise the attention and MLP kernels of the blocks only; the
 embeddings, the head, biases and norms take AdamW at the AdamW default peak rate 3e-3 on the
 same schedule (as optax's Muon routes non-matrix leaves to Adam, and as the AuON reference
-keeps the token embedding on AdamW). AdamW uses lm_lib's default weight decay 0.1 on
+keeps the token embedding on AdamW). AdamW uses the LM example's default weight decay 0.1 on
 matrices; the others no weight decay (optax Muon's and the AuON paper's default).
 """
 
@@ -17,16 +17,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from typing import Any
 
 import jax
 import optax
 from optax import contrib as optax_contrib
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import lm_lib
+from examples.lm import report
+from examples.lm import train
+from examples.lm.configs.default import Config
 
 ADAM_PEAK = 3e-3
 
@@ -73,7 +72,7 @@ def transformer_layers(params: Any) -> Any:
     return jax.tree_util.tree_map_with_path(lambda p, _: order[_keys(p)[0]], params)
 
 
-def method_config(method: str, lr: float, base: lm_lib.Config) -> lm_lib.Config:
+def method_config(method: str, lr: float, base: Config) -> Config:
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, ADAM_PEAK, min(base.warmup_steps, base.num_steps - 1), base.num_steps,
         ADAM_PEAK * 0.1)
@@ -99,7 +98,7 @@ def method_config(method: str, lr: float, base: lm_lib.Config) -> lm_lib.Config:
                                opt_kwargs=kw)
 
 
-def run_grid(methods: list[str], base: lm_lib.Config, workdir: str,
+def run_grid(methods: list[str], base: Config, workdir: str,
              grids: dict[str, tuple[float, ...]] | None = None,
              target: float = 2.0) -> list[dict[str, Any]]:
     """Trains every (method, lr) of the grids; writes ``<workdir>/muon_lm.jsonl``."""
@@ -109,10 +108,10 @@ def run_grid(methods: list[str], base: lm_lib.Config, workdir: str,
     rows = []
     for method in methods:
         for lr in grids[method]:
-            cfg = dataclasses.replace(method_config(method, lr, base), workdir=workdir)
-            result = lm_lib.train(cfg)
+            cfg = method_config(method, lr, base)
+            result = train.train_and_evaluate(cfg, workdir)
             row = {"method": method, "lr": lr, "final_val_loss": result["final_val_loss"],
-                   "steps_to_target": lm_lib.steps_to_target(result["history"], target),
+                   "steps_to_target": report.steps_to_target(result["history"], target),
                    "time_per_step": result["time_per_step"], "num_steps": cfg.num_steps,
                    "seed": cfg.seed}
             rows.append(row)

@@ -77,7 +77,7 @@ def modular_arithmetic(
 
     Returns:
       A :class:`ModularSplit` of int32 NumPy arrays. Feed the pairs to
-      :class:`gradkit.models.modular.MLP` (one-hot inputs built inside) or the
+      :class:`gradkit.models.modular.GrokkingMLP` (one-hot inputs built inside) or the
       transformer as tokens.
 
     Example:

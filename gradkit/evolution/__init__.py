@@ -8,10 +8,20 @@ perturbation is low rank,
 
 and member i is evaluated at W + σE_i. Vectors (biases, norm scales) get ordinary dense
 Gaussian noise as in OpenES; leaves can also be frozen. The factors are never stored:
-they are regenerated from a key folded from (seed, step // noise_reuse, leaf path), one
-draw per leaf for the whole population, member i taking row k(i) of it. With
-antithetic sampling (the default) members 2k and 2k+1 share noise index k with signs
-+ and −.
+they are regenerated from (seed, step // noise_reuse, leaf path, noise index k(i)) by a
+counter-based generator (i.i.d. N(0, 1), see ``_noise.py``). With antithetic sampling
+(the default) members 2k and 2k+1 share noise index k with signs + and −.
+
+One settings object, :class:`EggrollConfig` (rank, antithetic, noise reuse, leaf kinds,
+key implementation, generator), is made by :func:`scale_by_eggroll` and kept with σ in
+its state; :func:`current_key` returns an :class:`EggrollKey` carrying key, σ and config,
+and every other function reads the settings from it::
+
+    opt = optax.chain(es.scale_by_eggroll(sigma=0.1, rank=4), optax.adam(1e-3))
+    state = opt.init(params)
+    key = es.current_key(state)                         # key + σ + settings
+    out = es.population_apply(model, params, key, x, population_size=256)
+    updates, state = opt.update(params, state, params, fitness=fitness(out))
 
 Three pieces, usable separately:
 
@@ -30,8 +40,9 @@ Three pieces, usable separately:
 
 Deliberate differences from the official code: the 1/σ of the ES gradient is folded into
 the learning rate as in the paper (``divide_by_sigma=True`` gives the textbook estimate);
-each leaf's noise for the whole population is one draw (same distribution, different bits
-from the official per-member keys); non-finite fitness values are left out of the shaping.
+the Gaussians come from a counter hash by default (same distribution, different bits
+from the official JAX-PRNG keys; ``generator="jax"`` uses ``jax.random.normal``);
+non-finite fitness values are left out of the shaping.
 
 The reference implementation is GPL-3.0 (HyperscaleES, nano-egg); nothing here is taken
 from it: the algorithm follows the paper and the facts gathered for this project.
@@ -43,7 +54,12 @@ the alias function, not this package): ``gradkit.eggroll_perturb`` is :func:`per
 from gradkit.evolution._forward import apply_member
 from gradkit.evolution._forward import population_apply
 from gradkit.evolution._noise import DEFAULT_KEY_IMPL
+from gradkit.evolution._noise import GENERATORS
+from gradkit.evolution._noise import KEY_IMPLS
 from gradkit.evolution._noise import KINDS
+from gradkit.evolution._noise import EggrollConfig
+from gradkit.evolution._noise import EggrollKey
+from gradkit.evolution._noise import Generator
 from gradkit.evolution._noise import Kind
 from gradkit.evolution._noise import LowRankFactors
 from gradkit.evolution._noise import default_kind
@@ -67,10 +83,15 @@ from gradkit.evolution._transform import scale_by_eggroll
 __all__ = (
     "DEFAULT_KEY_IMPL",
     "FITNESS_SHAPINGS",
+    "GENERATORS",
+    "KEY_IMPLS",
     "KINDS",
     "ZSCORE_EPS",
+    "EggrollConfig",
+    "EggrollKey",
     "Fitness",
     "FitnessShaping",
+    "Generator",
     "Kind",
     "LowRankFactors",
     "ScaleByEggrollState",

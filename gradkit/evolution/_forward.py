@@ -18,13 +18,16 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gradkit.evolution._noise import EggrollKey
 from gradkit.evolution._noise import LowRankFactors
+from gradkit.evolution._noise import _check_key
 from gradkit.evolution._noise import _flat
-from gradkit.evolution._noise import _given_or_sampled
-from gradkit.evolution._noise import _member_row
 from gradkit.evolution._noise import _perturbed_leaf
+from gradkit.evolution._noise import _rows_or_generated
 from gradkit.evolution._noise import _static_int
 from gradkit.evolution._noise import noise_index_and_sign
+from gradkit.evolution._noise import num_noise
+from gradkit.evolution._noise import sample_noise
 
 _ParamPath = tuple[str, ...]
 
@@ -67,11 +70,9 @@ def _intercepted_paths(model, params, lowrank_paths, args, kwargs, method, varia
 
 
 def apply_member(
-    model: nn.Module, params: Any, key: jax.Array, member: jax.Array, *args: Any,
-    sigma: jax.typing.ArrayLike, population_size: int, rank: int = 1,
-    antithetic: bool = True,
-    kinds: Any = None, noise: list | None = None, variables: dict | None = None,
-    method: Any = None, **kwargs: Any,
+    model: nn.Module, params: Any, key: EggrollKey, member: jax.Array, *args: Any,
+    noise: list | None = None, variables: dict | None = None, method: Any = None,
+    **kwargs: Any,
 ) -> Any:
     """Evaluates a Flax linen model at member i's perturbation without materialising it.
 
@@ -85,40 +86,46 @@ def apply_member(
     Args:
       model: a linen module.
       params: the ``"params"`` collection (the tree the optimizer updates).
-      key: the step key (:func:`current_key`).
+      key: the step's :class:`EggrollKey` (:func:`current_key`), carrying σ and the
+        transform's settings.
       member: member index (traced under vmap).
       *args, **kwargs: the model's inputs.
-      sigma, population_size, rank, antithetic, kinds: as in :func:`perturb`.
-      noise: optional pre-generated :func:`sample_noise` of the population.
+      noise: optional pre-generated :func:`sample_noise` of the population; otherwise
+        the member's factors are generated here, inside the forward.
       variables: other collections (e.g. ``batch_stats``), unperturbed.
       method: the model method to apply (default ``__call__``).
 
     Returns:
       The model's output for member i; equals ``model.apply({"params":
-      perturb(params, ...)}, ...)`` to float tolerance (tested).
+      perturb(params, key, member)}, ...)`` to float tolerance (tested).
     """
-    rank = _static_int("rank", rank)
+    key = _check_key(key, "apply_member")
+    index, sign = noise_index_and_sign(member, key.config.antithetic)
+    rows = _rows_or_generated(params, key, index, noise)
+    return _apply_rows(model, params, key, rows, sign, args, kwargs, variables, method)
+
+
+def _apply_rows(model, params, key, rows, sign, args, kwargs, variables, method):
+    """The model at W + σ·sign·E for the given noise rows (one noise index)."""
+    config = key.config
     variables = {} if variables is None else dict(variables)
-    index, sign = noise_index_and_sign(member, antithetic)
-    noise = _given_or_sampled(noise, params, key, population_size, rank, antithetic, kinds)
-    paths, leaves, kind_leaves, treedef = _flat(params, kinds)
+    paths, leaves, kind_leaves, treedef = _flat(params, config.kinds)
     dict_paths = [_dict_path(p) for p in paths]
     lowrank = {dp for dp, kd in zip(dict_paths, kind_leaves, strict=True) if kd == "lowrank" and dp}
     handled = _intercepted_paths(model, params, lowrank, args, kwargs, method, variables)
 
     factors: dict[_ParamPath, LowRankFactors] = {}
     new = []
-    for dp, leaf, kind, leaf_noise in zip(dict_paths, leaves, kind_leaves, noise, strict=True):
+    for dp, leaf, kind, row in zip(dict_paths, leaves, kind_leaves, rows, strict=True):
         if kind == "frozen":
             new.append(leaf)
         elif kind == "lowrank" and dp in handled:
-            factors[dp] = _member_row(leaf_noise, index)
+            factors[dp] = row
             new.append(leaf)
         else:
-            new.append(_perturbed_leaf(leaf, _member_row(leaf_noise, index), kind,
-                                       sigma * sign, rank))
+            new.append(_perturbed_leaf(leaf, row, kind, key.sigma * sign, config.rank))
     member_params = jax.tree.unflatten(treedef, new)
-    scale = sigma * sign / math.sqrt(rank)
+    scale = key.sigma * sign / math.sqrt(config.rank)
 
     def interceptor(next_fun, a, kw, context):
         mod = context.module
@@ -143,29 +150,59 @@ def apply_member(
                            **kwargs)
 
 
+def _pairs(x, num):
+    return x.reshape(num, 2, *x.shape[1:])
+
+
 def population_apply(
-    model: nn.Module, params: Any, key: jax.Array, *args: Any, population_size: int,
-    sigma: jax.typing.ArrayLike, rank: int = 1, antithetic: bool = True,
-    kinds: Any = None, in_axes: Any = None, noise: list | None = None,
-    variables: dict | None = None, method: Any = None,
+    model: nn.Module, params: Any, key: EggrollKey, *args: Any, population_size: int,
+    in_axes: Any = None, noise: list | None = None, variables: dict | None = None,
+    method: Any = None,
 ) -> Any:
     """:func:`apply_member` vmapped over all members; outputs have a leading [N] axis.
 
+    The K = N/2 (antithetic) or N noise indices are generated once, vectorised, inside
+    this function (so inside the caller's ``jax.jit``) unless `noise` is given.
+
     Args:
+      model, params, key, variables, method: as in :func:`apply_member`.
+      *args: the model's inputs.
+      population_size: N, the members evaluated (indices 0 … N−1).
       in_axes: ``None`` (every member sees the same `args`) or 0 (args have a leading
         population axis), or a tuple per positional arg as for ``jax.vmap``.
       noise: ``None`` draws the noise here; or pass a :func:`sample_noise` result
         generated beforehand (e.g. outside the jitted forward).
-      Others as in :func:`apply_member`.
     """
+    key = _check_key(key, "population_apply")
     population_size = _static_int("population_size", population_size)
-    noise = _given_or_sampled(noise, params, key, population_size, rank, antithetic, kinds)
-
-    def one(member, *a):
-        return apply_member(model, params, key, member, *a, sigma=sigma,
-                            population_size=population_size, rank=rank,
-                            antithetic=antithetic, kinds=kinds, noise=noise,
-                            variables=variables, method=method)
-
+    if noise is None:
+        # Materialised once (K rows): otherwise XLA may fuse the generator into each
+        # member's use of its row and compute every Gaussian once per member.
+        noise = jax.lax.optimization_barrier(sample_noise(params, key, population_size))
+    num = num_noise(population_size, key.config.antithetic)
+    rows_given = {t.shape[0] for t in jax.tree.leaves(noise)}
+    if rows_given - {num}:
+        raise ValueError(f"`noise` must have {num} rows (noise indices) for population_size="
+                         f"{population_size}, got {sorted(rows_given)}.")
     axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
-    return jax.vmap(one, in_axes=(0, *axes))(jnp.arange(population_size), *args)
+    if len(axes) != len(args):
+        raise ValueError(f"`in_axes` has {len(axes)} entries for {len(args)} inputs.")
+
+    def member_rows(rows, sign, *a):
+        return _apply_rows(model, params, key, rows, sign, a, {}, variables, method)
+
+    if not key.config.antithetic:
+        return jax.vmap(member_rows, in_axes=(0, 0, *axes))(
+            noise, jnp.ones([population_size], jnp.float32), *args)
+    # Antithetic pairs: vmap over the K noise indices, then over the two signs sharing
+    # that index's factors; no per-member copy of the noise rows.
+    pair_args = [a if ax is None else _pairs(jnp.moveaxis(a, ax, 0), num)
+                 for a, ax in zip(args, axes, strict=True)]
+    pair_axes = tuple(None if ax is None else 0 for ax in axes)
+
+    def pair(rows, *a):
+        return jax.vmap(member_rows, in_axes=(None, 0, *pair_axes))(
+            rows, jnp.asarray([1.0, -1.0], jnp.float32), *a)
+
+    out = jax.vmap(pair, in_axes=(0, *pair_axes))(noise, *pair_args)
+    return jax.tree.map(lambda t: t.reshape(population_size, *t.shape[2:]), out)

@@ -8,6 +8,10 @@ default). Deliberate differences from the official code are listed in the docstr
 the 1/σ of the ES gradient is folded into the learning rate as in the paper
 (``divide_by_sigma`` gives the textbook estimate), and the noise is drawn per leaf for the
 whole population (see :func:`sample_noise`).
+
+The settings that decide the noise are one :class:`EggrollConfig`, carried in the state
+with σ; :func:`current_key` hands both to the forward inside an :class:`EggrollKey`, so
+the forward and the update cannot use different settings.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ import optax
 
 from gradkit import _validation
 from gradkit.evolution._noise import DEFAULT_KEY_IMPL
+from gradkit.evolution._noise import EggrollConfig
+from gradkit.evolution._noise import EggrollKey
+from gradkit.evolution._noise import Generator
 from gradkit.evolution._noise import LowRankFactors
 from gradkit.evolution._noise import _static_int
 from gradkit.evolution._noise import sample_noise
@@ -38,6 +45,9 @@ class ScaleByEggrollState(NamedTuple):
 
     count: chex.Array  # int32 scalar, number of ES steps taken so far.
     key: chex.Array  # uint32[2] (threefry2x32) or uint32[4] (rbg): raw key data of `seed`.
+    sigma: chex.Array  # float32 scalar, σ (an array: it may be injected or scheduled).
+    noise_reuse: chex.Array  # int32 scalar: the noise changes every noise_reuse steps.
+    config: EggrollConfig  # static settings (no leaves): rank, antithetic, kinds, ...
 
 
 def find_state(opt_state: Any) -> ScaleByEggrollState:
@@ -50,15 +60,15 @@ def find_state(opt_state: Any) -> ScaleByEggrollState:
     return found[0]
 
 
-def current_key(
-    opt_state: Any, noise_reuse: int = 1, key_impl: str = DEFAULT_KEY_IMPL,
-) -> jax.Array:
-    """The key of the step the next ``update`` will take (pass to the population forward).
+def current_key(opt_state: Any) -> EggrollKey:
+    """The :class:`EggrollKey` of the step the next ``update`` will take.
 
-    `noise_reuse` and `key_impl` must be those given to :func:`scale_by_eggroll`.
+    It carries the step's PRNG key, σ and the transform's :class:`EggrollConfig`; pass
+    it unchanged to :func:`perturb`, :func:`sample_noise`, :func:`apply_member` or
+    :func:`population_apply`, which take no settings of their own.
     """
     state = find_state(opt_state)
-    return step_key(state.key, state.count, noise_reuse, key_impl)
+    return step_key(state.key, state.count, state.noise_reuse, state.sigma, state.config)
 
 
 def scale_by_eggroll(
@@ -71,8 +81,10 @@ def scale_by_eggroll(
     noise_reuse: int = 1,
     kinds: Any = None,
     divide_by_sigma: bool = False,
-    seed: int = 0,
+    key: int | None = None,
     key_impl: str = DEFAULT_KEY_IMPL,
+    generator: Generator = "hash",
+    seed: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""The EGGROLL evolution-strategies update, negated so that optax *maximises* fitness.
 
@@ -105,11 +117,17 @@ def scale_by_eggroll(
         with ``count // noise_reuse``); 1 draws fresh noise every step.
       kinds: per-leaf ``"lowrank"``/``"dense"``/``"frozen"``; see :func:`resolve_kinds`.
       divide_by_sigma: divide the estimate by σ (off: the paper's convention).
-      seed: seed of the noise keys (stored in the state as raw key data).
-      key_impl: JAX PRNG implementation of the noise (``"threefry2x32"``, ``"rbg"``,
-        ``"unsafe_rbg"``); pass the same to :func:`current_key`. Each leaf's noise for
-        the whole population is one draw, so every implementation regenerates the same
-        factors in the forward and in the update.
+      key: integer seed of the noise keys (stored in the state as raw key data);
+        default 0. ``seed`` is its deprecated alias (optax names it ``key``).
+      key_impl: JAX PRNG implementation of the seed key (``"threefry2x32"``,
+        ``"rbg"``, ``"unsafe_rbg"``).
+      generator: ``"hash"`` (a counter hash per Gaussian, default: the fast one) or
+        ``"jax"`` (``jax.random.normal`` per noise index); both draw i.i.d. N(0, 1)
+        factors, see :mod:`gradkit.evolution`.
+
+    rank, antithetic, kinds, key_impl and generator form the :class:`EggrollConfig`
+    kept (with σ and noise_reuse) in the state; :func:`current_key` passes them to the
+    forward, so they are given once, here.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose update takes the keyword-only
@@ -122,10 +140,9 @@ def scale_by_eggroll(
       >>> opt = optax.chain(gradkit.scale_by_eggroll(sigma=0.1), optax.adam(0.05))
       >>> params = {"w": jnp.zeros((3, 2))}
       >>> state = opt.init(params)
-      >>> key = gradkit.eggroll_current_key(state)
+      >>> key = gradkit.eggroll_current_key(state)  # carries σ, rank, ...
       >>> members = jnp.arange(16)
-      >>> fit = jax.vmap(lambda i: f(gradkit.eggroll_perturb(
-      ...     params, key, i, sigma=0.1, population_size=16)))(members)
+      >>> fit = jax.vmap(lambda i: f(gradkit.eggroll_perturb(params, key, i)))(members)
       >>> updates, state = opt.update(params, state, params, fitness=fit)
 
     References:
@@ -133,10 +150,15 @@ def scale_by_eggroll(
       <https://arxiv.org/abs/2511.16652>`_, 2025 (Algorithm 1).
     """
     _validation.check_positive("sigma", sigma)
-    rank = _static_int("rank", rank)
+    seed = _validation.resolve_key(key, seed, "scale_by_eggroll")
+    if not _validation.is_int(seed):
+        raise TypeError(f"`key` must be an integer seed, got {seed!r}.")
     _validation.check_choice("fitness_shaping", fitness_shaping, FITNESS_SHAPINGS)
     if _validation.concrete_number(noise_reuse) is not None:
         _validation.check_positive_int("noise_reuse", noise_reuse)
+    config = EggrollConfig(rank=rank, antithetic=antithetic, kinds=kinds, key_impl=key_impl,
+                           generator=generator)
+    rank = config.rank
     if group_size is not None:
         group_size = _static_int("group_size", group_size)
     if fitness_shaping == "group" and group_size is None:
@@ -145,7 +167,10 @@ def scale_by_eggroll(
     def init_fn(params):
         del params
         key = jax.random.key_data(jax.random.key(seed, impl=key_impl))
-        return ScaleByEggrollState(count=jnp.zeros([], jnp.int32), key=key)
+        return ScaleByEggrollState(count=jnp.zeros([], jnp.int32), key=key,
+                                   sigma=jnp.asarray(sigma, jnp.float32),
+                                   noise_reuse=jnp.asarray(noise_reuse, jnp.int32),
+                                   config=config)
 
     def update_fn(updates, state, params=None, *, fitness=None, **extra_args):
         del params, extra_args
@@ -160,8 +185,11 @@ def scale_by_eggroll(
             raise ValueError(f"antithetic sampling needs an even population, got {n}.")
         shaped = shape_fitness(fitness, fitness_shaping, group_size)
         coeff = shaped[0::2] - shaped[1::2] if antithetic else shaped
-        key = step_key(state.key, state.count, noise_reuse, key_impl)
-        noise = sample_noise(updates, key, n, rank=rank, antithetic=antithetic, kinds=kinds)
+        if state.config != config:
+            raise ValueError(f"this state was made by another EGGROLL transform: its "
+                             f"settings {state.config} differ from {config}.")
+        key = step_key(state.key, state.count, state.noise_reuse, sigma, config)
+        noise = sample_noise(updates, key, n)
         scale = -1.0 / n
         if divide_by_sigma:
             scale = scale / sigma
@@ -177,8 +205,10 @@ def scale_by_eggroll(
             else:
                 g = jnp.tensordot(coeff, leaf_noise, axes=1)
                 out.append((scale * g).astype(leaf.dtype))
-        new_state = ScaleByEggrollState(count=optax.safe_increment(state.count),
-                                        key=state.key)
+        # σ as last given to the transform (with an injected σ schedule the forward of
+        # step t uses the σ of step t − 1's update).
+        new_state = state._replace(count=optax.safe_increment(state.count),
+                                   sigma=jnp.asarray(sigma, jnp.float32))
         return jax.tree.unflatten(treedef, out), new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
@@ -195,8 +225,10 @@ def eggroll(
     noise_reuse: int = 1,
     kinds: Any = None,
     divide_by_sigma: bool = False,
-    seed: int = 0,
+    key: int | None = None,
     key_impl: str = DEFAULT_KEY_IMPL,
+    generator: Generator = "hash",
+    seed: int | None = None,
     weight_decay: optax.ScalarOrSchedule = 0.0,
     mask: Any | Callable[[optax.Params], Any] | None = None,
 ) -> optax.GradientTransformationExtraArgs:
@@ -213,7 +245,7 @@ def eggroll(
     Args:
       learning_rate: scalar or schedule α.
       sigma, rank, antithetic, fitness_shaping, group_size, noise_reuse, kinds,
-        divide_by_sigma, seed, key_impl: see :func:`scale_by_eggroll`.
+        divide_by_sigma, key, key_impl, generator, seed: see :func:`scale_by_eggroll`.
       weight_decay: decoupled weight decay λ (≥ 0), multiplied by α.
       mask: pytree or callable selecting the leaves that get weight decay.
 
@@ -224,11 +256,13 @@ def eggroll(
       Sarkar et al., `Evolution Strategies at the Hyperscale
       <https://arxiv.org/abs/2511.16652>`_, 2025 (Algorithm 1).
     """
+    _validation.check_learning_rate(learning_rate)
     _validation.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
         scale_by_eggroll(sigma, rank, antithetic=antithetic, fitness_shaping=fitness_shaping,
                          group_size=group_size, noise_reuse=noise_reuse, kinds=kinds,
-                         divide_by_sigma=divide_by_sigma, seed=seed, key_impl=key_impl),
+                         divide_by_sigma=divide_by_sigma, key=key, seed=seed, key_impl=key_impl,
+                         generator=generator),
         optax.add_decayed_weights(weight_decay, mask),
         optax.scale_by_learning_rate(learning_rate),
     )

@@ -9,19 +9,16 @@ statistics and updates its running statistics once per ghost batch, in order).
 
 from __future__ import annotations
 
-import numbers
-
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from gradkit import _validation
+
 
 def check_ghost_batch_size(ghost_batch_size, batch: int | None = None) -> None:
     """Raises ``ValueError`` unless ``ghost_batch_size`` is a positive int dividing ``batch``."""
-    if (isinstance(ghost_batch_size, bool) or not isinstance(ghost_batch_size, numbers.Integral)
-            or ghost_batch_size < 1):
-        raise ValueError(
-            f"`ghost_batch_size` must be a positive integer, got {ghost_batch_size!r}.")
+    _validation.check_positive_int("ghost_batch_size", ghost_batch_size)
     if batch is not None and batch % ghost_batch_size:
         raise ValueError(
             f"`ghost_batch_size` ({ghost_batch_size}) must divide the batch size ({batch}); "

@@ -3,10 +3,10 @@
 As in Prieto et al., "Grokking at the Edge of Numerical Stability" (2025, arXiv
 2501.04697, §2 and App. B) and their official ``models.py``:
 
-- :class:`MLP`: the operands as two concatenated one-hot vectors (2p inputs), or a
+- :class:`GrokkingMLP`: the operands as two concatenated one-hot vectors (2p inputs), or a
   learned embedding of each operand, then ReLU layers 200 → 200 → p, no biases
   (p = 113: 226·200 + 200·200 + 200·113 = 107,800 parameters).
-- :class:`Transformer`: token embedding (p → 128), one post-norm encoder layer
+- :class:`GrokkingTransformer`: token embedding (p → 128), one post-norm encoder layer
   (4 heads, feed-forward 2048, ReLU, dropout 0.1, as ``torch.nn.TransformerEncoderLayer``
   defaults), a linear head; the logits are read at the last position. Like the
   official model it has no positional encoding.
@@ -24,17 +24,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-# torch.nn.Linear's default: kaiming_uniform(a=√5) = U(±1/√fan_in), variance 1/(3 fan_in).
-torch_linear_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
-
-
-def _torch_bias_init(fan_in: int):
-    bound = 1.0 / fan_in**0.5
-
-    def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
+from gradkit.models.mlp import dense_layers
+from gradkit.models.mlp import torch_bias_init
+from gradkit.models.mlp import torch_linear_init
 
 
 class _OneHotDense(nn.Module):
@@ -57,12 +49,16 @@ class _OneHotDense(nn.Module):
         offsets = self.num_tokens * jnp.arange(pairs.shape[-1])
         x = jnp.take(kernel, pairs + offsets, axis=0).sum(axis=-2)
         if self.use_bias:
-            x = x + self.param("bias", _torch_bias_init(fan_in), (self.features,), self.dtype)
+            x = x + self.param("bias", torch_bias_init(fan_in), (self.features,), self.dtype)
         return x
 
 
-class MLP(nn.Module):
-    """The paper's MLP on (a, b) operand pairs.
+class GrokkingMLP(nn.Module):
+    """The paper's MLP on (a, b) operand pairs: a one-hot (or embedding) input layer, then
+    :func:`~gradkit.models.mlp.dense_layers` with ReLU and PyTorch's default initialisation.
+
+    Parameters: ``layers_0`` (the first layer, on one-hot inputs) or ``Embed_0`` (with
+    ``use_embedding``), then ``layers_1``, ``layers_2``, … (the official model's names).
 
     Attributes:
       num_tokens: p, the number of operand values (one-hot size per operand).
@@ -85,6 +81,7 @@ class MLP(nn.Module):
     def __call__(self, pairs: jax.Array) -> jax.Array:
         """``pairs``: int ``[batch, 2]`` operands → ``[batch, num_classes]`` logits."""
         sizes = (*self.hidden_sizes, self.num_classes)
+        first = 0
         if self.use_embedding:
             x = nn.Embed(self.num_tokens, self.num_tokens, dtype=self.dtype,
                          param_dtype=self.dtype,
@@ -94,20 +91,15 @@ class MLP(nn.Module):
             # One-hot inputs: the first layer is a gather of two kernel rows.
             x = _OneHotDense(self.num_tokens, sizes[0], self.use_bias, self.dtype,
                              name="layers_0")(pairs)
-            x = nn.relu(x) if len(sizes) > 1 else x
-        for i, width in enumerate(sizes):
-            if i == 0 and not self.use_embedding:
-                continue
-            fan_in = x.shape[-1]
-            x = nn.Dense(width, use_bias=self.use_bias, dtype=self.dtype,
-                         param_dtype=self.dtype, kernel_init=torch_linear_init,
-                         bias_init=_torch_bias_init(fan_in), name=f"layers_{i}")(x)
-            if i < len(sizes) - 1:
-                x = nn.relu(x)
-        return x
+            if len(sizes) == 1:
+                return x
+            x, first = nn.relu(x), 1
+        return dense_layers(x, sizes[first:], nn.relu, use_bias=self.use_bias,
+                            weight_init="torch", dtype=self.dtype, param_dtype=self.dtype,
+                            names=[f"layers_{i}" for i in range(first, len(sizes))])
 
 
-class Transformer(nn.Module):
+class GrokkingTransformer(nn.Module):
     """One-layer post-norm transformer encoder on the two operand tokens.
 
     Attributes:
@@ -135,7 +127,7 @@ class Transformer(nn.Module):
         """
         dense = lambda n, fan_in, name: nn.Dense(  # noqa: E731
             n, dtype=self.dtype, param_dtype=self.dtype, kernel_init=torch_linear_init,
-            bias_init=_torch_bias_init(fan_in), name=name)
+            bias_init=torch_bias_init(fan_in), name=name)
         x = nn.Embed(self.num_tokens, self.d_model, dtype=self.dtype,
                      param_dtype=self.dtype, embedding_init=nn.initializers.normal(1.0))(pairs)
         for i in range(self.num_layers):

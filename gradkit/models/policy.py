@@ -14,9 +14,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gradkit.models.mlp import dense_layers
+
 
 class MLPPolicy(nn.Module):
     """Observation → action: greedy argmax over logits, or tanh-squashed continuous.
+
+    A tanh MLP (:func:`~gradkit.models.mlp.dense_layers`, parameters ``Dense_0``, …) whose
+    output is the logits, or ``action_scale·tanh(out)`` for a continuous action.
 
     Attributes:
       action_dim: number of discrete actions, or the size of a continuous action.
@@ -32,10 +37,7 @@ class MLPPolicy(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        h = obs.astype(jnp.float32)
-        for width in self.hidden:
-            h = jnp.tanh(nn.Dense(width)(h))
-        out = nn.Dense(self.action_dim)(h)
+        out = dense_layers(obs.astype(jnp.float32), (*self.hidden, self.action_dim), jnp.tanh)
         if self.continuous:
             return self.action_scale * jnp.tanh(out)
         return out

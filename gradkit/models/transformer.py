@@ -44,6 +44,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gradkit.models.stable_embedding import StableEmbedding
+
 NormPlacement = Literal["pre", "peri"]
 
 
@@ -62,6 +64,9 @@ class TransformerConfig:
       embed_norm: LayerNorm on the embedding output; ``None`` means "on for Peri-LN".
       qk_layernorm: LayerNorm on queries and keys (Wortsman et al. 2023, §3.1.1).
       use_bias: biases in the projections and LayerNorms.
+      stable_embedding: the token embedding is a
+        :class:`gradkit.models.stable_embedding.StableEmbedding` (Xavier-uniform init,
+        LayerNorm before the positions are added; Dettmers et al. 2022, §2.3).
       head_bias_init: initial output-head bias (``vocab_size`` floats, a tuple so the
         config stays hashable), e.g. ``tuple(unigram_log_prior(train_tokens))``;
         ``None`` keeps Flax's zeros. Needs ``use_bias``.
@@ -79,6 +84,7 @@ class TransformerConfig:
     embed_norm: bool | None = None
     qk_layernorm: bool = False
     use_bias: bool = True
+    stable_embedding: bool = False
     head_bias_init: tuple[float, ...] | None = None
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
@@ -126,6 +132,8 @@ class TransformerConfig:
         total = v * d + length * d + self.num_layers * block + ln + d * v + b * v
         if self.use_embed_norm:
             total += ln
+        if self.stable_embedding:
+            total += 2 * d  # its LayerNorm (always with bias)
         return total
 
 
@@ -154,8 +162,8 @@ class CausalSelfAttention(nn.Module):
         return nn.Dense(d, name="out", **dense)(out)
 
 
-class MLP(nn.Module):
-    """Two-layer GELU MLP."""
+class FeedForward(nn.Module):
+    """The block's feed-forward sub-layer: ``fc`` (width ``mlp_ratio·d_model``), GELU, ``proj``."""
 
     config: TransformerConfig
 
@@ -176,7 +184,7 @@ class Block(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         cfg = self.config
         ln = dict(use_bias=cfg.use_bias, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
-        for name, sublayer in (("attn", CausalSelfAttention), ("mlp", MLP)):
+        for name, sublayer in (("attn", CausalSelfAttention), ("mlp", FeedForward)):
             y = sublayer(cfg, name=name)(nn.LayerNorm(name=f"{name}_norm_in", **ln)(x))
             if cfg.norm == "peri":
                 y = nn.LayerNorm(name=f"{name}_norm_out", **ln)(y)
@@ -205,7 +213,11 @@ class Transformer(nn.Module):
             raise ValueError(f"sequence length {length} exceeds `max_len` {cfg.max_len}.")
         init = nn.initializers.normal(0.02)
         emb = dict(embedding_init=init, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
-        x = nn.Embed(cfg.vocab_size, cfg.d_model, name="tok_embed", **emb)(tokens)
+        if cfg.stable_embedding:
+            x = StableEmbedding(cfg.vocab_size, cfg.d_model, dtype=cfg.dtype,
+                                param_dtype=cfg.param_dtype, name="tok_embed")(tokens)
+        else:
+            x = nn.Embed(cfg.vocab_size, cfg.d_model, name="tok_embed", **emb)(tokens)
         x = x + nn.Embed(cfg.max_len, cfg.d_model, name="pos_embed", **emb)(jnp.arange(length))
         ln = dict(use_bias=cfg.use_bias, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
         if cfg.use_embed_norm:

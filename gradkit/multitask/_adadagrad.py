@@ -502,7 +502,7 @@ def adagrad_norm(
       Lau, Liu, Kolar, `AdAdaGrad: Adaptive Batch Size Schemes for Adaptive Gradient
       Methods <https://arxiv.org/abs/2402.11215>`_, 2024 (AdaGrad-Norm, §2).
     """
-    _validation.check_positive("learning_rate", learning_rate)
+    _validation.check_learning_rate(learning_rate)
     _validation.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
         scale_by_adagrad_norm(initial_accumulator_value, eps),

@@ -248,7 +248,7 @@ def sven(
       Bright-Thonney, Harvey, Lukas, Thaler, Sven: Singular Value dEsceNt,
       `arXiv:2604.01279 <https://arxiv.org/abs/2604.01279>`_, 2026.
     """
-    _validation.check_positive("learning_rate", learning_rate)
+    _validation.check_learning_rate(learning_rate)
     _validation.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
         scale_by_sven(k, rtol, kappa, axis_name=axis_name),

@@ -150,9 +150,8 @@ def scale_by_auon(
     _validation.check_positive("gamma", gamma)
     if ns_steps is None:
         ns_steps = 1 if hybrid else 0
-    if isinstance(ns_steps, bool) or not isinstance(ns_steps, int) or ns_steps < 0:
-        raise ValueError(f"`ns_steps` must be a non-negative integer, got {ns_steps!r}.")
-    mu_dtype = jax.dtypes.canonicalize_dtype(mu_dtype) if mu_dtype is not None else None
+    _validation.check_nonnegative_int("ns_steps", ns_steps)
+    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
 
     def init_fn(params):
         for path, leaf in jax.tree_util.tree_leaves_with_path(params):
@@ -273,13 +272,13 @@ def auon(
       Maity, `AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates
       <https://arxiv.org/abs/2509.24320>`_, 2025 (v1, §3).
     """
-    _validation.check_positive("learning_rate", learning_rate)
+    _validation.check_learning_rate(learning_rate)
     _validation.check_nonnegative("weight_decay", weight_decay)
     _validation.check_nonnegative("adam_weight_decay", adam_weight_decay)
     if adam_learning_rate is None:
         adam_learning_rate = learning_rate
     else:
-        _validation.check_positive("adam_learning_rate", adam_learning_rate)
+        _validation.check_learning_rate(adam_learning_rate, "adam_learning_rate")
     matrix = optax.chain(
         scale_by_auon(beta, nesterov=nesterov, hybrid=hybrid, ns_steps=ns_steps,
                       gamma=gamma, rms_scaling=rms_scaling, aspect_factor=aspect_factor,

@@ -155,7 +155,7 @@ def diffgrad(
       <https://arxiv.org/abs/1909.11015>`_, 2020 (Algorithm 1; ``diffGrad_v2.py``).
     """
     _validation.check_nonnegative("weight_decay", weight_decay)
-    _validation.check_positive("learning_rate", learning_rate)
+    _validation.check_learning_rate(learning_rate)
     decay = optax.add_decayed_weights(weight_decay, mask)
     core = scale_by_diffgrad(b1=b1, b2=b2, eps=eps)
     if coupled_weight_decay:

@@ -440,14 +440,14 @@ def drop_muon(
       Gruntkowska, Maziane, Qu, Richtárik, `Drop-Muon: Update Less, Converge Faster
       <https://arxiv.org/abs/2510.02239>`_, 2025 (Algorithm 1).
     """
-    _validation.check_positive("learning_rate", learning_rate)
+    _validation.check_learning_rate(learning_rate)
     core = scale_by_drop_muon(layers, start_probs=start_probs, seed=seed, ns_coeffs=ns_coeffs,
                               ns_steps=ns_steps, beta=beta, eps=eps, nesterov=nesterov,
                               adam_b1=adam_b1, adam_b2=adam_b2, weight_decay=weight_decay,
                               weight_decay_mask=mask, muon_mask=muon_mask)
     if adam_learning_rate is None:
         return optax.chain(core, optax.scale_by_learning_rate(learning_rate))
-    _validation.check_positive("adam_learning_rate", adam_learning_rate)
+    _validation.check_learning_rate(adam_learning_rate, "adam_learning_rate")
 
     def labels(params):
         return jax.tree.map(lambda m: "muon" if m else "adam", _muon_leaves(params, muon_mask))

@@ -134,13 +134,7 @@ def annealing_law_areas(
     """
     _validation.check_positive_int("num_steps", num_steps)
     _check_decay_factor(decay_factor)
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or not (
-        0 <= warmup_steps < num_steps
-    ):
-        raise ValueError(
-            f"`warmup_steps` must be an integer in [0, num_steps={num_steps}), got "
-            f"{warmup_steps!r}."
-        )
+    _validation.check_int("warmup_steps", warmup_steps, 0, num_steps, high_name="num_steps")
     lrs = _learning_rates(schedule, num_steps).copy()
     if warmup_steps:
         lrs[:warmup_steps] = lrs[warmup_steps]

@@ -87,7 +87,7 @@ def refined_schedule(
 
     Args:
       grad_norms: per-step gradient norms of the previous run, finite and > 0 (for
-        Adam-type optimizers the ℓ1 norms; :mod:`examples.lm_lib` logs ``grad_norm``
+        Adam-type optimizers the ℓ1 norms; :mod:`examples.lm.train` logs ``grad_norm``
         and ``grad_norm_l1`` every ``log_every`` steps).
       base_lr: the peak learning rate > 0.
       optimizer_kind: ``"sgd"`` (w = G⁻²) or ``"adam"`` (w = 1/‖g‖₁).
@@ -113,8 +113,7 @@ def refined_schedule(
       (Algorithm 1, refinement for SGD; §3 weights 1/‖g_t‖₁ for Adam-type methods).
     """
     _validation.check_positive("base_lr", base_lr)
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-        raise ValueError(f"`warmup_steps` must be a non-negative integer, got {warmup_steps!r}.")
+    _validation.check_nonnegative_int("warmup_steps", warmup_steps)
     rho = refined_schedule_values(grad_norms, optimizer_kind, tau)
     table = (float(base_lr) * rho).astype(np.float32)
     last = table.size - 1

@@ -51,11 +51,6 @@ def decay_shape_fn(decay_shape: DecayShape) -> Callable[[jax.Array], jax.Array]:
     return lambda x: 1.0 - x * x
 
 
-def _check_nonnegative_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}.")
-
-
 def _check_peak(peak_value) -> None:
     _validation.check_positive("peak_value", peak_value)
     x = _validation.concrete_number(peak_value)
@@ -129,8 +124,8 @@ def wsd_schedule(
     """
     _check_peak(peak_value)
     _validation.check_positive_int("total_steps", total_steps)
-    _check_nonnegative_int("warmup_steps", warmup_steps)
-    _check_nonnegative_int("decay_steps", decay_steps)
+    _validation.check_nonnegative_int("warmup_steps", warmup_steps)
+    _validation.check_nonnegative_int("decay_steps", decay_steps)
     if decay_steps > total_steps:
         raise ValueError(
             f"`decay_steps` must be <= `total_steps` ({total_steps}), got {decay_steps}."

@@ -12,8 +12,11 @@ transformations:
   official code, with optional sparse momentum (``density``);
 * :func:`scale_by_stable_spam` / :func:`stable_spam`: adaptive clipping and norm scaling.
 
-States that clip expose ``num_clipped`` (int32, entries clipped at the last step):
-``optax.tree_utils.tree_get(opt_state, "num_clipped")``.
+States that clip expose ``num_clipped`` (int32): the entries clipped at the last counted
+step when ``count_every`` > 0 (1: every step, exact; k: every k-th step), −1 with the
+default ``count_every=0`` (the count costs one more read of g and ν per counted step):
+``optax.tree_utils.tree_get(opt_state, "num_clipped")``. Implementation and measured
+cost: ``docs/spam.md``.
 """
 
 from gradkit.spikes._clip import ClipSpikesState

@@ -18,9 +18,16 @@ import jax.numpy as jnp
 import optax
 
 from gradkit import _validation
-from gradkit.spikes._clip import _count_true
+from gradkit.spikes._clip import _NOT_COUNTED
+from gradkit.spikes._clip import _after
+from gradkit.spikes._clip import _check_count_every
+from gradkit.spikes._clip import _check_reset_interval
+from gradkit.spikes._clip import _deprecated_alias
+from gradkit.spikes._clip import _moment_dtype
+from gradkit.spikes._clip import _num_clipped
+from gradkit.spikes._clip import _popcount
+from gradkit.spikes._clip import _reset_phase
 from gradkit.spikes._clip import post_reset_warmup
-from gradkit.spikes._clip import spike_clip
 
 EpsConvention = Literal["official", "optax"]
 
@@ -30,14 +37,10 @@ class ScaleBySpamState(NamedTuple):
 
     count: chex.Array  # int32 scalar, updates so far (global; never reset by default).
     mu: optax.Updates  # First moment: params' shape, or (k,) for sparse leaves; mu_dtype.
-    nu: optax.Updates  # Second moment: same shapes as mu, params' dtype.
+    nu: optax.Updates  # Second moment: same shapes as mu; nu_dtype (float32 for bf16).
     index: optax.Updates  # int32 (k,) sorted flat indices kept by a sparse leaf; [-1] if dense.
     key: chex.Array  # uint32 raw PRNG key data, drawing the sparse masks at each reset.
-    num_clipped: chex.Array  # int32 scalar, entries clipped at the last step.
-
-
-def _is_pair(x):
-    return isinstance(x, tuple)
+    num_clipped: chex.Array  # int32 scalar, entries clipped at the last counted step.
 
 
 def _sparse_flags(tree, density: float, density_mask) -> Any:
@@ -54,6 +57,25 @@ def _draw_index(key, size: int, k: int) -> jax.Array:
     """k distinct flat indices in [0, size), uniformly at random, sorted."""
     idx = jax.random.choice(key, size, (k,), replace=False)
     return jnp.sort(idx).astype(jnp.int32)
+
+
+# Sparse leaves: indices are sorted, distinct and in range by construction, so the
+# gather/scatter skip the negative-index wrap and the bounds handling.
+_INDEXING = dict(indices_are_sorted=True, unique_indices=True, mode="promise_in_bounds",
+                 wrap_negative_indices=False)
+
+
+def _gather(g: jax.Array, idx: jax.Array | None) -> jax.Array:
+    return g if idx is None else g.reshape(-1).at[idx].get(**_INDEXING)
+
+
+def _scatter(u: jax.Array, idx: jax.Array | None, shape: tuple[int, ...]) -> jax.Array:
+    if idx is None:
+        return u
+    # A scatter-add into zeros of the leaf's own shape (not a set, and no reshape after
+    # it): XLA rewrites ``params + scatter_add(0, i, u)`` into an in-place scatter-add
+    # into the params, with no dense temporary.
+    return jnp.zeros(shape, u.dtype).at[jnp.unravel_index(idx, shape)].add(u, **_INDEXING)
 
 
 def _concrete_density(density) -> float:
@@ -78,9 +100,12 @@ def scale_by_spam(
     seed: int = 0,
     mu_dtype: Any | None = None,
     *,
+    nu_dtype: Any | None = None,
+    count_every: int = 0,
     eps_convention: EpsConvention = "official",
     reset_count: bool = False,
     reset_moments: bool = True,
+    step_size: optax.ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformation:
     r"""SPAM's direction: Adam with spike-aware clipping, momentum reset, sparse moments.
 
@@ -119,17 +144,20 @@ def scale_by_spam(
     leaf, as pytorch-optimizer; the official training script selects the attention
     and MLP ``Linear`` weights) keeps m and v only on k = max(1, ⌊d·size⌋) random entries,
     stored as flat vectors of length k plus their int32 indices; the other entries get
-    a zero update. State bytes per parameter of such a leaf: 4d (m) + 4d (v) + 4d
-    (indices) = 12d with float32 moments, i.e. **3.0 bytes/param at d = 0.25 vs 8.0
-    for Adam** (2.7× less; the official code stores a dense boolean mask, 1 + 8d =
-    3.0 bytes; measured by ``benchmarks/spam.py`` on a 10.5M-parameter pytree: 3.00
-    vs 8.00). Masks are re-drawn at every reset (with a key kept in the state);
-    moments on the overlap of the old and new masks are carried over and the rest
-    start at zero, as the official ``update_mask_random``. Because the official reset
-    then zeroes all moments at the same boundary, the carried values only survive
-    with ``reset_moments=False`` (masks re-drawn, moments not reset).
-    Differences: the official re-draw samples each entry with probability d (a random
-    count); here every mask has exactly k entries, so the state shape is static.
+    a zero update. State bytes per parameter of such a leaf: 12d with float32 moments
+    (3.0 at d = 0.25, vs 8.0 for Adam; the official code stores a dense boolean mask,
+    1 + 8d). Masks are re-drawn at every reset (with a key kept in the state); moments
+    on the overlap of the old and new masks are carried over and the rest start at
+    zero, as the official ``update_mask_random``. Because the official reset then
+    zeroes all moments at the same boundary, the carried values only survive with
+    ``reset_moments=False`` (masks re-drawn, moments not reset). Difference: the
+    official re-draw samples each entry with probability d (a random count); here
+    every mask has exactly k entries, so the state shape is static.
+
+    Spike count: ``num_clipped`` is counted only if ``count_every`` > 0 (exactly every
+    step with 1, at every k-th step with k); the default 0 leaves it at −1 and costs
+    nothing. An exact per-step count is one more read of g and v per step (measured
+    costs in ``docs/spam.md``).
 
     NaN/Inf: an ``inf`` gradient entry is clipped to ±√(θv) once clipping is active
     and reaches Adam finite; before that, and for NaN, it propagates into m, v and the
@@ -153,9 +181,18 @@ def scale_by_spam(
         the leaves made sparse when d < 1; default: all 2-D leaves.
       seed: seed of the mask PRNG key.
       mu_dtype: dtype of m; ``None`` keeps the params' dtype.
+      nu_dtype: dtype of v; ``None``: float32 for bfloat16/float16 params (a bf16 EMA
+        with β₂ = 0.999 stalls at a quarter of its value, which would make the spike
+        threshold 4× too low), else the params' dtype.
+      count_every: 0 (default): ``num_clipped`` is not counted (stays −1); 1: exact
+        count every step; k > 1: counted at the steps t with t % k == 0, kept between.
       eps_convention: ``"official"`` (ε added to √v) or ``"optax"`` (ε added to √v̂).
       reset_count: restart the bias correction at each reset (official: False).
       reset_moments: zero m and v at each reset (official: True).
+      step_size: optional scalar or schedule (of the number of updates already made,
+        as optax schedules) multiplying the direction. :func:`spam` passes −η_t·s(t)
+        here so that sparse leaves scatter already-scaled values: XLA then turns
+        ``params + updates`` into an in-place scatter-add (no dense temporary).
 
     Returns:
       An ``optax.GradientTransformation`` whose state has ``num_clipped``.
@@ -172,15 +209,14 @@ def scale_by_spam(
     _validation.check_interval("b2", b2, 0.0, 1.0)
     _validation.check_nonnegative("eps", eps)
     _validation.check_nonnegative("threshold", threshold)
-    if reset_interval is not None and _validation.concrete_number(reset_interval) is not None:
-        if reset_interval != 0:
-            _validation.check_positive_int("reset_interval", reset_interval)
-    if _validation.concrete_number(clip_delay) is not None and (
-            isinstance(clip_delay, bool) or not isinstance(clip_delay, int) or clip_delay < 0):
-        raise ValueError(f"`clip_delay` must be a non-negative integer, got {clip_delay!r}.")
+    _check_reset_interval(reset_interval)
+    _validation.check_nonnegative_int("clip_delay", clip_delay)
     _validation.check_interval("density", density, 0.0, 1.0, low_closed=False, high_closed=True)
     _validation.check_choice("eps_convention", eps_convention, ("official", "optax"))
-    mu_dtype = jax.dtypes.canonicalize_dtype(mu_dtype) if mu_dtype is not None else None
+    static_every = _check_count_every(count_every)
+    count_every = count_every if static_every is None else static_every
+    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
+    nu_dtype = _validation.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
         d = _concrete_density(density)
@@ -198,36 +234,28 @@ def scale_by_spam(
                 index.append(jnp.full((1,), -1, jnp.int32))  # orbax cannot save size 0
                 shape = p.shape
             mu.append(jnp.zeros(shape, mu_dtype or p.dtype))
-            nu.append(jnp.zeros(shape, p.dtype))
+            nu.append(jnp.zeros(shape, _moment_dtype(p.dtype, nu_dtype)))
         return ScaleBySpamState(
             count=jnp.zeros([], jnp.int32),
             mu=treedef.unflatten(mu),
             nu=treedef.unflatten(nu),
             index=treedef.unflatten(index),
             key=jax.random.key_data(key),
-            num_clipped=jnp.zeros([], jnp.int32),
+            num_clipped=jnp.full([], _NOT_COUNTED, jnp.int32),
         )
 
-    def _redraw(key_data, index, mu, nu, sizes):
-        """New masks of the same sizes; moments kept on the overlap, zero elsewhere."""
-        key, sub = jax.random.split(jax.random.wrap_key_data(key_data))
-        new_index, new_mu, new_nu = [], [], []
-        for i, (idx, m, v, size) in enumerate(zip(index, mu, nu, sizes, strict=True)):
-            if size is None:  # dense leaf
-                new_index.append(idx)
-                new_mu.append(m)
-                new_nu.append(v)
-                continue
-            k = idx.shape[0]
-            fresh = _draw_index(jax.random.fold_in(sub, i), size, k)
-            pos = jnp.full((size,), -1, jnp.int32).at[idx].set(jnp.arange(k, dtype=jnp.int32))
-            where_old = pos[fresh]
-            keep = where_old >= 0
-            safe = jnp.maximum(where_old, 0)
-            new_index.append(fresh)
-            new_mu.append(jnp.where(keep, m[safe], jnp.zeros_like(m)))
-            new_nu.append(jnp.where(keep, v[safe], jnp.zeros_like(v)))
-        return jax.random.key_data(key), new_index, new_mu, new_nu
+    def _redraw_leaf(sub, i, idx, size, m=None, v=None):
+        """A new mask of the same size; moments (if given) kept on the overlap, else 0."""
+        k = idx.shape[0]
+        fresh = _draw_index(jax.random.fold_in(sub, i), size, k)
+        if m is None:
+            return fresh
+        pos = jnp.full((size,), -1, jnp.int32).at[idx].set(jnp.arange(k, dtype=jnp.int32))
+        where_old = pos[fresh]
+        keep = where_old >= 0
+        safe = jnp.maximum(where_old, 0)
+        return (fresh, jnp.where(keep, m[safe], jnp.zeros_like(m)),
+                jnp.where(keep, v[safe], jnp.zeros_like(v)))
 
     def update_fn(updates, state, params=None):
         del params
@@ -241,66 +269,92 @@ def scale_by_spam(
         sizes = [g.size if m.shape != g.shape else None for g, m in zip(leaves, mu, strict=True)]
 
         count = optax.safe_increment(state.count)  # t, 1-based
-        if reset_interval is None:
-            has_reset = jnp.asarray(False)
-            period = jnp.asarray(1, jnp.int32)
-        else:
-            has_reset = jnp.asarray(reset_interval) > 0
-            period = jnp.maximum(jnp.asarray(reset_interval, jnp.int32), 1)
-        phase = count % period
-        reset = has_reset & (phase == 0)
-        clip_active = (count >= clip_delay) & (~has_reset | (phase >= clip_delay))
-        if reset_count:
-            bc_count = jnp.where(has_reset & (count >= period), phase + 1, count)
+        reset, phase, has_reset = _reset_phase(count, reset_interval)
+        clip_active = ((count >= clip_delay) & (~has_reset | (phase >= clip_delay))
+                       & (theta > 0))
+        if reset_count:  # restart at each reset: t ↦ (t mod ΔT) + 1 once t ≥ ΔT
+            bc_count = jnp.where(has_reset & (count > phase), phase + 1, count)
         else:
             bc_count = count
         key = state.key
         if any(s is not None for s in sizes):
-            key, index, mu, nu = jax.lax.cond(
-                reset,
-                lambda a: _redraw(*a, sizes),
-                lambda a: a,
-                (state.key, index, mu, nu),
-            )
-        if reset_moments:
-            mu = [jnp.where(reset, jnp.zeros_like(m), m) for m in mu]
-            nu = [jnp.where(reset, jnp.zeros_like(v), v) for v in nu]
+            # Masks are re-drawn at resets, one lax.cond per sparse leaf (their scratch,
+            # sorting `size` random keys, is then reused from leaf to leaf).
+            next_key, sub = jax.random.split(jax.random.wrap_key_data(state.key))
+            key = jnp.where(reset, jax.random.key_data(next_key), state.key)
+            index, mu, nu = list(index), list(mu), list(nu)
+            for i, size in enumerate(sizes):
+                if size is None:
+                    continue
+                if reset_moments:  # moments are zeroed anyway: only the mask is re-drawn
+                    index[i] = jax.lax.cond(
+                        reset, lambda idx, i=i, size=size: _redraw_leaf(sub, i, idx, size),
+                        lambda idx: idx, index[i])
+                else:
+                    index[i], mu[i], nu[i] = jax.lax.cond(
+                        reset, lambda a, i=i, size=size: _redraw_leaf(sub, i, a[0], size, *a[1:]),
+                        lambda a: a, (index[i], mu[i], nu[i]))
+        idxs = [None if size is None else idx for idx, size in zip(index, sizes, strict=True)]
+        zero_moments = reset if reset_moments else jnp.asarray(False)
+
+        def moments_in(x):
+            return jnp.where(zero_moments, 0.0, x.astype(jnp.float32))
+
+        def spike_parts(g, v, idx):
+            """g (gathered, float32), g², θ·v and the spike mask, from v before the step."""
+            g32 = _gather(g, idx).astype(jnp.float32)
+            g2 = g32 * g32
+            tv = theta * moments_in(v)
+            return g32, g2, tv, clip_active & (g2 > tv)
+
+        num_clipped = _num_clipped(
+            count_every, count, state.num_clipped,
+            lambda: sum((_popcount(spike_parts(g, v, idx)[3])
+                         for g, v, idx in zip(leaves, nu, idxs, strict=True)),
+                        jnp.zeros([], jnp.int32)))
 
         t = bc_count.astype(jnp.float32)
         bc1 = 1.0 - b1_**t
         bc2 = 1.0 - b2_**t
-        new_updates, new_mu, new_nu, spikes = [], [], [], []
-        for g, m, v, idx, size in zip(leaves, mu, nu, index, sizes, strict=True):
-            gs = g if size is None else g.reshape(-1)[idx]
-            gs, spike = spike_clip(gs, v, theta, clip_active)
-            m = (b1_ * m + (1.0 - b1_) * gs).astype(m.dtype)
-            v = (b2_ * v + (1.0 - b2_) * jnp.square(gs)).astype(v.dtype)
+        if step_size is None:
+            scale = None
+        else:
+            scale = jnp.asarray(
+                step_size(state.count) if callable(step_size) else step_size, jnp.float32)
+        new_updates, new_mu, new_nu = [], [], []
+        for g, m, v, idx in zip(leaves, mu, nu, idxs, strict=True):
+            g32, g2, tv, spike = spike_parts(g, v, idx)
+            clipped = jnp.where(spike, jnp.sign(g32) * jnp.sqrt(tv), g32)
+            m = (b1_ * moments_in(m) + (1.0 - b1_) * clipped).astype(m.dtype)
+            # ν is updated in place: order that write after every reader of the old ν
+            # (the m update above and the spike count), else XLA copies ν every step.
+            b2_v = _after(b2_, *((m,) if m.size else ()), num_clipped)
+            # The clipped g² is θ·v itself: the square root stays in the m update.
+            v = (b2_v * moments_in(v) + (1.0 - b2_v) * jnp.where(spike, tv, g2)).astype(v.dtype)
+            m32, v32 = m.astype(jnp.float32), v.astype(jnp.float32)
             if eps_convention == "official":
-                u = (jnp.sqrt(bc2) / bc1) * (m / (jnp.sqrt(v) + eps_))
+                u = (jnp.sqrt(bc2) / bc1) * (m32 / (jnp.sqrt(v32) + eps_))
             else:
-                u = (m / bc1) / (jnp.sqrt(v / bc2) + eps_)
-            u = u.astype(g.dtype)
-            if size is not None:
-                u = jnp.zeros((size,), g.dtype).at[idx].set(
-                    u, indices_are_sorted=True, unique_indices=True).reshape(g.shape)
-            new_updates.append(u)
+                u = (m32 / bc1) / (jnp.sqrt(v32 / bc2) + eps_)
+            if scale is not None:
+                u = scale * u
+            new_updates.append(_scatter(u.astype(g.dtype), idx, g.shape))
             new_mu.append(m)
             new_nu.append(v)
-            spikes.append(spike)
         return treedef.unflatten(new_updates), ScaleBySpamState(
             count=count,
             mu=treedef.unflatten(new_mu),
             nu=treedef.unflatten(new_nu),
             index=treedef.unflatten(index),
             key=key,
-            num_clipped=_count_true(spikes),
+            num_clipped=num_clipped,
         )
 
     return optax.GradientTransformation(init_fn, update_fn)
 
 
 def spam(
-    learning_rate: optax.ScalarOrSchedule = 1e-3,
+    learning_rate: optax.ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
     eps: jax.typing.ArrayLike = 1e-6,
@@ -308,16 +362,19 @@ def spam(
     mask: Any | Callable[[optax.Params], Any] | None = None,
     threshold: jax.typing.ArrayLike = 5000.0,
     reset_interval: int | None = 500,
-    warmup: int = 150,
+    warmup_steps: int = 150,
     clip_delay: int = 20,
     density: float = 1.0,
     density_mask: Any | Callable[[optax.Params], Any] | None = None,
     seed: int = 0,
     mu_dtype: Any | None = None,
     *,
+    nu_dtype: Any | None = None,
+    count_every: int = 0,
     eps_convention: EpsConvention = "official",
     reset_count: bool = False,
     reset_moments: bool = True,
+    warmup: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""SPAM: spike-aware Adam with momentum reset, post-reset warm-up, weight decay.
 
@@ -326,10 +383,13 @@ def spam(
         x_t = x_{t-1} - \eta_t\,\bigl(s(t)\,u_t + \lambda\,x_{t-1}\bigr)
 
     with u_t from :func:`scale_by_spam` and s(t) the cosine warm-up of
-    :func:`post_reset_warmup` (0.01 at each reset step, back to 1 after ``warmup``
-    = 150 steps; none at the start of training). That is ``optax.chain(
-    scale_by_spam(...), optax.scale_by_schedule(post_reset_warmup(ΔT, warmup)),
-    optax.add_decayed_weights(weight_decay, mask), optax.scale_by_learning_rate(lr))``.
+    :func:`post_reset_warmup` (0.01 at each reset step, back to 1 after
+    ``warmup_steps`` = 150 steps; none at the start of training). That is
+    ``optax.chain(scale_by_spam(..., step_size=−η_t·s(t)),
+    optax.add_decayed_weights(−η_t·λ, mask))``, i.e. the same as ``optax.chain(
+    scale_by_spam(...), optax.scale_by_schedule(post_reset_warmup(ΔT, warmup_steps)),
+    optax.add_decayed_weights(weight_decay, mask), optax.scale_by_learning_rate(lr))``
+    with the scalings applied before sparse leaves are scattered (see ``step_size``).
     Defaults are the paper's/official: lr 1e-3, β = (0.9, 0.999), ε = 1e-6, θ = 5000,
     ΔT = 500, N = 150, weight decay 0.
 
@@ -341,17 +401,21 @@ def spam(
     the masked entries, while here every entry of a ``mask``-selected leaf is decayed.
 
     Args:
-      learning_rate: scalar or schedule η_t.
+      learning_rate: scalar or schedule η_t (a concrete value must be > 0; the paper
+        uses 1e-3).
       b1, b2, eps, threshold, reset_interval, clip_delay, density, density_mask, seed,
-        mu_dtype, eps_convention, reset_count, reset_moments: see
-        :func:`scale_by_spam`.
+        mu_dtype, nu_dtype, count_every, eps_convention, reset_count, reset_moments:
+        see :func:`scale_by_spam`.
       weight_decay: decoupled weight decay λ ≥ 0, multiplied by η_t.
       mask: pytree or callable selecting the leaves that get weight decay.
-      warmup: N ≥ 0, steps of cosine warm-up after each reset (0 disables).
+      warmup_steps: N ≥ 0, steps of cosine learning-rate warm-up after each reset
+        (0 disables).
+      warmup: deprecated alias of ``warmup_steps``.
 
     Returns:
-      An ``optax.GradientTransformationExtraArgs``. The number of entries clipped at
-      the last step is ``optax.tree_utils.tree_get(state, "num_clipped")``.
+      An ``optax.GradientTransformationExtraArgs``. With ``count_every`` > 0 the number
+      of entries clipped at the last counted step is
+      ``optax.tree_utils.tree_get(state, "num_clipped")``.
 
     Example:
       >>> import gradkit, optax, jax.numpy as jnp
@@ -362,25 +426,33 @@ def spam(
       Huang et al., `SPAM: Spike-Aware Adam with Momentum Reset for Stable LLM
       Training <https://arxiv.org/abs/2501.06842>`_, 2025 (Algorithm 1).
     """
+    warmup_steps = _deprecated_alias("spam", "warmup", "warmup_steps", warmup, warmup_steps,
+                                     150)
+    _validation.check_learning_rate(learning_rate)
     _validation.check_nonnegative("weight_decay", weight_decay)
-    if _validation.concrete_number(warmup) is not None and (
-            isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0):
-        raise ValueError(f"`warmup` must be a non-negative integer, got {warmup!r}.")
+    _validation.check_nonnegative_int("warmup_steps", warmup_steps)
+    no_reset = reset_interval is None or (
+        _validation.concrete_number(reset_interval) is not None and reset_interval == 0)
+    # Built lazily (no device array is created here). The learning rate and the
+    # warm-up are folded into the direction's step size, so a sparse leaf's update is
+    # a scatter of already-scaled values that XLA adds to the params in place.
+    warm = None if no_reset else post_reset_warmup(reset_interval, warmup_steps)
+    lr = learning_rate
+
+    def step_size(count):
+        eta = lr(count) if callable(lr) else lr
+        return -eta * (1.0 if warm is None else warm(count))
+
+    if isinstance(weight_decay, (int, float)) and weight_decay == 0:
+        decay = 0.0  # optax skips a zero decay
+    else:
+        def decay(count):  # −η_t·λ_t: decoupled, not warmed up (official)
+            eta = lr(count) if callable(lr) else lr
+            return -eta * (weight_decay(count) if callable(weight_decay) else weight_decay)
     direction = scale_by_spam(
         b1=b1, b2=b2, eps=eps, threshold=threshold, reset_interval=reset_interval,
         clip_delay=clip_delay, density=density, density_mask=density_mask, seed=seed,
-        mu_dtype=mu_dtype, eps_convention=eps_convention, reset_count=reset_count,
-        reset_moments=reset_moments)
-    if reset_interval is None:
-        warm = optax.identity()
-    else:
-        period = jnp.maximum(jnp.asarray(reset_interval, jnp.int32), 1)
-        factor = post_reset_warmup(period, warmup)
-        has_reset = jnp.asarray(reset_interval) > 0
-        warm = optax.scale_by_schedule(lambda c: jnp.where(has_reset, factor(c), 1.0))
-    return optax.chain(
-        direction,
-        warm,
-        optax.add_decayed_weights(weight_decay, mask),
-        optax.scale_by_learning_rate(learning_rate),
-    )
+        mu_dtype=mu_dtype, nu_dtype=nu_dtype, count_every=count_every,
+        eps_convention=eps_convention, reset_count=reset_count, reset_moments=reset_moments,
+        step_size=step_size)
+    return optax.chain(direction, optax.add_decayed_weights(decay, mask))

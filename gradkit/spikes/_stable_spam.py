@@ -18,7 +18,13 @@ import jax.numpy as jnp
 import optax
 
 from gradkit import _validation
-from gradkit.spikes._clip import _count_true
+from gradkit.spikes._clip import _NOT_COUNTED
+from gradkit.spikes._clip import _check_count_every
+from gradkit.spikes._clip import _check_reset_interval
+from gradkit.spikes._clip import _count_now
+from gradkit.spikes._clip import _moment_dtype
+from gradkit.spikes._clip import _popcount
+from gradkit.spikes._clip import _reset_phase
 
 
 class ScaleByStableSpamState(NamedTuple):
@@ -27,11 +33,11 @@ class ScaleByStableSpamState(NamedTuple):
     count: chex.Array  # int32 scalar, updates so far (global T, never reset).
     step: chex.Array  # int32 scalar, bias-correction step s (set back to 1 at resets).
     mu: optax.Updates  # First moment, params' shapes, mu_dtype (else params').
-    nu: optax.Updates  # Second moment, params' shapes and dtypes.
+    nu: optax.Updates  # Second moment, params' shapes, nu_dtype (float32 for bf16).
     m_max: optax.Updates  # float32 scalar per leaf, EMA of max|g| (γ3).
     m_norm: optax.Updates  # float32 scalar per leaf, EMA of ‖g‖ (γ1·scale).
     v_norm: optax.Updates  # float32 scalar per leaf, EMA of ‖g‖² (γ2).
-    num_clipped: chex.Array  # int32 scalar, entries clipped at the last step.
+    num_clipped: chex.Array  # int32 scalar, entries clipped at the last counted step.
 
 
 def _momentum_scale(count, total_steps, eta_min):
@@ -41,6 +47,21 @@ def _momentum_scale(count, total_steps, eta_min):
     period = jnp.asarray(total_steps, jnp.float32) + 1.0
     t = jnp.minimum(count.astype(jnp.float32), period)
     return eta_min + (1.0 - eta_min) * 0.5 * (1.0 + jnp.cos(math.pi * t / period))
+
+
+def _max_abs_and_sum_sq(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(max|x|, Σx²), each reduced rows first, then over the rows.
+
+    On XLA:CPU a single-stage full reduction of each (or one variadic reduction of
+    both) is merged into one multi-output loop that is not vectorised (~10× slower
+    than the two row-wise reductions here).
+    """
+    if x.size == 0:
+        return jnp.zeros([], x.dtype), jnp.zeros([], x.dtype)
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x.reshape(1, -1)
+    max_abs = jnp.max(jnp.max(jnp.abs(rows), axis=1))  # dead code (and free) if unused
+    sum_sq = jnp.sum(jnp.sum(rows * rows, axis=1))
+    return max_abs, sum_sq
 
 
 def scale_by_stable_spam(
@@ -54,6 +75,9 @@ def scale_by_stable_spam(
     eta_min: jax.typing.ArrayLike = 0.5,
     reset_interval: int | None = 1000,
     mu_dtype: Any | None = None,
+    *,
+    nu_dtype: Any | None = None,
+    count_every: int = 0,
 ) -> optax.GradientTransformation:
     r"""Stable-SPAM's direction: AdaClip + AdaGN + momentum reset, then Adam.
 
@@ -107,6 +131,11 @@ def scale_by_stable_spam(
       eta_min: final κ, in [0, 1].
       reset_interval: ΔT, positive integer; None (or 0) disables resets.
       mu_dtype: dtype of m; None keeps the params' dtype.
+      nu_dtype: dtype of v; None: float32 for bfloat16/float16 params, else the
+        params' dtype.
+      count_every: 0 (default): ``num_clipped`` is not counted (stays −1); 1: exact
+        count every step; k > 1: counted at the steps T with T % k == 0. The count only
+        runs for tensors where something is clipped (max|g| > M̂).
 
     Returns:
       An ``optax.GradientTransformation`` whose state has ``num_clipped``.
@@ -130,10 +159,11 @@ def scale_by_stable_spam(
     _validation.check_interval("eta_min", eta_min, 0.0, 1.0, high_closed=True)
     if total_steps is not None and _validation.concrete_number(total_steps) is not None:
         _validation.check_positive_int("total_steps", total_steps)
-    if reset_interval is not None and _validation.concrete_number(reset_interval) is not None:
-        if reset_interval != 0:
-            _validation.check_positive_int("reset_interval", reset_interval)
-    mu_dtype = jax.dtypes.canonicalize_dtype(mu_dtype) if mu_dtype is not None else None
+    _check_reset_interval(reset_interval)
+    static_every = _check_count_every(count_every)
+    count_every = count_every if static_every is None else static_every
+    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
+    nu_dtype = _validation.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
         scalars = lambda: jax.tree.map(  # noqa: E731
@@ -142,11 +172,12 @@ def scale_by_stable_spam(
             count=jnp.zeros([], jnp.int32),
             step=jnp.zeros([], jnp.int32),
             mu=optax.tree.zeros_like(params, dtype=mu_dtype),
-            nu=optax.tree.zeros_like(params),
+            nu=jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), _moment_dtype(p.dtype, nu_dtype)),
+                            params),
             m_max=scalars(),
             m_norm=scalars(),
             v_norm=scalars(),
-            num_clipped=jnp.zeros([], jnp.int32),
+            num_clipped=jnp.full([], _NOT_COUNTED, jnp.int32),
         )
 
     def update_fn(updates, state, params=None):
@@ -160,42 +191,76 @@ def scale_by_stable_spam(
         kappa = _momentum_scale(count, total_steps, eta_min_)
         g1 = jnp.where(gamma1_ == -1.0, b1_, gamma1_) * kappa
         s = step.astype(jnp.float32)
-        if reset_interval is None:
-            reset = jnp.asarray(False)
-        else:
-            period = jnp.maximum(jnp.asarray(reset_interval, jnp.int32), 1)
-            reset = (jnp.asarray(reset_interval) > 0) & (count % period == 0)
+        reset, _, _ = _reset_phase(count, reset_interval)
         s_adam = jnp.where(reset, 1.0, s)
         beta1 = b1_ * kappa
         bc1 = 1.0 - beta1**s_adam
         bc2 = 1.0 - b2_**s_adam
+        counting = not (isinstance(count_every, int) and count_every == 0)
+        do_count = _count_now(count_every, count)
 
         def leaf(g, m, v, m_max, m_norm, v_norm):
             g32 = g.astype(jnp.float32)
-            max_g = jnp.max(jnp.abs(g32)) if g32.size else jnp.zeros([], jnp.float32)
+            max_g, sum_sq = _max_abs_and_sum_sq(g32)  # one pass: |g| shared
             m_max = gamma3_ * m_max + (1.0 - gamma3_) * max_g
             m_max_hat = m_max / (1.0 - gamma3_**s)
-            spike = jnp.abs(g32) > m_max_hat
-            g32 = jnp.where(spike, g32 / jnp.where(spike, max_g, 1.0) * m_max_hat, g32)
-            norm = jnp.sqrt(jnp.sum(jnp.square(g32)))
+            ratio = m_max_hat / jnp.where(max_g > 0, max_g, 1.0)
+
+            def over(g32):  # |g| > M̂, written without |g| so that XLA does not share
+                # (and materialise) the |g| of the max reduction with the loops below.
+                return (g32 > m_max_hat) | (g32 < -m_max_hat)
+
+            def adaclip(g32):  # AdaClip: |g| > M̂ scaled by M̂/max|g| (exact, elementwise)
+                return jnp.where(over(g32), g32 * ratio, g32)
+
+            def clipped_stats():  # ‖clip(g)‖² and the clip count, only when needed
+                spike = over(g32)
+                clipped = adaclip(g32)
+                n = jnp.zeros([], jnp.int32)
+                if do_count is True:
+                    n = _popcount(spike)
+                elif counting:
+                    n = jax.lax.cond(do_count, lambda: _popcount(spike),
+                                     lambda: jnp.zeros([], jnp.int32))
+                return _max_abs_and_sum_sq(clipped)[1], n
+
+            # Nothing is clipped unless max|g| > M̂: then ‖clip(g)‖ = ‖g‖ (no extra pass).
+            sum_sq, n_clipped = jax.lax.cond(
+                max_g > m_max_hat, clipped_stats,
+                lambda: (sum_sq, jnp.zeros([], jnp.int32)))
+            norm = jnp.sqrt(sum_sq)
             m_norm = g1 * m_norm + (1.0 - g1) * norm
-            v_norm = gamma2_ * v_norm + (1.0 - gamma2_) * jnp.square(norm)
+            v_norm = gamma2_ * v_norm + (1.0 - gamma2_) * sum_sq
             m_norm_hat = m_norm / (1.0 - g1**s)
             v_norm_hat = v_norm / (1.0 - gamma2_**s)
             c = m_norm_hat / (jnp.sqrt(v_norm_hat) + eps_)
-            positive = norm > 0
-            g32 = jnp.where(positive, g32 / jnp.where(positive, norm, 1.0) * c, g32)
-            m = jnp.where(reset, jnp.zeros_like(m), m)
-            v = jnp.where(reset, jnp.zeros_like(v), v)
-            m = (beta1 * m + (1.0 - beta1) * g32).astype(m.dtype)
-            v = (b2_ * v + (1.0 - b2_) * jnp.square(g32)).astype(v.dtype)
-            u = (m / bc1) / (jnp.sqrt(v) / jnp.sqrt(bc2) + eps_)
-            return u.astype(g.dtype), m, v, m_max, m_norm, v_norm, spike
+            # AdaGN: g ← g/‖g‖·c (skipped for an all-zero tensor).
+            gain = jnp.where(norm > 0, c / jnp.where(norm > 0, norm, 1.0), 1.0)
+
+            def direction(g):
+                return adaclip(g.astype(jnp.float32)) * gain
+
+            m_in = jnp.where(reset, 0.0, m.astype(jnp.float32))
+            m = (beta1 * m_in + (1.0 - beta1) * direction(g)).astype(m.dtype)
+            d = direction(g)
+            v_in = jnp.where(reset, 0.0, v.astype(jnp.float32))
+            v = (b2_ * v_in + (1.0 - b2_) * d * d).astype(v.dtype)
+            u = (m.astype(jnp.float32) / bc1) / (
+                jnp.sqrt(v.astype(jnp.float32)) / jnp.sqrt(bc2) + eps_)
+            return u.astype(g.dtype), m, v, m_max, m_norm, v_norm, n_clipped
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu, state.m_max, state.m_norm,
                            state.v_norm)
         is_tuple = lambda x: isinstance(x, tuple)  # noqa: E731
         part = lambda i: jax.tree.map(lambda o: o[i], out, is_leaf=is_tuple)  # noqa: E731
+        if not counting:
+            num_clipped = jnp.full([], _NOT_COUNTED, jnp.int32)
+        else:
+            total = sum(jax.tree.leaves(part(6)), jnp.zeros([], jnp.int32))
+            previous = state.num_clipped
+            if not isinstance(count_every, int):  # traced: −1 while counting is off
+                previous = jnp.where(jnp.asarray(count_every) > 0, previous, _NOT_COUNTED)
+            num_clipped = jnp.where(do_count, total, previous)
         return part(0), ScaleByStableSpamState(
             count=count,
             step=jnp.where(reset, 1, step).astype(jnp.int32),
@@ -204,14 +269,14 @@ def scale_by_stable_spam(
             m_max=part(3),
             m_norm=part(4),
             v_norm=part(5),
-            num_clipped=_count_true(part(6)),
+            num_clipped=num_clipped,
         )
 
     return optax.GradientTransformation(init_fn, update_fn)
 
 
 def stable_spam(
-    learning_rate: optax.ScalarOrSchedule = 1e-3,
+    learning_rate: optax.ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
     gamma1: jax.typing.ArrayLike = 0.7,
@@ -224,6 +289,9 @@ def stable_spam(
     weight_decay: optax.ScalarOrSchedule = 0.0,
     mask: Any | Callable[[optax.Params], Any] | None = None,
     mu_dtype: Any | None = None,
+    *,
+    nu_dtype: Any | None = None,
+    count_every: int = 0,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Stable-SPAM with decoupled weight decay: x ← x − η_t (u_t + λ x).
 
@@ -233,9 +301,10 @@ def stable_spam(
     parameters, multiplied by η).
 
     Args:
-      learning_rate: scalar or schedule η_t (official default 1e-3).
+      learning_rate: scalar or schedule η_t (a concrete value must be > 0; the
+        official default is 1e-3).
       b1, b2, gamma1, gamma2, gamma3, eps, total_steps, eta_min, reset_interval,
-        mu_dtype: see :func:`scale_by_stable_spam`.
+        mu_dtype, nu_dtype, count_every: see :func:`scale_by_stable_spam`.
       weight_decay: decoupled weight decay λ ≥ 0, multiplied by η_t.
       mask: pytree or callable selecting the leaves that get weight decay.
 
@@ -251,12 +320,13 @@ def stable_spam(
       Huang et al., `Stable-SPAM: How to Train in 4-Bit More Stably than 16-Bit Adam
       <https://arxiv.org/abs/2502.17055>`_, 2025 (Algorithm 1).
     """
+    _validation.check_learning_rate(learning_rate)
     _validation.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
         scale_by_stable_spam(
             b1=b1, b2=b2, gamma1=gamma1, gamma2=gamma2, gamma3=gamma3, eps=eps,
             total_steps=total_steps, eta_min=eta_min, reset_interval=reset_interval,
-            mu_dtype=mu_dtype),
+            mu_dtype=mu_dtype, nu_dtype=nu_dtype, count_every=count_every),
         optax.add_decayed_weights(weight_decay, mask),
         optax.scale_by_learning_rate(learning_rate),
     )

@@ -1,18 +1,16 @@
 r"""Gradient-spike fault injection: Adam vs SPAM vs Stable-SPAM on a small MLP.
 
-A 2-hidden-layer tanh MLP is trained on generated regression data (a random teacher
-MLP plus noise) with minibatch gradients. Every ``--spike_every`` steps (from
-``--spike_first``) the whole gradient is multiplied by the next factor of
-``--spike_scales`` (default 1e3, 1e4, 1e5, 1e6: the SPAM paper reports spikes of
-up to 1000× typical gradients in LLM training). The example writes
+Importable logic of ``examples/spikes/main.py`` (no flags): :class:`Config`,
+:func:`train_and_evaluate` and :func:`run_optimizer` (one optimizer's run, which
+``notebooks/spam.ipynb`` calls). A 2-hidden-layer tanh MLP is trained on generated
+regression data (a random teacher MLP plus noise) with minibatch gradients. Every
+``spike_every`` steps (from ``spike_first``) the whole gradient is multiplied by the next
+factor of ``spike_scales`` (default 1e3, 1e4, 1e5, 1e6: the SPAM paper reports spikes of up
+to 1000× typical gradients in LLM training). Outputs in the workdir:
 
 * ``metrics.jsonl``: one row per logged step and optimizer (loss, entries clipped),
 * ``summary.json``: final train loss per optimizer, with and without spikes,
 * ``spikes.png``: loss curves and spike-clip counts.
-
-Run (CPU, ~1 min):
-
-    PYTHONPATH=. python examples/spikes.py --workdir /tmp/spikes
 
 The default spike steps avoid SPAM's 20-step clip pause after each reset (every 500
 steps): a spike that lands right on a reset reaches Adam's fresh moments unclipped.
@@ -20,37 +18,42 @@ steps): a spike that lands right on a reset reaches Adam's fresh moments unclipp
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import optax
-from absl import app
-from absl import flags
 from tqdm import tqdm
 
 import gradkit
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", "/tmp/gradkit_spikes", "Where outputs are written.")
-flags.DEFINE_integer("steps", 3000, "Training steps.")
-flags.DEFINE_integer("spike_first", 150, "First step (0-based) with an injected spike.")
-flags.DEFINE_integer("spike_every", 300, "Steps between spikes (0: no spikes).")
-flags.DEFINE_list("spike_scales", ["1e3", "1e4", "1e5", "1e6"], "Spike factors, cycled.")
-flags.DEFINE_float("learning_rate", 1e-3, "Learning rate of every optimizer.")
-flags.DEFINE_list("optimizers", ["adam", "spam", "stable_spam"], "Optimizers to compare.")
-flags.DEFINE_integer("hidden", 64, "Hidden width of the MLP.")
-flags.DEFINE_integer("num_samples", 1024, "Generated training samples.")
-flags.DEFINE_integer("batch_size", 64, "Minibatch size.")
-flags.DEFINE_integer("log_every", 25, "Steps per logged row (and per jitted chunk).")
-flags.DEFINE_integer("seed", 0, "Seed of data, init and minibatches.")
-flags.DEFINE_bool("also_clean", True, "Also train each optimizer without spikes.")
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One fault-injection comparison (defaults: the README's run, ~1 min on a CPU)."""
+
+    steps: int = 3000  # training steps
+    spike_first: int = 150  # first step (0-based) with an injected spike
+    spike_every: int = 300  # steps between spikes (0: no spikes)
+    spike_scales: tuple[float, ...] = (1e3, 1e4, 1e5, 1e6)  # spike factors, cycled
+    learning_rate: float = 1e-3  # learning rate of every optimizer
+    optimizers: tuple[str, ...] = ("adam", "spam", "stable_spam")  # see make_optimizer
+    hidden: int = 64  # hidden width of the MLP
+    num_samples: int = 1024  # generated training samples
+    batch_size: int = 64  # minibatch size
+    log_every: int = 25  # steps per logged row (and per jitted chunk)
+    seed: int = 0  # seed of data, init and minibatches
+    also_clean: bool = True  # also train each optimizer without spikes
+
+
+def scales_label(scales) -> str:
+    """``(1e3, 1e4)`` → ``"×1e3, ×1e4"`` (plot titles)."""
+    return ", ".join("×" + f"{float(s):.0e}".replace("e+0", "e").replace("e+", "e")
+                     for s in scales)
+
 
 DIM = 16
 
@@ -90,13 +93,14 @@ def make_optimizer(name: str, lr: float, steps: int) -> optax.GradientTransforma
     if name == "adam":
         return optax.adam(lr)
     if name == "spam":
-        return gradkit.spam(lr)
+        return gradkit.spam(lr, count_every=1)
     if name == "stable_spam":
-        return gradkit.stable_spam(lr, total_steps=steps)
+        return gradkit.stable_spam(lr, total_steps=steps, count_every=1)
     if name == "clip_adam":  # the composable form: clip + Adam, reset, warm-up
         return optax.chain(
             gradkit.with_periodic_reset(
-                optax.chain(gradkit.clip_spikes(), optax.scale_by_adam()), every=500),
+                optax.chain(gradkit.clip_spikes(count_every=1), optax.scale_by_adam()),
+                reset_interval=500),
             optax.scale_by_learning_rate(gradkit.post_reset_warmup(500, 150, base=lr)))
     raise ValueError(f"unknown optimizer {name!r}")
 
@@ -109,8 +113,8 @@ def spike_factor(step, first: int, every: int, scales):
     return jnp.where(hit, scales[index], 1.0), hit
 
 
-def train(name: str, spikes: bool, cfg) -> list[dict]:
-    """Trains one optimizer; returns the logged rows."""
+def run_optimizer(name: str, spikes: bool, cfg: Config, progress: bool = True) -> list[dict]:
+    """Trains one optimizer, with or without the injected spikes; returns the logged rows."""
     key = jax.random.key(cfg.seed)
     kd, kp, kb = jax.random.split(key, 3)
     x, y = make_data(kd, cfg.num_samples)
@@ -141,7 +145,8 @@ def train(name: str, spikes: bool, cfg) -> list[dict]:
     carry = (params, opt.init(params))
     rows = []
     label = f"{name}{'' if spikes else ' (clean)'}"
-    for start in tqdm(range(0, cfg.steps, cfg.log_every), desc=label, leave=False):
+    for start in tqdm(range(0, cfg.steps, cfg.log_every), desc=label, leave=False,
+                      disable=not progress):
         carry, (full_loss, batch_loss, clipped, hit) = chunk(carry, start)
         rows.append({
             "optimizer": name, "spikes": spikes, "step": start + cfg.log_every,
@@ -151,8 +156,11 @@ def train(name: str, spikes: bool, cfg) -> list[dict]:
     return rows
 
 
-def plot(rows: list[dict], cfg, path: str) -> None:
-    fig, (ax_loss, ax_clip) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+def plot(rows: list[dict], cfg: Config, path: str) -> None:
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
+
+    fig = Figure(figsize=(8, 7))
+    ax_loss, ax_clip = fig.subplots(2, 1, sharex=True)
     colors = {"adam": "tab:red", "spam": "tab:blue", "stable_spam": "tab:green",
               "clip_adam": "tab:purple"}
     for name in cfg.optimizers:
@@ -171,7 +179,7 @@ def plot(rows: list[dict], cfg, path: str) -> None:
     ax_loss.set_yscale("log")
     ax_loss.set_ylabel("train loss (full data)")
     ax_loss.legend(fontsize=8)
-    ax_loss.set_title("Injected gradient spikes ×" + ", ×".join(cfg.spike_scales))
+    ax_loss.set_title("Injected gradient spikes " + scales_label(cfg.spike_scales))
     ax_clip.set_ylabel(f"entries clipped per {cfg.log_every} steps")
     ax_clip.set_yscale("symlog")
     ax_clip.set_ylim(bottom=0)
@@ -179,19 +187,20 @@ def plot(rows: list[dict], cfg, path: str) -> None:
     ax_clip.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
-def main(argv):
-    del argv
-    cfg = FLAGS
-    os.makedirs(cfg.workdir, exist_ok=True)
+def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> dict:
+    """Runs every optimizer (spiked, and clean if ``also_clean``); writes metrics.jsonl,
+    summary.json and spikes.png to ``workdir``; returns the summary
+    ``{name or name_clean: {"final_train_loss", "total_clipped"}}``."""
+    cfg = config
+    os.makedirs(workdir, exist_ok=True)
     rows = []
     for name in cfg.optimizers:
-        rows += train(name, True, cfg)
+        rows += run_optimizer(name, True, cfg, progress)
         if cfg.also_clean:
-            rows += train(name, False, cfg)
-    with open(os.path.join(cfg.workdir, "metrics.jsonl"), "w") as f:
+            rows += run_optimizer(name, False, cfg, progress)
+    with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
     summary = {}
@@ -202,18 +211,20 @@ def main(argv):
                 key = name + ("" if spikes else "_clean")
                 summary[key] = {"final_train_loss": sel[-1]["train_loss"],
                                 "total_clipped": sum(r["num_clipped"] for r in sel)}
-    with open(os.path.join(cfg.workdir, "summary.json"), "w") as f:
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    plot(rows, cfg, os.path.join(cfg.workdir, "spikes.png"))
-    print("| optimizer | final loss (spikes) | final loss (clean) | ratio | clipped |")
-    print("|---|---|---|---|---|")
-    for name in cfg.optimizers:
+    plot(rows, cfg, os.path.join(workdir, "spikes.png"))
+    return summary
+
+
+def summary_table(summary: dict, optimizers) -> str:
+    """Markdown table: final loss with and without spikes, their ratio, entries clipped."""
+    lines = ["| optimizer | final loss (spikes) | final loss (clean) | ratio | clipped |",
+             "|---|---|---|---|---|"]
+    for name in optimizers:
         s, c = summary.get(name), summary.get(name + "_clean")
         ratio = f"{s['final_train_loss'] / c['final_train_loss']:.2f}" if c else "-"
         clean = f"{c['final_train_loss']:.3e}" if c else "-"
-        print(f"| {name} | {s['final_train_loss']:.3e} | {clean} | {ratio} | "
-              f"{s['total_clipped']} |")
-
-
-if __name__ == "__main__":
-    app.run(main)
+        lines.append(f"| {name} | {s['final_train_loss']:.3e} | {clean} | {ratio} | "
+                     f"{s['total_clipped']} |")
+    return "\n".join(lines)

@@ -1,80 +1,73 @@
 r"""Grokking at the edge of numerical stability: StableMax and ⊥Grad on a op b mod p.
 
-Reproduces the claims of Prieto et al., "Grokking at the Edge of Numerical Stability"
-(2025, arXiv 2501.04697) with the paper's setup: the MLP 2p → 200 → 200 → p on one-hot
-operands, full-batch training (one step per epoch), a random 40% train split.
+Importable logic of ``examples/grokking/main.py`` (no flags): :class:`Config` and
+:func:`train_and_evaluate`. Reproduces the claims of Prieto et al., "Grokking at the Edge
+of Numerical Stability" (2025, arXiv 2501.04697) with the paper's setup: the MLP
+2p → 200 → 200 → p on one-hot operands, full-batch training (one step per epoch), a
+random 40% train split.
 
   * float32 softmax cross-entropy without weight decay fits the training set but does
     not generalise, while Softmax Collapse (SC) spreads over the training set;
   * StableMax cross-entropy without weight decay groks with SC ≈ 0;
   * ⊥AdamW without weight decay generalises in far fewer epochs than AdamW with it.
 
-Each epoch is one full-batch step; epochs run inside jitted ``lax.fori_loop``s, ``--chunk``
-epochs per call. Every ``--log_every`` epochs (metrics cost more than a step, so they are
-not computed every epoch), one row of metrics of the current parameters (before that
-epoch's update; epoch 0 is the initialisation, and a last row has the final parameters)
-goes to ``<workdir>/metrics.jsonl``: train loss and accuracy, test loss and accuracy, the
-collapse fraction of the trained loss (softmax SC, or exactly-zero StableMax losses, in the
-run's dtype), the float32 softmax SC (official metric) and the naive float32 StableMax
-quotient's collapse on the training logits, the mean top-2 logit gap, the
-fraction of exactly-zero losses, the global weight norm and ``cos_nlm``, the cosine between
-the descent direction −∇L and w (the naive-loss-minimisation direction).
+Each epoch is one full-batch step; epochs run inside jitted ``lax.fori_loop``s,
+``chunk`` epochs per call. Every ``log_every`` epochs (metrics cost more than a step, so
+they are not computed every epoch), one row of metrics of the current parameters (before
+that epoch's update; epoch 0 is the initialisation, and a last row has the final
+parameters) goes to ``<workdir>/metrics.jsonl``: train loss and accuracy, test loss and
+accuracy, the collapse fraction of the trained loss (softmax SC, or exactly-zero StableMax
+losses, in the run's dtype), the float32 softmax SC (official metric) and the naive
+float32 StableMax quotient's collapse on the training logits, the mean top-2 logit gap,
+the fraction of exactly-zero losses, the global weight norm and ``cos_nlm``, the cosine
+between the descent direction −∇L and w (the naive-loss-minimisation direction).
 ``<workdir>/summary.json`` has the final numbers and the first logged epoch at which test
-accuracy reached 95%; ``<workdir>/grokking.png`` the curves.
-
-The rows of the README's results table, with the flags of the official
-``run_main_experiments.sh`` (run from the repository root)::
-
-  # Figure 2: float32 softmax CE, no weight decay: memorises, SC spreads, no grokking.
-  python examples/grokking.py --loss=softmax --optimizer=adamw --lr=0.0005 \
-      --adam_eps=1e-30 --epochs=20000 --log_every=100
-  # Figure 1: StableMax CE, no weight decay: groks (slowly).
-  python examples/grokking.py --loss=stablemax --optimizer=adamw --lr=0.01 --b2=0.999 \
-      --epochs=80000 --log_every=500 --chunk=5000
-  # Figure 6: ⊥AdamW without weight decay vs AdamW with it.
-  python examples/grokking.py --optimizer=perp_adamw --lr=0.005 --epochs=500
-  python examples/grokking.py --optimizer=adamw --lr=0.005 --weight_decay=1.0 --epochs=2000
+accuracy reached 95%; ``<workdir>/grokking.png`` the curves. Measured results and the
+command of each: docs/grokking.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
-
-from absl import app
-from absl import flags
-
-FLAGS = flags.FLAGS
-flags.DEFINE_enum("op", "+", ["+", "-", "*", "/"], "Operation a op b mod p.")
-flags.DEFINE_integer("p", 113, "Modulus (prime for '/').")
-flags.DEFINE_float("train_fraction", 0.4, "Fraction of all pairs used for training.")
-flags.DEFINE_enum("loss", "softmax", ["softmax", "stablemax"], "Cross-entropy kind.")
-flags.DEFINE_enum("optimizer", "perp_adamw", ["adamw", "perp_adamw", "sgd", "perp_sgd"],
-                  "Optimizer.")
-flags.DEFINE_float("lr", 0.005, "Learning rate.")
-flags.DEFINE_float("weight_decay", 0.0, "Weight decay (decoupled for AdamW, L2 for SGD).")
-flags.DEFINE_float("b1", 0.9, "AdamW beta1.")
-flags.DEFINE_float("b2", 0.99, "AdamW beta2 (paper 0.99; its StableMax runs 0.999).")
-flags.DEFINE_float("adam_eps", 1e-25, "AdamW epsilon (paper: 1e-25).")
-flags.DEFINE_float("momentum", 0.8, "SGD momentum (paper's ⊥SGD: 0.8).")
-flags.DEFINE_enum("dtype", "float32", ["float32", "float64"], "Model and loss dtype.")
-flags.DEFINE_enum("model", "mlp", ["mlp", "transformer"], "Model.")
-flags.DEFINE_integer("epochs", 300, "Number of full-batch epochs (steps).")
-flags.DEFINE_integer("log_every", 10, "Log all metrics (train and test) every this many epochs.")
-flags.DEFINE_integer("chunk", 1000, "Epochs per jitted call (a multiple of log_every).")
-flags.DEFINE_float("stop_at_test_acc", 0.0,
-                   "If > 0, stop after the chunk in which test accuracy reached it.")
-flags.DEFINE_float("max_minutes", 0.0,
-                   "If > 0, stop after the first chunk that ends past this wall time.")
-flags.DEFINE_integer("seed", 0, "Seed of the split and the initialisation.")
-flags.DEFINE_string("workdir", "/tmp/gradkit_grokking", "Output directory.")
+from typing import Literal
 
 
-def make_optimizer(name, lr, weight_decay, b1, b2, eps, momentum):
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One grokking run (defaults: the paper's Figure 6 ⊥AdamW run, 300 epochs)."""
+
+    op: Literal["+", "-", "*", "/"] = "+"  # operation a op b mod p
+    p: int = 113  # modulus (prime for "/")
+    train_fraction: float = 0.4  # fraction of all pairs used for training
+    loss: Literal["softmax", "stablemax"] = "softmax"  # cross-entropy kind
+    optimizer: Literal["adamw", "perp_adamw", "sgd", "perp_sgd"] = "perp_adamw"
+    lr: float = 0.005  # learning rate
+    weight_decay: float = 0.0  # decoupled for AdamW, L2 for SGD
+    b1: float = 0.9  # AdamW beta1
+    b2: float = 0.99  # AdamW beta2 (paper 0.99; its StableMax runs 0.999)
+    adam_eps: float = 1e-25  # AdamW epsilon (paper: 1e-25)
+    momentum: float = 0.8  # SGD momentum (paper's ⊥SGD: 0.8)
+    dtype: Literal["float32", "float64"] = "float32"  # model and loss dtype
+    model: Literal["mlp", "transformer"] = "mlp"
+    epochs: int = 300  # full-batch epochs (steps)
+    log_every: int = 10  # log all metrics (train and test) every this many epochs
+    chunk: int = 1000  # epochs per jitted call (a multiple of log_every)
+    stop_at_test_acc: float = 0.0  # if > 0, stop after the chunk reaching this test acc
+    max_minutes: float = 0.0  # if > 0, stop after the first chunk ending past this time
+    seed: int = 0  # seed of the split and the initialisation
+
+
+def make_optimizer(config: Config):
+    """The run's optimizer (SGD with torch's coupled L2 term when weight_decay > 0)."""
     import optax
 
     import gradkit
+
+    name, lr, weight_decay = config.optimizer, config.lr, config.weight_decay
+    b1, b2, eps, momentum = config.b1, config.b2, config.adam_eps, config.momentum
 
     if name == "adamw":
         return optax.adamw(lr, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay)
@@ -84,16 +77,18 @@ def make_optimizer(name, lr, weight_decay, b1, b2, eps, momentum):
         # torch.optim.SGD(lr, momentum, weight_decay): L2 term before the momentum.
         return optax.chain(optax.add_decayed_weights(weight_decay),
                            optax.sgd(lr, momentum=momentum or None))
-    return gradkit.perp_sgd(lr, momentum=momentum or None, weight_decay=weight_decay)
+    return gradkit.perp_sgd(lr, momentum=momentum or None, l2_coupled=weight_decay)
 
 
-def run(
-    *, op="+", p=113, train_fraction=0.4, loss="softmax", optimizer="perp_adamw",
-    lr=0.005, weight_decay=0.0, b1=0.9, b2=0.99, adam_eps=1e-25, momentum=0.8,
-    dtype="float32", model="mlp", epochs=300, log_every=10, chunk=1000,
-    stop_at_test_acc=0.0, max_minutes=0.0, seed=0, workdir="/tmp/gradkit_grokking", progress=True,
-):
-    """Trains and writes metrics.jsonl, summary.json and grokking.png; returns summary."""
+def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> dict:
+    """Trains; writes metrics.jsonl, summary.json and grokking.png to ``workdir``; returns
+    the summary (``config``, ``epochs_run``, ``epochs_to_95_test``, final/max test
+    accuracy, the last logged row, wall time)."""
+    c = config
+    op, p, train_fraction, loss, model = c.op, c.p, c.train_fraction, c.loss, c.model
+    optimizer, lr, weight_decay, dtype, seed = c.optimizer, c.lr, c.weight_decay, c.dtype, c.seed
+    epochs, log_every, chunk = c.epochs, c.log_every, c.chunk
+    stop_at_test_acc, max_minutes = c.stop_at_test_acc, c.max_minutes
     for name, value in (("epochs", epochs), ("log_every", log_every), ("chunk", chunk)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
@@ -109,8 +104,8 @@ def run(
 
     import gradkit
     from gradkit.data.modular import modular_arithmetic
-    from gradkit.models.modular import MLP
-    from gradkit.models.modular import Transformer
+    from gradkit.models.modular import GrokkingMLP
+    from gradkit.models.modular import GrokkingTransformer
 
     os.makedirs(workdir, exist_ok=True)
     fdtype = jnp.dtype(dtype)
@@ -118,12 +113,12 @@ def run(
     x_tr, y_tr = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     x_te, y_te = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
     if model == "mlp":
-        net = MLP(num_tokens=p, num_classes=p, dtype=fdtype)
+        net = GrokkingMLP(num_tokens=p, num_classes=p, dtype=fdtype)
     else:
-        net = Transformer(num_tokens=p, num_classes=p, dtype=fdtype)
+        net = GrokkingTransformer(num_tokens=p, num_classes=p, dtype=fdtype)
     init_key, dropout_key = jax.random.split(jax.random.key(seed))
     params = net.init(init_key, x_tr[:2])
-    opt = make_optimizer(optimizer, lr, weight_decay, b1, b2, adam_eps, momentum)
+    opt = make_optimizer(config)
     opt_state = opt.init(params)
 
     def ce(logits, labels):
@@ -225,11 +220,8 @@ def run(
     if bar is not None:
         bar.close()
     summary = dict(
-        config=dict(op=op, p=p, train_fraction=train_fraction, loss=loss,
-                    optimizer=optimizer, lr=lr, weight_decay=weight_decay, b1=b1, b2=b2,
-                    adam_eps=adam_eps, momentum=momentum, dtype=dtype, model=model,
-                    epochs=epochs, log_every=log_every, seed=seed,
-                    n_train=len(data.y_train), n_test=len(data.y_test)),
+        config=dict(dataclasses.asdict(config), n_train=len(data.y_train),
+                    n_test=len(data.y_test)),
         epochs_run=done,
         epochs_to_95_test=next((r["epoch"] for r in rows if r["test_acc"] >= 0.95), None),
         final_test_acc=rows[-1]["test_acc"],
@@ -246,15 +238,13 @@ def run(
 
 
 def plot(metrics_path, out_path, title=""):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
     rows = [json.loads(line) for line in open(metrics_path)]
     ep = [r["epoch"] for r in rows]
     te = [(r["epoch"], r["test_acc"]) for r in rows if r["test_acc"] is not None]
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+    fig = Figure(figsize=(15, 4))
+    ax = fig.subplots(1, 3)
     ax[0].plot(ep, [r["train_acc"] for r in rows], label="train")
     ax[0].plot([e for e, _ in te], [a for _, a in te], label="test")
     ax[0].set_ylabel("accuracy")
@@ -272,21 +262,3 @@ def plot(metrics_path, out_path, title=""):
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out_path, dpi=100)
-    plt.close(fig)
-
-
-def main(argv):
-    del argv
-    summary = run(
-        op=FLAGS.op, p=FLAGS.p, train_fraction=FLAGS.train_fraction, loss=FLAGS.loss,
-        optimizer=FLAGS.optimizer, lr=FLAGS.lr, weight_decay=FLAGS.weight_decay,
-        b1=FLAGS.b1, b2=FLAGS.b2, adam_eps=FLAGS.adam_eps, momentum=FLAGS.momentum,
-        dtype=FLAGS.dtype, model=FLAGS.model, epochs=FLAGS.epochs, log_every=FLAGS.log_every,
-        chunk=FLAGS.chunk, stop_at_test_acc=FLAGS.stop_at_test_acc,
-        max_minutes=FLAGS.max_minutes,
-        seed=FLAGS.seed, workdir=FLAGS.workdir)
-    print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
-
-
-if __name__ == "__main__":
-    app.run(main)

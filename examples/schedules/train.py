@@ -1,7 +1,8 @@
-r"""Learning-rate schedules on the reference byte-level LM: WSD-S, WSD, cosine, the
+r"""Importable logic of ``examples/schedules/main.py``. Learning-rate schedules on the
+reference byte-level LM: WSD-S, WSD, cosine, the
 annealing law and refined schedules (gradkit.schedules).
 
-Three claims of the papers, each on the LM of ``lm_lib`` (same init, same batches,
+Three claims of the papers, each on the LM of ``examples/lm`` (same init, same batches,
 AdamW at its demo settings, validation loss every ``--eval_every`` steps):
 
 1. **WSD-S** (Wen et al. 2024): one run with a decay at each budget T/3, 2T/3, T gives,
@@ -9,7 +10,7 @@ AdamW at its demo settings, validation loss every ``--eval_every`` steps):
    and separate cosine runs of each budget; cyclic cosine (one run, a full cosine per
    cycle) is the other one-run baseline. WSD decays over ``--decay_fraction`` of its
    budget, WSD-S over that fraction of each cycle (levanter's semantics), both to
-   ``--final_fraction`` of the peak, like ``lm_lib``'s cosine (10%).
+   ``--final_fraction`` of the peak, like the LM's cosine (10%).
 2. **Annealing law** (Tissue et al. 2024): fit L(s) = L₀ + A·S₁^(−α) − C·S₂ on the
    constant-rate run and the WSD run of budget T, then predict the cosine run's whole
    validation curve (and the other runs'); report mean |ΔL| over each curve. Points after
@@ -19,10 +20,10 @@ AdamW at its demo settings, validation loss every ``--eval_every`` steps):
    step; ``refined_schedule(..., optimizer_kind="adam")`` builds a schedule from them (with
    the same warm-up on top), and a second run uses it for the same T steps.
 
-    python examples/schedules.py                  # 10 runs, 4,800 steps: 34 min measured on
+    python examples/schedules/main.py             # 10 runs, 4,800 steps: 34 min measured on
                                                   # the shared, heavily loaded 2-core machine
-    python examples/schedules.py --reuse --law_sensitivity   # tables again + λ sensitivity
-    python examples/schedules.py --num_steps=12 --d_model=16 --num_layers=1 --num_heads=2 \
+    python examples/schedules/main.py --reuse --law_sensitivity  # tables again + λ sensitivity
+    python examples/schedules/main.py --num_steps=12 --d_model=16 --num_layers=1 --num_heads=2 \
         --batch_size=4 --seq_len=16 --corpus_bytes=20000 --eval_every=2 --warmup_steps=2 \
         --noprogress                              # toy size (the test)
 
@@ -37,34 +38,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from typing import Any
 
 import numpy as np
-from absl import app
-from absl import flags
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import lm_lib
 
 import gradkit
-
-lm_lib.define_flags()
-flags.DEFINE_integer("num_budgets", 3, "Budgets T/n, 2T/n, ..., T (T = --num_steps).")
-flags.DEFINE_float("decay_fraction", 0.2, "WSD: decay steps / budget; WSD-S: per cycle.")
-flags.DEFINE_enum("decay_shape", "linear", list(gradkit.schedules.DECAY_SHAPES),
-                  "Decay shape of WSD and WSD-S.")
-flags.DEFINE_float("final_fraction", 0.1, "Floor of WSD/WSD-S as a fraction of the peak.")
-flags.DEFINE_float("refine_tau", 0.1, "Median-filter width of refined_schedule (fraction).")
-flags.DEFINE_float("decay_factor", 0.999, "λ of the annealing law's S2.")
-flags.DEFINE_bool("law_sensitivity", False,
-                  "Also refit the law for λ in {0.999, 0.99, 0.95, 0.9} and from step T/3.")
-flags.DEFINE_bool("reuse", False, "Load finished runs from workdir instead of training.")
-FLAGS = flags.FLAGS
-FLAGS.set_default("workdir", "/tmp/gradkit_schedules")
-FLAGS.set_default("eval_every", 10)
-FLAGS.set_default("log_every", 1)
+from examples.lm import report
+from examples.lm import train
+from examples.lm.configs.default import Config
 
 
 def budgets(total: int, n: int) -> list[int]:
@@ -72,8 +53,8 @@ def budgets(total: int, n: int) -> list[int]:
     return gradkit.schedules.wsd_s_cycle_points(total, n)[1:]
 
 
-def run_configs(base: lm_lib.Config, num_budgets: int, decay_fraction: float,
-                decay_shape: str, final_fraction: float) -> dict[str, lm_lib.Config]:
+def run_configs(base: Config, num_budgets: int, decay_fraction: float,
+                decay_shape: str, final_fraction: float) -> dict[str, Config]:
     """The runs of claims 1 and 2 (the refined run is built later from a cosine run)."""
     T = base.num_steps
     points = budgets(T, num_budgets)
@@ -94,15 +75,15 @@ def run_configs(base: lm_lib.Config, num_budgets: int, decay_fraction: float,
     return {name: dataclasses.replace(cfg, run_name=name) for name, cfg in runs.items()}
 
 
-def train_or_load(cfg: lm_lib.Config, reuse: bool) -> list[dict[str, Any]]:
+def train_or_load(cfg: Config, workdir: str, reuse: bool) -> list[dict[str, Any]]:
     """The run's metrics history: loaded if ``reuse`` and it reached ``num_steps``."""
-    path = os.path.join(cfg.run_dir, "metrics.jsonl")
+    path = os.path.join(train.run_dir(cfg, workdir), "metrics.jsonl")
     if reuse and os.path.exists(path):
-        history = lm_lib._read_jsonl(path)
+        history = train.read_jsonl(path)
         if history and history[-1]["step"] == cfg.num_steps:
             print(f"{cfg.name}: reusing {path}", flush=True)
             return history
-    return lm_lib.train(cfg)["history"]
+    return train.train_and_evaluate(cfg, workdir)["history"]
 
 
 def val_curve(history: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +125,7 @@ def budget_table(histories: dict[str, list], points: list[int]) -> tuple[str, li
     return "\n".join(lines), rows
 
 
-def law_fit(histories: dict[str, list], configs: dict[str, lm_lib.Config], warmup: int,
+def law_fit(histories: dict[str, list], configs: dict[str, Config], warmup: int,
             decay_factor: float, fit_on: tuple[str, ...],
             first_step: int | None = None) -> dict[str, Any]:
     """Fits the annealing law on ``fit_on`` and scores its prediction of every run, both on
@@ -200,8 +181,8 @@ def law_sensitivity(histories, configs, warmup, fit_on, total, num_budgets) -> t
     return "\n".join(lines), rows
 
 
-def refined_config(base: lm_lib.Config, cosine_history: list[dict[str, Any]], tau: float,
-                   peak: float) -> tuple[lm_lib.Config, np.ndarray]:
+def refined_config(base: Config, cosine_history: list[dict[str, Any]], tau: float,
+                   peak: float) -> tuple[Config, np.ndarray]:
     """A run of the same T steps with the schedule refined from the cosine run's ‖g‖₁."""
     by_step = {r["step"]: r["grad_norm_l1"] for r in cosine_history}
     norms = np.array([by_step[s] for s in range(1, base.num_steps + 1)])
@@ -210,11 +191,11 @@ def refined_config(base: lm_lib.Config, cosine_history: list[dict[str, Any]], ta
     return dataclasses.replace(base, schedule=schedule, run_name="refined"), norms
 
 
-def peak_lr(cfg: lm_lib.Config) -> float:
+def peak_lr(cfg: Config) -> float:
     if cfg.learning_rate is not None:
         return float(cfg.learning_rate)
-    kw = {**lm_lib.OPTIMIZER_DEFAULTS.get(cfg.optimizer, {}), **cfg.opt_kwargs}
-    return float(kw.get("learning_rate", lm_lib.FALLBACK_LEARNING_RATE))
+    kw = {**train.OPTIMIZER_DEFAULTS.get(cfg.optimizer, {}), **cfg.opt_kwargs}
+    return float(kw.get("learning_rate", train.FALLBACK_LEARNING_RATE))
 
 
 def _pyplot():
@@ -307,7 +288,7 @@ def plot_refined(histories, norms, total, path):
     return path
 
 
-def run_all(base: lm_lib.Config, *, num_budgets: int = 3, decay_fraction: float = 0.2,
+def run_all(base: Config, workdir: str, *, num_budgets: int = 3, decay_fraction: float = 0.2,
             decay_shape: str = "linear", final_fraction: float = 0.1, refine_tau: float = 0.1,
             decay_factor: float = 0.999, reuse: bool = False,
             sensitivity: bool = False) -> dict[str, Any]:
@@ -323,11 +304,11 @@ def run_all(base: lm_lib.Config, *, num_budgets: int = 3, decay_fraction: float 
     histories = {}
     for i, (name, cfg) in enumerate(configs.items()):
         print(f"[{i + 1}/{len(configs) + 1}] {name}", flush=True)
-        histories[name] = train_or_load(cfg, reuse)
+        histories[name] = train_or_load(cfg, workdir, reuse)
     cfg, norms = refined_config(base, histories[f"cosine_{T}"], refine_tau, peak_lr(base))
     configs["refined"] = cfg
     print(f"[{len(configs)}/{len(configs)}] refined", flush=True)
-    histories["refined"] = train_or_load(cfg, reuse)  # reused only with its cosine run
+    histories["refined"] = train_or_load(cfg, workdir, reuse)  # reused only with its cosine run
 
     table, rows = budget_table(histories, points)
     warmup = min(base.warmup_steps, T - 1)
@@ -335,43 +316,18 @@ def run_all(base: lm_lib.Config, *, num_budgets: int = 3, decay_fraction: float 
     refined = {name: {"final_val_loss": val_curve(histories[name])[1][-1],
                       "best_val_loss": float(min(val_curve(histories[name])[1]))}
                for name in (f"cosine_{T}", "refined")}
-    os.makedirs(base.workdir, exist_ok=True)
+    os.makedirs(workdir, exist_ok=True)
     plots = [
-        plot_budgets(histories, points, os.path.join(base.workdir, "budgets.png")),
-        plot_law(histories, law, os.path.join(base.workdir, "law.png")),
-        plot_refined(histories, norms, T, os.path.join(base.workdir, "refined.png")),
+        plot_budgets(histories, points, os.path.join(workdir, "budgets.png")),
+        plot_law(histories, law, os.path.join(workdir, "law.png")),
+        plot_refined(histories, norms, T, os.path.join(workdir, "refined.png")),
     ]
     summary = {"budgets": rows, "law": law, "refined": refined, "plots": plots,
                "budget_table": table, "law_table": law_table(law)}
     if sensitivity:
         summary["law_sensitivity_table"], summary["law_sensitivity"] = law_sensitivity(
             histories, configs, warmup, ("constant", f"wsd_{T}"), T, num_budgets)
-    lm_lib.write_json(os.path.join(base.workdir, "summary.json"),
+    report.write_json(os.path.join(workdir, "summary.json"),
                       json.loads(json.dumps(summary, default=float)))
     summary["histories"] = histories
     return summary
-
-
-def main(argv):
-    del argv
-    base = lm_lib.config_from_flags(FLAGS)
-    s = run_all(base, num_budgets=FLAGS.num_budgets, decay_fraction=FLAGS.decay_fraction,
-                decay_shape=FLAGS.decay_shape, final_fraction=FLAGS.final_fraction,
-                refine_tau=FLAGS.refine_tau, decay_factor=FLAGS.decay_factor, reuse=FLAGS.reuse,
-                sensitivity=FLAGS.law_sensitivity)
-    T = base.num_steps
-    print("\nValidation loss at each budget:\n" + s["budget_table"])
-    p = s["law"]["params"]
-    print(f"\nAnnealing law fit on {s['law']['fit_on']}: L0={p['L0']:.4f} A={p['A']:.4f} "
-          f"alpha={p['alpha']:.4f} C={p['C']:.4f}\n" + s["law_table"])
-    refined, cosine = s["refined"]["refined"], s["refined"][f"cosine_{T}"]
-    print(f"\nRefined from cosine_{T}'s gradient ℓ1 norms: final val loss "
-          f"{refined['final_val_loss']:.4f} vs cosine {cosine['final_val_loss']:.4f}")
-    if "law_sensitivity_table" in s:
-        print("\nLaw: mean abs(ΔL) of the predicted curves (secondary analysis):\n"
-              + s["law_sensitivity_table"])
-    print("plots: " + ", ".join(s["plots"]))
-
-
-if __name__ == "__main__":
-    app.run(main)

@@ -1,11 +1,11 @@
-r"""Sophia-G / Sophia-H vs AdamW on the reference byte-level LM, each tuned by a sweep.
+r"""Sophia-G / Sophia-H vs AdamW on the reference LM, each tuned by a sweep (the logic of main.py).
 
 The issue's claim, at CPU scale: does a tiny language model reach a target validation
 loss in fewer steps with Sophia than with AdamW, when each optimizer uses its best
 setting from a sweep? Every run trains the byte-level GPT of
 :mod:`gradkit.models.transformer` on the generated corpus of :mod:`gradkit.data.text`
-through ``lm_lib.train`` (same init, same batches, warm-up + cosine schedule, global-norm
-gradient clipping 1.0 as in the paper's runs). The sweep is:
+through :func:`examples.lm.train.train_and_evaluate` (same init, same batches, warm-up +
+cosine schedule, global-norm gradient clipping 1.0 as in the paper's runs). The sweep is:
 
 - AdamW (betas 0.9/0.95 as in the paper's baselines, weight decay 0.1) over ``--adamw_lrs``;
 - Sophia-G (GNB estimator, k = 10, weight decay 0.1) over ``--sophia_g_lrs`` ×
@@ -17,13 +17,13 @@ gradient clipping 1.0 as in the paper's runs). The sweep is:
 
 Each family's best setting is the one reaching ``--target_val_loss`` first (ties and
 runs that never reach it: lowest final validation loss). The target is fixed before the
-sweep (default 0.8: the main demo's, ``examples/compare.py``).
+sweep (default 0.8: the main demo's, ``examples/compare/main.py``).
 
-    python examples/sophia.py         # the sweep of docs/sophia.md, ~20 min on 2 idle CPU cores
-    python examples/sophia.py --batch_size=256 --num_steps=300 --adamw_lrs=8e-3 \
+    python examples/sophia/main.py    # the sweep of docs/sophia.md, ~20 min on 2 idle CPU cores
+    python examples/sophia/main.py --batch_size=256 --num_steps=300 --adamw_lrs=8e-3 \
         --sophia_g_lrs=3e-3 --sophia_g_gammas=0.5 --sophia_h_lrs=1e-2 \
         --sophia_h_gammas=10   # the 8×-batch runs of docs/sophia.md
-    python examples/sophia.py --num_steps=6 --d_model=16 --num_layers=1 --batch_size=4 \
+    python examples/sophia/main.py --num_steps=6 --d_model=16 --num_layers=1 --batch_size=4 \
         --seq_len=16 --adamw_lrs=1e-3 --sophia_g_lrs=1e-3 --sophia_g_gammas=0.05 \
         --sophia_h_lrs=   # toy size
 
@@ -38,18 +38,15 @@ import dataclasses
 import json
 import math
 import os
-import sys
 from typing import Any
 
 import jax
 import numpy as np
 import optax
-from absl import app
-from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import lm_lib
+from examples.lm import report
+from examples.lm import train
+from examples.lm.configs.default import Config
 
 # The default sweep: the one reported in docs/sophia.md for the unigram head-bias init
 # (16 runs, about 20 minutes on 2 idle CPU cores); the notebook runs the same at full size.
@@ -59,34 +56,12 @@ SOPHIA_G_GAMMAS = [0.05, 0.5]
 SOPHIA_H_LRS = [1e-3, 3e-3, 1e-2]
 SOPHIA_H_GAMMAS = [1.0, 10.0]
 
-lm_lib.define_flags()
-flags.DEFINE_list("adamw_lrs", [f"{v:g}" for v in ADAMW_LRS], "AdamW peak learning rates.")
-flags.DEFINE_list("sophia_g_lrs", [f"{v:g}" for v in SOPHIA_G_LRS],
-                  "Sophia-G peak learning rates.")
-flags.DEFINE_list("sophia_g_gammas", [f"{v:g}" for v in SOPHIA_G_GAMMAS], "Sophia-G γ values.")
-flags.DEFINE_list("sophia_h_lrs", [f"{v:g}" for v in SOPHIA_H_LRS],
-                  "Sophia-H peak learning rates (empty: no Sophia-H).")
-flags.DEFINE_list("sophia_h_gammas", [f"{v:g}" for v in SOPHIA_H_GAMMAS], "Sophia-H γ values.")
-flags.DEFINE_float("adamw_b2", 0.95, "AdamW β₂ (the paper's GPT-2 baselines use 0.95).")
-flags.DEFINE_float("weight_decay", 0.1, "Decoupled weight decay of every optimizer.")
-flags.DEFINE_integer("update_interval", 10, "Sophia's Hessian refresh period k.")
-flags.DEFINE_bool("refresh_at_start", True,
-                  "Sophia's first ĥ at step 1 (paper) or after step k (official code).")
-flags.DEFINE_bool("bias_correction", False,
-                  "Sophia's ratio uses debiased m and h (not in the paper; see scale_by_sophia).")
-flags.DEFINE_float("target_val_loss", 0.8, "Validation loss whose first crossing is reported.")
-FLAGS = flags.FLAGS
-FLAGS.set_default("workdir", "/tmp/gradkit_sophia")
-FLAGS.set_default("grad_clip", 1.0)
-FLAGS.set_default("eval_every", 25)
-
-
 @dataclasses.dataclass
 class Setting:
     """One run of the sweep."""
 
     family: str  # "AdamW", "Sophia-G" or "Sophia-H"
-    optimizer: str  # alias name for lm_lib ("adamw" or "sophia")
+    optimizer: str  # alias name for examples.lm.train ("adamw" or "sophia")
     learning_rate: float
     opt_kwargs: dict[str, Any]
 
@@ -155,14 +130,16 @@ def win_rate_by_param(opt_state: Any, gamma: float, eps: float = 1e-12,
     return out
 
 
-def run_sweep(base: lm_lib.Config, settings: list[Setting], target: float) -> dict[str, Any]:
-    """Trains every setting from ``base``; returns the per-run rows and each family's best."""
+def run_sweep(base: Config, settings: list[Setting], target: float,
+              workdir: str) -> dict[str, Any]:
+    """Trains every setting from ``base`` under ``workdir``; returns the per-run rows and
+    each family's best."""
     rows, histories = [], {}
     for i, s in enumerate(settings):
         print(f"[{i + 1}/{len(settings)}] {s.name}", flush=True)
         cfg = dataclasses.replace(base, optimizer=s.optimizer, run_name=s.name,
                                   learning_rate=s.learning_rate, opt_kwargs=dict(s.opt_kwargs))
-        result = lm_lib.train(cfg)
+        result = train.train_and_evaluate(cfg, workdir)
         history = result["history"]
         histories[s.name] = history
         val = [r["val_loss"] for r in history if "val_loss" in r]
@@ -170,7 +147,7 @@ def run_sweep(base: lm_lib.Config, settings: list[Setting], target: float) -> di
         row = {
             "name": s.name, "family": s.family, "learning_rate": s.learning_rate,
             "gamma": s.gamma, "opt_kwargs": s.opt_kwargs,
-            "steps_to_target": lm_lib.steps_to_target(history, target),
+            "steps_to_target": report.steps_to_target(history, target),
             "final_val_loss": result["final_val_loss"],
             "best_val_loss": min(val) if val else None,
             "mean_win_rate": _mean(wins),
@@ -228,40 +205,14 @@ def plot_best(summary: dict[str, Any], path: str) -> str:
         gamma = f", γ {r['gamma']:g}" if r["gamma"] is not None else ""
         runs[f"{r['family']} (lr {r['learning_rate']:g}{gamma})"] = summary["histories"][r["name"]]
     title = f"best run of each sweep; target val loss {summary['target_val_loss']:g}"
-    return lm_lib.plot_runs(runs, path, title)
+    return report.plot_runs(runs, path, title)
 
 
-def main(argv):
-    del argv
-
-    def floats(values):
-        return [float(v) for v in values]
-
-    settings = sweep_settings(
-        floats(FLAGS.adamw_lrs),
-        (floats(FLAGS.sophia_g_lrs), floats(FLAGS.sophia_g_gammas)),
-        (floats(FLAGS.sophia_h_lrs), floats(FLAGS.sophia_h_gammas)),
-        adamw_b2=FLAGS.adamw_b2, weight_decay=FLAGS.weight_decay,
-        update_interval=FLAGS.update_interval, refresh_at_start=FLAGS.refresh_at_start,
-        bias_correction=FLAGS.bias_correction)
-    base = lm_lib.config_from_flags(FLAGS)
-    summary = run_sweep(base, settings, FLAGS.target_val_loss)
-    os.makedirs(FLAGS.workdir, exist_ok=True)
-    with open(os.path.join(FLAGS.workdir, "sweep.jsonl"), "w") as f:
+def write_outputs(summary: dict[str, Any], workdir: str) -> str:
+    """``sweep.jsonl``, ``summary.json`` and the plot ``sophia.png`` in ``workdir``."""
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "sweep.jsonl"), "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in summary["runs"])
-    lm_lib.write_json(os.path.join(FLAGS.workdir, "summary.json"),
+    report.write_json(os.path.join(workdir, "summary.json"),
                       {k: v for k, v in summary.items() if k != "histories"})
-    plot = plot_best(summary, os.path.join(FLAGS.workdir, "sophia.png"))
-    sweep, best = tables(summary)
-    print(f"\nSweep ({summary['runs'][0]['num_params']:,} parameters, "
-          f"{base.num_steps} steps):\n{sweep}\n\nBest of each optimizer:\n{best}")
-    for family, row in summary["best"].items():
-        if row["final_win_rate_by_param"]:
-            print(f"\nWin rate per parameter at the last step, best {family} run:")
-            for name, rate in row["final_win_rate_by_param"].items():
-                print(f"  {name:40s} {rate:.3f}")
-    print(f"plot: {plot}")
-
-
-if __name__ == "__main__":
-    app.run(main)
+    return plot_best(summary, os.path.join(workdir, "sophia.png"))

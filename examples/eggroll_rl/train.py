@@ -1,59 +1,55 @@
 r"""EGGROLL on a gymnax environment (CartPole-v1 by default) with an MLP policy.
 
-Backprop-free: every generation, N perturbed policies (low-rank perturbations of
-every Dense kernel, dense noise on biases) play one episode each; their returns are
-the fitness, ``gradkit.scale_by_eggroll`` turns them into the ES update and Adam
-applies it. Antithetic pairs play the same episode (same reset key). The population
+Importable logic of ``examples/eggroll_rl/main.py`` (no flags): :class:`Config` and
+:func:`train_and_evaluate`. Backprop-free: every generation, N perturbed policies (low-rank
+perturbations of every Dense kernel, dense noise on biases) play one episode each; their
+returns are the fitness, ``gradkit.scale_by_eggroll`` turns them into the ES update and
+Adam applies it. Antithetic pairs play the same episode (same reset key). The population
 forward is ``gradkit.eggroll_population_apply``: one shared GEMM per layer plus rank-r
 corrections, with the factors drawn once per generation.
 
-    PYTHONPATH=. python examples/eggroll_rl.py --workdir=/tmp/eggroll_rl
-
 Writes ``metrics.jsonl`` (one line per generation), ``final.json`` (mean return of the
-final mean policy over ``--eval_episodes`` episodes, wall time, seed) and
-``learning_curve.png`` to ``--workdir``. CartPole-v1 counts as solved at a mean
-return ≥ 475 over 100 episodes.
+final mean policy over ``eval_episodes`` episodes, wall time, seed) and
+``learning_curve.png`` to the workdir. CartPole-v1 counts as solved at a mean return
+≥ 475 over 100 episodes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
 import time
+from typing import Literal
 
 import gymnax
 import jax
 import jax.numpy as jnp
-import matplotlib
 import optax
-from absl import app
-from absl import flags
 from tqdm import tqdm
 
 import gradkit
 from gradkit.models.policy import MLPPolicy
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 
-flags.DEFINE_string("workdir", "/tmp/eggroll_rl", "Where metrics and plots go.")
-flags.DEFINE_string("env", "CartPole-v1", "gymnax environment id (CartPole-v1, Acrobot-v1, "
-                    "Pendulum-v1).")
-flags.DEFINE_integer("generations", 60, "ES generations (optimizer steps).")
-flags.DEFINE_integer("population", 64, "Population size N (even: antithetic pairs).")
-flags.DEFINE_float("sigma", 0.1, "Perturbation scale σ.")
-flags.DEFINE_integer("rank", 1, "Rank r of the matrix perturbations.")
-flags.DEFINE_float("learning_rate", 0.03, "Adam learning rate.")
-flags.DEFINE_enum("optimizer", "adam", ["adam", "sgd"], "Optimizer after the ES estimate.")
-flags.DEFINE_enum("fitness_shaping", "zscore", ["zscore", "centered_rank", "raw"],
-                  "Fitness shaping.")
-flags.DEFINE_list("hidden", ["64", "64"], "Hidden widths of the MLP policy.")
-flags.DEFINE_integer("max_steps", 0, "Episode length cap (0: the environment's own).")
-flags.DEFINE_integer("eval_every", 5, "Evaluate the mean policy every this many generations.")
-flags.DEFINE_integer("eval_episodes", 100, "Episodes of the final evaluation.")
-flags.DEFINE_integer("seed", 0, "Seed of the policy init, the ES noise and the episodes.")
-FLAGS = flags.FLAGS
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One EGGROLL RL run (defaults: CartPole-v1, the README's run)."""
+
+    env: str = "CartPole-v1"  # gymnax environment id (CartPole-v1, Acrobot-v1, Pendulum-v1)
+    generations: int = 60  # ES generations (optimizer steps)
+    population: int = 64  # population size N (even: antithetic pairs)
+    sigma: float = 0.1  # perturbation scale σ
+    rank: int = 1  # rank r of the matrix perturbations
+    learning_rate: float = 0.03  # learning rate of the optimizer after the ES estimate
+    optimizer: Literal["adam", "sgd"] = "adam"
+    fitness_shaping: Literal["zscore", "centered_rank", "raw"] = "zscore"
+    hidden: tuple[int, ...] = (64, 64)  # hidden widths of the MLP policy
+    max_steps: int = 0  # episode length cap (0: the environment's own)
+    eval_every: int = 5  # evaluate the mean policy every this many generations
+    eval_episodes: int = 100  # episodes of the final evaluation
+    seed: int = 0  # seed of the policy init, the ES noise and the episodes
 
 
 def make_env(name: str, max_steps: int):
@@ -87,34 +83,37 @@ def episode_returns(env, env_params, act, keys, horizon):
     return total
 
 
-def train(workdir: str) -> dict:
+def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> dict:
+    """Trains; writes metrics.jsonl, final.json and learning_curve.png to ``workdir``;
+    returns the final result (mean/min return of the mean policy, wall times)."""
+    cfg = config
     os.makedirs(workdir, exist_ok=True)
-    env, env_params, action_dim, continuous, scale = make_env(FLAGS.env, FLAGS.max_steps)
+    env, env_params, action_dim, continuous, scale = make_env(cfg.env, cfg.max_steps)
     horizon = int(env_params.max_steps_in_episode)
-    model = MLPPolicy(action_dim, tuple(int(h) for h in FLAGS.hidden), continuous, scale)
-    key = jax.random.key(FLAGS.seed)
+    model = MLPPolicy(action_dim, tuple(cfg.hidden), continuous, scale)
+    key = jax.random.key(cfg.seed)
     init_key, run_key = jax.random.split(key)
     obs_dim = env.observation_space(env_params).shape
     params = model.init(init_key, jnp.zeros(obs_dim))["params"]
-    n, sigma, rank = FLAGS.population, FLAGS.sigma, FLAGS.rank
-    inner = (optax.adam(FLAGS.learning_rate) if FLAGS.optimizer == "adam"
-             else optax.sgd(FLAGS.learning_rate))
+    n, sigma, rank = cfg.population, cfg.sigma, cfg.rank
+    inner = (optax.adam(cfg.learning_rate) if cfg.optimizer == "adam"
+             else optax.sgd(cfg.learning_rate))
     opt = optax.chain(
-        gradkit.scale_by_eggroll(sigma, rank, fitness_shaping=FLAGS.fitness_shaping,
-                                 seed=FLAGS.seed),
+        gradkit.scale_by_eggroll(sigma, rank, fitness_shaping=cfg.fitness_shaping,
+                                 key=cfg.seed),
         inner)
     opt_state = opt.init(params)
 
     def member_actions(params, es_key, noise, obs):
         out = gradkit.eggroll_population_apply(
-            model, params, es_key, obs, population_size=n, sigma=sigma, rank=rank,
-            in_axes=0, noise=noise, method=MLPPolicy.act)
+            model, params, es_key, obs, population_size=n, in_axes=0, noise=noise,
+            method=MLPPolicy.act)
         return out
 
     @jax.jit
     def generation(params, opt_state, gen_key):
         es_key = gradkit.eggroll_current_key(opt_state)
-        noise = gradkit.eggroll_sample_noise(params, es_key, n, rank=rank)
+        noise = gradkit.eggroll_sample_noise(params, es_key, n)
         pair_keys = jax.random.split(gen_key, n // 2)
         keys = jnp.repeat(pair_keys, 2, axis=0)  # antithetic pairs: same episode
 
@@ -137,28 +136,29 @@ def train(workdir: str) -> dict:
     history = []
     start = time.time()
     with open(os.path.join(workdir, "metrics.jsonl"), "w") as log:
-        for gen in tqdm(range(FLAGS.generations), desc=f"EGGROLL {FLAGS.env}"):
+        for gen in tqdm(range(cfg.generations), desc=f"EGGROLL {cfg.env}",
+                       disable=not progress):
             run_key, gen_key, eval_key = jax.random.split(run_key, 3)
             params, opt_state, fitness = generation(params, opt_state, gen_key)
             row = {"generation": gen + 1, "env_steps_per_member": horizon,
                    "fitness_mean": float(jnp.mean(fitness)),
                    "fitness_max": float(jnp.max(fitness)),
                    "wall_s": time.time() - start}
-            if (gen + 1) % FLAGS.eval_every == 0 or gen + 1 == FLAGS.generations:
+            if (gen + 1) % cfg.eval_every == 0 or gen + 1 == cfg.generations:
                 row["eval_return"] = float(jnp.mean(evaluate(params, eval_key,
-                                                             FLAGS.eval_episodes)))
+                                                             cfg.eval_episodes)))
             history.append(row)
             log.write(json.dumps(row) + "\n")
             log.flush()
     train_s = time.time() - start
-    final = evaluate(params, jax.random.key(FLAGS.seed + 12345), FLAGS.eval_episodes)
-    result = {"env": FLAGS.env, "seed": FLAGS.seed, "generations": FLAGS.generations,
+    final = evaluate(params, jax.random.key(cfg.seed + 12345), cfg.eval_episodes)
+    result = {"env": cfg.env, "seed": cfg.seed, "generations": cfg.generations,
               "population": n, "sigma": sigma, "rank": rank,
-              "learning_rate": FLAGS.learning_rate, "optimizer": FLAGS.optimizer,
-              "hidden": [int(h) for h in FLAGS.hidden],
+              "learning_rate": cfg.learning_rate, "optimizer": cfg.optimizer,
+              "hidden": list(cfg.hidden),
               "final_mean_return": float(jnp.mean(final)),
               "final_min_return": float(jnp.min(final)),
-              "eval_episodes": FLAGS.eval_episodes, "train_wall_s": train_s,
+              "eval_episodes": cfg.eval_episodes, "train_wall_s": train_s,
               "total_wall_s": time.time() - start}
     with open(os.path.join(workdir, "final.json"), "w") as f:
         json.dump(result, f, indent=2)
@@ -167,7 +167,10 @@ def train(workdir: str) -> dict:
 
 
 def _plot(history, result, path):
-    fig, ax = plt.subplots(figsize=(6, 4))
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     gens = [r["generation"] for r in history]
     ax.plot(gens, [r["fitness_mean"] for r in history], label="population mean return")
     ax.plot(gens, [r["fitness_max"] for r in history], alpha=0.4, label="population max")
@@ -182,14 +185,3 @@ def _plot(history, result, path):
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def main(argv):
-    del argv
-    result = train(FLAGS.workdir)
-    print(json.dumps(result, indent=2))
-
-
-if __name__ == "__main__":
-    app.run(main)

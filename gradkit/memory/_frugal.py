@@ -1,0 +1,448 @@
+"""FRUGAL: a state-full subspace updated by Adam, signSGD on the rest.
+
+Zmushko, Beznosikov, Takáč, Horváth, *FRUGAL: Memory-Efficient Optimization by Reducing
+State Overhead for Scalable Training*, ICML 2025, arXiv 2411.07837. Checked against the
+authors' PyTorch code (``frugal/proj_optimizer_templates.py``, ``galore_projector.py``,
+``coordinate_projector.py``, ``adamw.py`` and ``scripts/benchmark_c4``; no licence, so
+read for facts only, nothing copied). See ``docs/memory.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+from typing import Literal
+from typing import NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from gradkit import _validation
+
+PROJECTIONS = ("blocks", "svd", "columns", "rows")
+BLOCK_ORDERS = ("descending", "ascending", "random")
+
+
+class ScaleByFrugalState(NamedTuple):
+    """State for :func:`scale_by_frugal`."""
+
+    count: chex.Array  # int32 scalar, number of updates so far.
+    key: chex.Array  # uint32[2], PRNG key data for random selections (split at refreshes).
+    # "svd": per leaf the float32 orthonormal basis (side, r) of the state-full subspace;
+    # "columns"/"rows": per leaf the int32 (r,) selected column/row indices;
+    # "blocks": int32 (k+1,) indices (jax.tree.leaves order) of the k active tensors, then −1.
+    projector: Any
+    # Adam moments of the state-full part: per leaf in the projected shape (m×r or r×n),
+    # or for "blocks" one flat (B+1,) buffer holding the active tensors back to back.
+    mu: Any
+    nu: Any
+
+
+def _rank_svd(shape, rho) -> int:
+    """Rank of the official 'std' side: round(ρ·n) if m ≥ n (right), else round(ρ·m)."""
+    m, n = shape
+    return round((n if m >= n else m) * rho)
+
+
+def _concrete(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, jax.errors.ConcretizationTypeError) as e:
+        raise ValueError(
+            f"`{name}` fixes the state's shapes and must be a concrete number at init; with "
+            f"optax.inject_hyperparams pass static_args=('{name}',) if you jit `init`."
+        ) from e
+
+
+def _check_matrices(params: Any, what: str) -> None:
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if jnp.ndim(leaf) != 2:
+            raise ValueError(
+                f"`params`: {what} projects 2-D (matrix) leaves only; "
+                f"{jax.tree_util.keystr(path)} has shape {jnp.shape(leaf)}. Route other "
+                f"leaves elsewhere (the aliases send them to AdamW)."
+            )
+
+
+def _block_windows(num: int, k: int, order: str) -> list[list[int]]:
+    """Every active set a deterministic block order visits (one cycle of periods)."""
+    if num == 0 or k == 0:
+        return [[]]
+    cycle = num // math.gcd(num, k)
+    if order == "descending":
+        return [[(num - 1 - j * k - i) % num for i in range(k)] for j in range(cycle)]
+    return [[(j * k + i) % num for i in range(k)] for j in range(cycle)]
+
+
+def _block_buffer_size(sizes: list[int], k: int, order: str) -> int:
+    """Moment-buffer length for k active tensors: the largest total size of an active set
+    the order can choose (for "random": the k largest tensors)."""
+    if order == "random":
+        return int(sum(sorted(sizes, reverse=True)[:k]))
+    return int(max(sum(sizes[i] for i in w) for w in _block_windows(len(sizes), k, order)))
+
+
+def _adam_direction(g, m, v, b1, b2, eps, t):
+    """Adam with ε after bias correction (torch/optax form): returns (m̂/(√v̂+ε), m, v)."""
+    m = b1 * m + (1.0 - b1) * g
+    v = b2 * v + (1.0 - b2) * g * g
+    tf = t.astype(jnp.float32)
+    m_hat = m / (1.0 - b1**tf)
+    v_hat = v / (1.0 - b2**tf)
+    return m_hat / (jnp.sqrt(v_hat) + eps), m, v
+
+
+def _weak(x):
+    """Python floats as weakly typed arrays: rounds like optax.inject_hyperparams' values."""
+    return jnp.asarray(x) if isinstance(x, float) else x
+
+
+def scale_by_frugal(
+    rho: float = 0.25,
+    update_interval: int = 200,
+    *,
+    projection: Literal["blocks", "svd", "columns", "rows"] = "blocks",
+    block_order: Literal["descending", "ascending", "random"] = "descending",
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    inactive_scale: jax.typing.ArrayLike = 1.0,
+    seed: int = 0,
+    moment_dtype: Any | None = None,
+) -> optax.GradientTransformation:
+    r"""Splits each update into a state-full subspace (Adam) and a state-free rest (signSGD).
+
+    Every T = ``update_interval`` steps (at counts 0, T, 2T, …) the state-full subspace
+    is re-chosen and Adam's moments **and its step count** are reset (FRUGAL Alg. 1,
+    official ``reset_statistics=True``). With P the current projection, t = (count mod
+    T) + 1 and s = ``inactive_scale``:
+
+    .. math::
+
+        R = P^\top G,\quad m \leftarrow \beta_1 m + (1-\beta_1) R,\quad
+        v \leftarrow \beta_2 v + (1-\beta_2) R^2,\\
+        u = P\,\frac{m/(1-\beta_1^t)}{\sqrt{v/(1-\beta_2^t)} + \epsilon}
+            \;+\; s\,\operatorname{sign}\!\big(G - P P^\top G\big).
+
+    The alias then takes W ← W − η(u + λW), the official order (decay of the current
+    W, then the step). Projections (``projection``):
+
+    * ``"blocks"`` (default; the paper's main pre-training runs, official
+      ``--optimizer frugal``): k = round(ρ·N) of the N leaves (any shape) are active
+      and get full Adam, the others sign(G). ``block_order="descending"`` (the
+      official scripts) walks the leaves from the last (``jax.tree.leaves`` order)
+      down, k per period, wrapping; ``"ascending"`` the other way; ``"random"`` a
+      uniform draw of k leaves per period. The moments live in one flat buffer as long
+      as the largest active set the order can choose (for ``"random"``: the k largest
+      leaves), so the state is ≈ 2ρ floats per parameter when the leaves are similar.
+    * ``"svd"``: per matrix G (m×n) the official ``proj_side='std'`` rule: if m ≥ n,
+      P = top-r right singular vectors (n×r), R = G P (m×r), r = round(ρn); else
+      P = top-r left singular vectors (m×r), R = PᵀG (r×n), r = round(ρm). The
+      smaller dimension is reduced, so the rule is the same for a Flax (in, out)
+      kernel and its PyTorch (out, in) transpose. SVD of the current gradient in
+      float32.
+    * ``"columns"`` / ``"rows"``: int(ρ·n) random columns (axis 1) / int(ρ·m) random
+      rows (axis 0) of the matrix **as stored** get Adam, the others sign(G) (official
+      ``CoordOptimizer``, ``int()`` rounding as there). Note: the official
+      ``columns`` on a PyTorch (out, in) weight are input features, i.e. ``"rows"`` of
+      a Flax (in, out) kernel.
+
+    ``"svd"``, ``"columns"`` and ``"rows"`` take 2-D leaves only (others raise
+    ``ValueError``): the official code projects only the ``nn.Linear`` weights of
+    attention and MLP; embeddings, norms, biases and the head are ordinary AdamW
+    parameters. :func:`frugal` does that routing with ``optax.partition``.
+
+    Non-finite gradients: sign(NaN) = NaN, so NaN propagates to the update and (through
+    Adam) to the moments until the next refresh; wrap with ``optax.apply_if_finite`` to
+    skip such steps.
+
+    Args:
+      rho: ρ ∈ [0, 1], fraction of the state-full space (paper 0.25). ρ = 0 is pure
+        signSGD on these leaves, ρ = 1 pure Adam. Fixes state shapes: must be concrete
+        when ``init`` runs.
+      update_interval: T ≥ 1, steps between subspace changes (paper 200).
+      projection: ``"blocks"``, ``"svd"``, ``"columns"`` or ``"rows"`` (see above).
+      block_order: for ``"blocks"``: ``"descending"`` (official scripts),
+        ``"ascending"`` or ``"random"`` (official class default).
+      b1, b2, eps: Adam's β₁, β₂ ∈ [0, 1) and ε > 0 (paper 0.9, 0.999, 1e-8).
+      inactive_scale: s ≥ 0, learning-rate ratio of the state-free part (official
+        ``inactive_lr_scale``: 1.0 for pre-training, 0.1 for fine-tuning).
+      seed: seed of the random selections (``"columns"``, ``"rows"``, ``"random"``).
+      moment_dtype: dtype of m and v; ``None`` uses each leaf's dtype.
+
+    Returns:
+      An ``optax.GradientTransformation``.
+
+    Example:
+      >>> import gradkit, optax, jax.numpy as jnp
+      >>> opt = optax.chain(gradkit.scale_by_frugal(0.25, projection="svd"),
+      ...                   optax.scale_by_learning_rate(1e-3))
+      >>> state = opt.init({"w": jnp.ones((8, 4))})
+
+    References:
+      Zmushko, Beznosikov, Takáč, Horváth, `FRUGAL: Memory-Efficient Optimization by
+      Reducing State Overhead for Scalable Training <https://arxiv.org/abs/2411.07837>`_,
+      2025 (Algorithm 1; §4 projections; official ``ProjOptimizer`` /
+      ``BlockOptimizer`` / ``GaloreOptimizer`` / ``CoordOptimizer``).
+    """
+    _validation.check_interval("rho", rho, 0.0, 1.0, high_closed=True)
+    if _validation.concrete_number(update_interval) is not None:
+        _validation.check_positive_int("update_interval", update_interval)
+    _validation.check_choice("projection", projection, PROJECTIONS)
+    _validation.check_choice("block_order", block_order, BLOCK_ORDERS)
+    _validation.check_interval("b1", b1, 0.0, 1.0)
+    _validation.check_interval("b2", b2, 0.0, 1.0)
+    _validation.check_positive("eps", eps)
+    _validation.check_nonnegative("inactive_scale", inactive_scale)
+    moment_dtype = (jax.dtypes.canonicalize_dtype(moment_dtype)
+                    if moment_dtype is not None else None)
+
+    def mdt(x):
+        return moment_dtype or x.dtype
+
+    def init_fn(params):
+        r = _concrete("rho", rho)
+        key = jax.random.key_data(jax.random.key(seed))
+        leaves, treedef = jax.tree.flatten(params)
+        if projection == "blocks":
+            k = round(len(leaves) * r)
+            size = _block_buffer_size([x.size for x in leaves], k, block_order)
+            dtype = moment_dtype or (jnp.result_type(*leaves) if leaves else jnp.float32)
+            # One spare slot each (a sentinel index −1 and a zero), so that k = 0 still
+            # gives non-empty arrays (orbax cannot save empty ones).
+            buf = jnp.zeros([size + 1], dtype)
+            return ScaleByFrugalState(jnp.zeros([], jnp.int32), key,
+                                      jnp.full([k + 1], -1, jnp.int32), buf, buf)
+        _check_matrices(params, f"scale_by_frugal(projection={projection!r})")
+        projs, moments = [], []
+        for x in leaves:
+            m, n = x.shape
+            if projection == "svd":
+                rank = _rank_svd(x.shape, r)
+                proj = jnp.zeros([n if m >= n else m, rank], jnp.float32)
+                low = (m, rank) if m >= n else (rank, n)
+            elif projection == "columns":
+                rank = int(n * r)
+                proj, low = jnp.zeros([rank], jnp.int32), (m, rank)
+            else:
+                rank = int(m * r)
+                proj, low = jnp.zeros([rank], jnp.int32), (rank, n)
+            projs.append(proj)
+            moments.append(jnp.zeros(low, mdt(x)))
+        mom = jax.tree.unflatten(treedef, moments)
+        return ScaleByFrugalState(jnp.zeros([], jnp.int32), key,
+                                  jax.tree.unflatten(treedef, projs), mom, mom)
+
+    def update_fn(updates, state, params=None):
+        del params
+        b1_, b2_, eps_, s_ = _weak(b1), _weak(b2), _weak(eps), _weak(inactive_scale)
+        interval = jnp.asarray(update_interval).astype(jnp.int32)
+        refresh = state.count % interval == 0
+        t = state.count % interval + 1
+        new_key, sub = jax.random.split(jax.random.wrap_key_data(state.key))
+        key = jnp.where(refresh, jax.random.key_data(new_key), state.key)
+        if projection == "blocks":
+            out, proj, mu, nu = _blocks_update(updates, state, refresh, t, sub,
+                                               (b1_, b2_, eps_, s_))
+        else:
+            _validation.check_same_structure(updates, state.mu)
+            keys = jax.random.split(sub, max(1, len(jax.tree.leaves(updates))))
+            leaves, treedef = jax.tree.flatten(updates)
+            res = [_matrix_update(g, p, m, v, refresh, t, kk, (b1_, b2_, eps_, s_))
+                   for g, p, m, v, kk in zip(leaves, treedef.flatten_up_to(state.projector),
+                                             treedef.flatten_up_to(state.mu),
+                                             treedef.flatten_up_to(state.nu), keys,
+                                             strict=False)]
+            out, proj, mu, nu = (jax.tree.unflatten(treedef, [x[i] for x in res])
+                                 for i in range(4))
+        return out, ScaleByFrugalState(optax.safe_increment(state.count), key, proj, mu, nu)
+
+    def _matrix_update(g, proj, m, v, refresh, t, key, hp):
+        b1_, b2_, eps_, s_ = hp
+        gf = g.astype(jnp.promote_types(g.dtype, jnp.float32))
+        rows, cols = g.shape
+        right = rows >= cols
+        if projection == "svd":
+            rank = proj.shape[1]
+
+            def fresh():
+                u_, _, vh = jnp.linalg.svd(gf.astype(jnp.float32), full_matrices=False)
+                return (vh[:rank].T if right else u_[:, :rank]).astype(jnp.float32)
+
+            proj = jax.lax.cond(refresh, fresh, lambda: proj)
+            p = proj.astype(gf.dtype)
+            down = (lambda x: x @ p) if right else (lambda x: p.T @ x)
+            up = (lambda x: x @ p.T) if right else (lambda x: p @ x)
+        else:
+            axis = 1 if projection == "columns" else 0
+            size, rank = g.shape[axis], proj.shape[0]
+            proj = jnp.where(refresh, jax.random.permutation(key, size)[:rank].astype(jnp.int32),
+                             proj)
+            down = (lambda x: x[:, proj]) if axis == 1 else (lambda x: x[proj])
+            zeros = jnp.zeros_like(gf)
+            up = ((lambda x: zeros.at[:, proj].set(x)) if axis == 1
+                  else (lambda x: zeros.at[proj].set(x)))
+        m0 = jnp.where(refresh, 0.0, m.astype(gf.dtype))
+        v0 = jnp.where(refresh, 0.0, v.astype(gf.dtype))
+        low = down(gf)
+        direction, m1, v1 = _adam_direction(low, m0, v0, b1_, b2_, eps_, t)
+        u = up(direction) + s_ * jnp.sign(gf - up(low))
+        return u.astype(g.dtype), proj, m1.astype(m.dtype), v1.astype(v.dtype)
+
+    def _blocks_update(updates, state, refresh, t, key, hp):
+        b1_, b2_, eps_, s_ = hp
+        leaves, treedef = jax.tree.flatten(updates)
+        num, k = len(leaves), state.projector.shape[0] - 1
+        sizes = [x.size for x in leaves]
+        if state.mu.shape[0] != _block_buffer_size(sizes, k, block_order) + 1 or k > num:
+            raise ValueError(
+                "`updates` must have the same pytree structure and shapes as the params "
+                "the optimizer state was initialised with.")
+        period = state.count // jnp.asarray(update_interval).astype(jnp.int32)
+        offsets = jnp.arange(k, dtype=jnp.int32)
+        if block_order == "descending":
+            chosen = jnp.mod(num - 1 - period * k - offsets, num)
+        elif block_order == "ascending":
+            chosen = jnp.mod(period * k + offsets, num)
+        else:
+            chosen = jax.random.permutation(key, num)[:k]
+        active_idx = jnp.where(refresh, chosen.astype(jnp.int32), state.projector[:k])
+        projector = jnp.concatenate([active_idx, jnp.full([1], -1, jnp.int32)])
+        if num == 0:
+            return updates, projector, state.mu, state.nu
+        is_active = jnp.zeros([num], bool).at[active_idx].set(True)
+        mu = jnp.where(refresh, jnp.zeros_like(state.mu), state.mu)
+        nu = jnp.where(refresh, jnp.zeros_like(state.nu), state.nu)
+        active_sizes = jnp.asarray(sizes, jnp.int32) * is_active
+        start = jnp.cumsum(active_sizes) - active_sizes  # offsets of the active leaves
+        outs = []
+        for i, g in enumerate(leaves):
+            gf = g.astype(jnp.promote_types(g.dtype, jnp.float32)).reshape(-1)
+            if g.size == 0 or g.size > mu.shape[0] - 1:  # never active (k = 0 or too large)
+                outs.append((s_ * jnp.sign(gf)).reshape(g.shape).astype(g.dtype))
+                continue
+            m = jax.lax.dynamic_slice(mu, (start[i],), (g.size,)).astype(gf.dtype)
+            v = jax.lax.dynamic_slice(nu, (start[i],), (g.size,)).astype(gf.dtype)
+            direction, m1, v1 = _adam_direction(gf, m, v, b1_, b2_, eps_, t)
+            on = is_active[i]
+            outs.append(jnp.where(on, direction, s_ * jnp.sign(gf)).reshape(g.shape)
+                        .astype(g.dtype))
+            mu = jnp.where(on, jax.lax.dynamic_update_slice(mu, m1.astype(mu.dtype), (start[i],)),
+                           mu)
+            nu = jnp.where(on, jax.lax.dynamic_update_slice(nu, v1.astype(nu.dtype), (start[i],)),
+                           nu)
+        return jax.tree.unflatten(treedef, outs), projector, mu, nu
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def adamw_weak_hparams(learning_rate, b1, b2, eps, weight_decay, mask=None, eps_root=0.0):
+    """``optax.adamw`` whose Python-float b1, b2, eps become weakly typed arrays at update
+    time, so it rounds exactly as under ``optax.inject_hyperparams``."""
+
+    def make(weak):
+        args = tuple(_weak(x) for x in (b1, b2, eps)) if weak else (b1, b2, eps)
+        return optax.adamw(learning_rate, b1=args[0], b2=args[1], eps=args[2],
+                           eps_root=eps_root, weight_decay=weight_decay, mask=mask)
+
+    def init_fn(params):
+        return make(False).init(params)
+
+    def update_fn(updates, state, params=None):
+        return make(True).update(updates, state, params)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def matrix_labels(selected_mask, name: str):
+    """Labels for ``optax.partition``: ``name`` for selected 2-D leaves, "adam" otherwise."""
+
+    def labels(params):
+        if selected_mask is None:
+            chosen = jax.tree.map(lambda _: True, params)
+        else:
+            chosen = selected_mask(params) if callable(selected_mask) else selected_mask
+        return jax.tree.map(lambda x, c: name if (jnp.ndim(x) == 2 and c) else "adam",
+                            params, chosen)
+
+    return labels
+
+
+def frugal(
+    learning_rate: optax.ScalarOrSchedule,
+    rho: float = 0.25,
+    update_interval: int = 200,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    eps: jax.typing.ArrayLike = 1e-8,
+    weight_decay: optax.ScalarOrSchedule = 0.0,
+    mask: Any | Callable[[optax.Params], Any] | None = None,
+    *,
+    projection: Literal["blocks", "svd", "columns", "rows"] = "blocks",
+    block_order: Literal["descending", "ascending", "random"] = "descending",
+    inactive_scale: jax.typing.ArrayLike = 1.0,
+    seed: int = 0,
+    moment_dtype: Any | None = None,
+    frugal_mask: Any | Callable[[optax.Params], Any] | None = None,
+) -> optax.GradientTransformation:
+    r"""FRUGAL on the selected matrices, full AdamW on every other leaf.
+
+    Selected 2-D leaves (``frugal_mask``, default all matrices): ``chain(scale_by_frugal
+    (...), add_decayed_weights(weight_decay, mask), scale_by_learning_rate
+    (learning_rate))``. All other leaves (embeddings, norms, biases, the head when
+    excluded by ``frugal_mask``): ``optax.adamw(learning_rate, b1, b2, eps,
+    weight_decay, mask)``. The two are routed with ``optax.partition``, as the official
+    ``prepare_proj_params`` splits ``nn.Linear`` weights of attention/MLP from the rest.
+    Write the routing yourself for other splits, e.g. (Flax LM, blocks' kernels only)::
+
+        is_body = lambda path, x: path[0].key.startswith("block_") and x.ndim == 2
+        labels = lambda p: jax.tree_util.tree_map_with_path(
+            lambda path, x: "frugal" if is_body(path, x) else "adam", p)
+        opt = optax.partition({
+            "frugal": optax.chain(gradkit.scale_by_frugal(0.25),
+                                  optax.scale_by_learning_rate(1e-3)),
+            "adam": optax.adamw(1e-3)}, labels)
+
+    which is what ``frugal(1e-3, frugal_mask=...)`` builds. Paper/official defaults:
+    lr 1e-3 (LLaMA-60M…1B on C4, cosine with warm-up), ρ = 0.25, T = 200, β = (0.9,
+    0.999), ε = 1e-8, weight decay 0 in the pre-training scripts, inactive scale 1.0,
+    blockwise projection in descending order.
+
+    Args:
+      learning_rate: scalar or schedule η (shared by Adam, signSGD and the AdamW leaves,
+        as the official code with ``proj_params_lr_scale=1``).
+      rho, update_interval, b1, b2, eps, projection, block_order, inactive_scale, seed,
+        moment_dtype: see :func:`scale_by_frugal`.
+      weight_decay: decoupled weight decay λ ≥ 0 (× η), on all leaves.
+      mask: pytree or callable selecting the leaves that get weight decay.
+      frugal_mask: pytree of bools or callable ``params -> pytree``: which 2-D leaves
+        take FRUGAL (``None``: all 2-D leaves; non-2-D leaves always take AdamW).
+
+    Returns:
+      An ``optax.GradientTransformation``.
+
+    Example:
+      >>> import gradkit, jax.numpy as jnp
+      >>> opt = gradkit.frugal(1e-3, rho=0.25)
+      >>> state = opt.init({"kernel": jnp.ones((8, 4)), "bias": jnp.zeros(4)})
+
+    References:
+      Zmushko, Beznosikov, Takáč, Horváth, `FRUGAL: Memory-Efficient Optimization by
+      Reducing State Overhead for Scalable Training <https://arxiv.org/abs/2411.07837>`_,
+      2025 (Algorithm 1, §5 setup).
+    """
+    _validation.check_learning_rate(learning_rate)
+    _validation.check_nonnegative("weight_decay", weight_decay)
+    body = optax.chain(
+        scale_by_frugal(rho, update_interval, projection=projection, block_order=block_order,
+                        b1=b1, b2=b2, eps=eps, inactive_scale=inactive_scale, seed=seed,
+                        moment_dtype=moment_dtype),
+        optax.add_decayed_weights(weight_decay, mask),
+        optax.scale_by_learning_rate(learning_rate),
+    )
+    other = adamw_weak_hparams(learning_rate, b1, b2, eps, weight_decay, mask)
+    return optax.partition({"frugal": body, "adam": other}, matrix_labels(frugal_mask, "frugal"))
+
