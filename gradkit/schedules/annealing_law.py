@@ -25,8 +25,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.optimize
-import scipy.signal
 
 from gradkit import _validation
 
@@ -141,6 +139,8 @@ def annealing_law_areas(
     if warmup_steps:
         lrs[:warmup_steps] = lrs[warmup_steps]
     drops = np.concatenate([[0.0], lrs[:-1] - lrs[1:]])
+    import scipy.signal  # imported here: 0.5 s, most of `import gradkit` otherwise
+
     momentum = scipy.signal.lfilter([1.0], [1.0, -float(decay_factor)], drops)
     return AnnealingAreas(np.cumsum(lrs), np.cumsum(momentum), lrs)
 
@@ -271,6 +271,8 @@ def fit_annealing_law(
         s2_all.append(areas.annealing[steps - 1])
         log_all.append(np.log(losses))
     s1, s2, log_losses = map(np.concatenate, (s1_all, s2_all, log_all))
+
+    import scipy.optimize  # imported here: 0.3 s, most of `import gradkit` otherwise
 
     best = None
     bounds = [(0.0, None)] * 4

@@ -17,7 +17,6 @@ from typing import Literal
 import jax.numpy as jnp
 import numpy as np
 import optax
-import scipy.ndimage
 
 from gradkit import _validation
 
@@ -50,6 +49,8 @@ def refined_schedule_values(
         )
     n = g.size
     width = max(1, int(tau * n))
+    import scipy.ndimage  # imported here, only when needed (slow to import)
+
     smoothed = scipy.ndimage.median_filter(g, size=width, mode="reflect")
     w = smoothed ** (-2.0) if optimizer_kind == "sgd" else 1.0 / smoothed
     # Σ_{p>t} w_p: reversed cumulative sum, shifted by one.
