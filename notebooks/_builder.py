@@ -21,7 +21,8 @@ SETUP_MARKER = "# Set-up: gradkit and its examples"
 
 SETUP_TEMPLATE = r'''
 {marker} (run this cell first).
-# Inside a gradkit checkout (a clone of the repository, as in its tests) this does nothing.
+# Inside a gradkit checkout (a clone of the repository, as in its tests) it only puts the
+# checkout on sys.path, so that `examples.<task>` imports.
 # On a fresh Colab runtime it clones the repository (shallow; the notebooks import code from
 # its examples/ folder), installs gradkit from the clone with its `examples` extra and works
 # from the clone. Elsewhere, run the notebook from a checkout:
@@ -65,8 +66,9 @@ if ROOT is None:
                    check=True)
     importlib.invalidate_caches()
     os.chdir(ROOT)
-    sys.path.insert(0, str(ROOT))
     print("gradkit installed from", REPOSITORY, "into", ROOT)
+if str(ROOT) not in sys.path:  # the notebooks import `examples.<task>` from the checkout
+    sys.path.insert(0, str(ROOT))
 '''
 
 

@@ -39,11 +39,9 @@ import matplotlib.pyplot as plt
 
 import gradkit
 
-# The example package examples/grokking/ lives next to gradkit in the repository (on
-# Colab, clone it and set GRADKIT_REPO to its path).
-ROOT = pathlib.Path(os.environ.get("GRADKIT_REPO", pathlib.Path(gradkit.__file__).parents[1]))
-sys.path.insert(0, str(ROOT))
-from examples.grokking import train  # noqa: E402  (data, model, training loop)
+# The example code is the repository's `examples` package (the set-up cell put the checkout on
+# sys.path).
+from examples.grokking import train  # data, model, training loop
 
 %matplotlib inline
 TINY = os.environ.get("GRADKIT_TINY") == "1"

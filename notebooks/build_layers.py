@@ -38,12 +38,9 @@ import numpy as np
 import gradkit
 from gradkit import layers
 
-# Find the repository root (the folder holding examples/layers/train.py).
-start = pathlib.Path(os.environ.get("GRADKIT_REPO", os.getcwd())).resolve()
-ROOT = next(p for p in [start, *start.parents]
-            if (p / "examples" / "layers" / "train.py").exists())
-sys.path.insert(0, str(ROOT / "examples" / "layers"))
-import train  # noqa: E402  (examples/layers/train.py)
+# The example code is the repository's `examples` package (the set-up cell put the checkout on
+# sys.path).
+from examples.layers import train
 
 %matplotlib inline
 

@@ -42,12 +42,8 @@ import optax
 
 import gradkit
 
-# The example code is the repository's `examples` package (examples/memory/train.py, built on
-# examples/lm): importable from the repository root, the working directory or a parent of it.
-if importlib.util.find_spec("examples") is None:
-    here = pathlib.Path.cwd().resolve()
-    root = next(p for p in [here, *here.parents] if (p / "examples" / "lm").is_dir())
-    sys.path.insert(0, str(root))
+# The example code is the repository's `examples` package (the set-up cell put the checkout on
+# sys.path).
 from examples.lm import report
 from examples.lm.configs.default import Config
 from examples.memory import train as memory

@@ -33,11 +33,9 @@ import types
 import jax
 import matplotlib.pyplot as plt
 
-start = pathlib.Path(os.environ.get("GRADKIT_REPO", os.getcwd())).resolve()
-ROOT = next(p for p in [start, *start.parents]
-            if (p / "examples" / "multitask" / "train.py").exists())
-sys.path.insert(0, str(ROOT / "examples" / "multitask"))
-import train  # noqa: E402  (examples/multitask/train.py)
+# The example code is the repository's `examples` package (the set-up cell put the checkout on
+# sys.path).
+from examples.multitask import train
 
 %matplotlib inline
 

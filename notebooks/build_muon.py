@@ -37,12 +37,9 @@ import optax
 
 import gradkit
 
-# The example code is the repository's `examples` package: importable from the repository
-# root, the working directory or a parent of it.
-if importlib.util.find_spec("examples") is None:
-    here = pathlib.Path.cwd().resolve()
-    sys.path.insert(0, str(next(p for p in [here, *here.parents] if (p / "examples" / "lm").is_dir())))
-from examples.drop_muon_cnn import train as cnn  # noqa: E402
+# The example code is the repository's `examples` package (the set-up cell put the checkout on
+# sys.path).
+from examples.drop_muon_cnn import train as cnn
 
 %matplotlib inline
 TINY = os.environ.get("GRADKIT_TINY") == "1"

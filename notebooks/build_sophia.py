@@ -45,11 +45,8 @@ from IPython.display import display
 
 import gradkit
 
-# The example code is the repository's `examples` package (examples/sophia/train.py, built on
-# examples/lm): importable from the repository root, the working directory or a parent of it.
-if importlib.util.find_spec("examples") is None:
-    here = pathlib.Path.cwd().resolve()
-    sys.path.insert(0, str(next(p for p in [here, *here.parents] if (p / "examples" / "lm").is_dir())))
+# The example code is the repository's `examples` package (the set-up cell put the checkout on
+# sys.path).
 from examples.lm.configs.default import Config
 from examples.sophia import train as sophia_example  # the sweep: settings, run_sweep, tables
 %matplotlib inline

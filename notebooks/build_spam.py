@@ -33,12 +33,9 @@ import sys
 import jax
 import matplotlib.pyplot as plt
 
-# Find the repository root (the folder holding examples/spikes/): the working directory
-# or one of its parents; on Colab, clone gradkit and set GRADKIT_REPO to its path.
-start = pathlib.Path(os.environ.get("GRADKIT_REPO", os.getcwd())).resolve()
-ROOT = next(p for p in [start, *start.parents] if (p / "examples" / "spikes").is_dir())
-sys.path.insert(0, str(ROOT))
-from examples.spikes import train as spikes  # noqa: E402  (data, MLP, optimizers, loop)
+# The example code is the repository's `examples` package (the set-up cell put the checkout on
+# sys.path).
+from examples.spikes import train as spikes  # data, MLP, optimizers, loop
 
 %matplotlib inline
 

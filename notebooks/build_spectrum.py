@@ -41,15 +41,9 @@ from jax.flatten_util import ravel_pytree
 
 import gradkit
 
-# Find the repository root (the folder holding examples/spectrum): the working directory or
-# one of its parents; on Colab, clone gradkit and set GRADKIT_REPO to its path.
-start = pathlib.Path(os.environ.get("GRADKIT_REPO", os.getcwd())).resolve()
-ROOT = next(p for p in [start, *start.parents] if (p / "examples" / "spectrum").exists())
-spec = importlib.util.spec_from_file_location("spectrum_train",
-                                              ROOT / "examples" / "spectrum" / "train.py")
-spectrum_train = importlib.util.module_from_spec(spec)
-sys.modules["spectrum_train"] = spectrum_train  # (dataclasses look their module up)
-spec.loader.exec_module(spectrum_train)
+# The example code is the repository's `examples` package (the set-up cell put the checkout on
+# sys.path).
+from examples.spectrum import train as spectrum_train
 %matplotlib inline
 
 TINY = os.environ.get("GRADKIT_TINY") == "1"

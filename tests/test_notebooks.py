@@ -88,6 +88,7 @@ def test_setup_cell_inside_the_checkout_installs_nothing(monkeypatch, colab):
     assert commands == []
     assert namespace["ROOT"] == ROOT
     assert pathlib.Path.cwd() == ROOT / "notebooks"
+    assert str(ROOT) in sys.path  # `from examples.<task> import train` works
 
 
 def test_setup_cell_finds_the_checkout_of_the_importable_gradkit(monkeypatch, tmp_path):

@@ -11,15 +11,16 @@ times, their ratio) and writes ``metrics.jsonl``, ``summary.json`` and a plot to
 from __future__ import annotations
 
 import json
-import os
+import pathlib
 import sys
+
+if __package__ in (None, ""):  # run by path: make the `examples` package importable
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import train
+from examples.drop_muon_cnn import train
 
 _D = train.Config()
 flags.DEFINE_string("workdir", "/tmp/drop_muon_cnn", "Output directory.")

@@ -11,14 +11,16 @@ One experiment only: ``--experiments=tract`` (or ``reste``, ``ghost_bn``).
 from __future__ import annotations
 
 import json
-import os
+import pathlib
 import sys
+
+if __package__ in (None, ""):  # run by path: make the `examples` package importable
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import train  # examples/layers/train.py
+from examples.layers import train
 
 _DEFAULTS = train.Config()
 FLAGS = flags.FLAGS

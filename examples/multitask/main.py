@@ -13,14 +13,16 @@ One experiment: ``--experiments=sven``. Tiny size (tests): see tests/test_multit
 from __future__ import annotations
 
 import json
-import os
+import pathlib
 import sys
+
+if __package__ in (None, ""):  # run by path: make the `examples` package importable
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import train
+from examples.multitask import train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", "/tmp/gradkit_multitask", "Where outputs are written.")

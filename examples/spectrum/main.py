@@ -28,13 +28,16 @@ from __future__ import annotations
 import glob
 import json
 import os
+import pathlib
 import sys
+
+if __package__ in (None, ""):  # run by path: make the `examples` package importable
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import train
+from examples.spectrum import train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("experiment", "eos", ["eos", "eos_plot", "outliers"], "What to run.")
