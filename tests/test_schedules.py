@@ -116,7 +116,7 @@ def test_inject_hyperparams_sees_the_schedule_at_each_count():
     np.testing.assert_allclose(seen, _values(sched, range(12)), rtol=1e-6)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.name)
+@pytest.mark.parametrize("row", [r for r in ROWS if r.kind == "alias"], ids=lambda r: r.name)
 def test_every_gradkit_alias_takes_wsd_s(row):
     """Each alias of the registry runs under jit with a WSD-S rate and uses its values:
     the same as with a hand-written schedule of rates peak, peak, peak, peak/2."""
