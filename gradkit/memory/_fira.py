@@ -27,6 +27,7 @@ from gradkit.memory._frugal import _concrete
 from gradkit.memory._frugal import _weak
 from gradkit.memory._frugal import adamw_weak_hparams
 from gradkit.memory._frugal import matrix_labels
+from gradkit.memory._frugal import top_singular_vectors
 from gradkit.memory._limiter import limit_growth
 
 
@@ -146,12 +147,7 @@ def scale_by_fira(
             gf = g.astype(jnp.promote_types(g.dtype, jnp.float32))
             right = g.shape[0] >= g.shape[1]
             r = q.shape[1]
-
-            def fresh():
-                u_, _, vh = jnp.linalg.svd(gf.astype(jnp.float32), full_matrices=False)
-                return (vh[:r].T if right else u_[:, :r]).astype(jnp.float32)
-
-            q = jax.lax.cond(refresh, fresh, lambda: q)
+            q = jax.lax.cond(refresh, lambda: top_singular_vectors(gf, r, right), lambda: q)
             qf = q.astype(gf.dtype)
             low = gf @ qf if right else qf.T @ gf
             m1 = b1_ * m.astype(gf.dtype) + (1.0 - b1_) * low

@@ -57,6 +57,16 @@ def _concrete(name: str, value: Any) -> float:
         ) from e
 
 
+def top_singular_vectors(g: jax.Array, rank: int, right: bool) -> jax.Array:
+    """float32 [n, rank] leading right (``right``) or [m, rank] left singular vectors of g.
+
+    The GaLore/FRUGAL/Fira projector of an m×n gradient: it reduces the smaller side
+    (right vectors when m ≥ n), the official 'std' rule.
+    """
+    u, _, vh = jnp.linalg.svd(g.astype(jnp.float32), full_matrices=False)
+    return (vh[:rank].T if right else u[:, :rank]).astype(jnp.float32)
+
+
 def _check_matrices(params: Any, what: str) -> None:
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         if jnp.ndim(leaf) != 2:
@@ -267,12 +277,8 @@ def scale_by_frugal(
         right = rows >= cols
         if projection == "svd":
             rank = proj.shape[1]
-
-            def fresh():
-                u_, _, vh = jnp.linalg.svd(gf.astype(jnp.float32), full_matrices=False)
-                return (vh[:rank].T if right else u_[:, :rank]).astype(jnp.float32)
-
-            proj = jax.lax.cond(refresh, fresh, lambda: proj)
+            proj = jax.lax.cond(refresh, lambda: top_singular_vectors(gf, rank, right),
+                                lambda: proj)
             p = proj.astype(gf.dtype)
             down = (lambda x: x @ p) if right else (lambda x: p.T @ x)
             up = (lambda x: x @ p.T) if right else (lambda x: p @ x)
