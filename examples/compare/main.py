@@ -33,8 +33,7 @@ flags.DEFINE_list("optimizers", ["adamw", "lion", "spam", "sophia"],
                   "Optimizer names (gradkit first, then optax).")
 flags.DEFINE_list("learning_rates", [], "Per-optimizer peak LRs as name=value pairs.")
 flags.DEFINE_float("target_val_loss", 0.8, "Validation loss whose first crossing is reported.")
-flags.DEFINE_bool("one_cpu_thread", False, "Compute on one CPU thread, so that the numbers "
-                  "do not depend on the machine's core count (slower; docs/lm.md).")
+cli.define_one_cpu_thread_flag()
 flags.adopt_module_key_flags(cli)
 FLAGS = flags.FLAGS
 

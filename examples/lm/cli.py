@@ -111,6 +111,13 @@ def config_from_flags(flag_values: flags.FlagValues, **overrides: Any) -> Config
 SINGLE_THREAD_FLAG = "--xla_cpu_multi_thread_eigen=false"
 
 
+def define_one_cpu_thread_flag(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines ``--one_cpu_thread``; a main calls :func:`use_one_cpu_thread` when it is set."""
+    flags.DEFINE_bool("one_cpu_thread", False, "Compute on one CPU thread, so that the "
+                      "results do not depend on the machine's core count (slower; "
+                      "docs/lm.md).", flag_values=flag_values)
+
+
 def use_one_cpu_thread() -> None:
     """Makes XLA compute on one CPU thread: call it before JAX is imported.
 

@@ -37,8 +37,7 @@ flags.DEFINE_string("coordinator_address", None,
                     "Multi-process runs: host:port of process 0 (jax.distributed.initialize).")
 flags.DEFINE_integer("num_processes", None, "Multi-process runs: number of processes.")
 flags.DEFINE_integer("process_id", None, "Multi-process runs: this process's index.")
-flags.DEFINE_bool("one_cpu_thread", False, "Compute on one CPU thread, so that the results "
-                  "do not depend on the machine's core count (slower; docs/lm.md).")
+cli.define_one_cpu_thread_flag()
 flags.adopt_module_key_flags(cli)
 FLAGS = flags.FLAGS
 
