@@ -255,6 +255,8 @@ ROWS += (
         **_NO_CONVERGENCE),
     Row("scale_by_adagrad_norm", gradkit.scale_by_adagrad_norm, {}, kind="primitive",
         **_NO_CONVERGENCE),
+    Row("limit_norm_growth", gradkit.limit_norm_growth, dict(gamma=1.5), kind="primitive",
+        **_NO_CONVERGENCE),
     Row("track_sharpness_sgd", _tracked_sgd, dict(every=2, num_iterations=2),
         extra_args=_sophia_h_extra_args, kind="wrapper", **_NO_CONVERGENCE),
 )
