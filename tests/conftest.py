@@ -1,6 +1,7 @@
 """Test configuration, applied before JAX is first imported.
 
-* 8 virtual CPU devices (multi-device paths run on any machine).
+* 8 virtual CPU devices (multi-device paths run on any machine), and XLA's cheaper CPU
+  code generation (``tests/xla_flags.py``: compiling is most of the suite's time).
 * One persistent JAX compilation cache for the whole session: the pytest processes (xdist
   workers included) and every example, benchmark or notebook kernel they start (the
   variables below are inherited, see ``tests.helpers.subprocess_env``) read and write the
@@ -20,9 +21,11 @@ import shutil
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 _CACHE_LIMIT_BYTES = 2 << 30
 
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
-).strip()
+from tests import xla_flags  # noqa: E402  (no JAX import)
+
+os.environ["XLA_FLAGS"] = " ".join(filter(None, [
+    os.environ.get("XLA_FLAGS", ""), "--xla_force_host_platform_device_count=8",
+    xla_flags.compile_flags()]))
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
                       str(_ROOT / ".pytest_cache" / "jax_compilation_cache"))

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from tests import xla_flags
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -67,23 +69,14 @@ def rosenbrock(params: Any) -> jax.Array:
     return (1.0 - x) ** 2 + 100.0 * (y - x**2) ** 2
 
 
-# XLA's cheaper CPU code generation (LLVM -O0): about 3x faster compiles; for subprocesses
-# whose time is mostly compilation (tiny examples, notebooks and benchmarks: the default of
-# run_example and run_notebook). Float32 results can differ in the last digits (FMA
-# contraction, other tanh/exp approximations: up to ~1e-5 relative per element, measured), so
-# the unit tests do not use it and end-to-end tests assert structure and loose properties.
-FAST_COMPILE_XLA_FLAGS = ("--xla_backend_optimization_level=0 "
-                          "--xla_llvm_disable_expensive_passes=true")
-
-
 # Set by tests/conftest.py while a test runs: whether it is marked `slow` (None outside one).
 CURRENT_TEST_IS_SLOW: bool | None = None
 
 
-def subprocess_env(devices: int = 1, fast_compile: bool = False, **extra: str) -> dict[str, str]:
+def subprocess_env(devices: int = 1, **extra: str) -> dict[str, str]:
     """Environment for an example, benchmark or notebook kernel: gradkit importable from the
-    checkout, CPU only, `devices` virtual devices (one compiles fastest), with
-    `fast_compile` XLA's cheaper code generation, plus `extra` variables. The test session's
+    checkout, CPU only, `devices` virtual devices (one compiles fastest), the test session's
+    XLA compile flags (``tests/xla_flags.py``), plus `extra` variables. The session's
     persistent compilation cache (``JAX_COMPILATION_CACHE_DIR``, set by tests/conftest.py)
     is inherited."""
     if CURRENT_TEST_IS_SLOW is False:
@@ -94,28 +87,27 @@ def subprocess_env(devices: int = 1, fast_compile: bool = False, **extra: str) -
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["JAX_PLATFORMS"] = "cpu"
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}" + (
-        f" {FAST_COMPILE_XLA_FLAGS}" if fast_compile else "")
+    env["XLA_FLAGS"] = " ".join(filter(None, [
+        f"--xla_force_host_platform_device_count={devices}", xla_flags.compile_flags()]))
     env["MPLBACKEND"] = "Agg"
     env.update(extra)
     return env
 
 
 def run_example(name: str, *flags: str, devices: int = 1, cwd: Any = ROOT,
-                timeout: int = 300, fast_compile: bool = True, **env: str) -> str:
-    """Runs `examples/<name>` with `flags` in a subprocess (`fast_compile`, `env`: see
+                timeout: int = 300, **env: str) -> str:
+    """Runs `examples/<name>` with `flags` in a subprocess (`env`: see
     :func:`subprocess_env`); returns its stdout."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / name), *flags],
         capture_output=True, text=True, timeout=timeout, cwd=cwd,
-        env=subprocess_env(devices, fast_compile, **env), check=False)
+        env=subprocess_env(devices, **env), check=False)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 
 
-def run_notebook(name: str, cwd: Any = ROOT, timeout: int = 300, fast_compile: bool = True,
-                 **env: str) -> str:
-    """Executes `notebooks/<name>` at tiny size (GRADKIT_TINY=1; `fast_compile`, `env`: see
+def run_notebook(name: str, cwd: Any = ROOT, timeout: int = 300, **env: str) -> str:
+    """Executes `notebooks/<name>` at tiny size (GRADKIT_TINY=1; `env`: see
     :func:`subprocess_env`, for the kernel); returns its text output."""
     import nbclient
     import nbformat
@@ -123,7 +115,7 @@ def run_notebook(name: str, cwd: Any = ROOT, timeout: int = 300, fast_compile: b
     notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                                      resources={"metadata": {"path": str(cwd)}})
-    client.execute(env=subprocess_env(fast_compile=fast_compile, **{"GRADKIT_TINY": "1", **env}))
+    client.execute(env=subprocess_env(**{"GRADKIT_TINY": "1", **env}))
     return "".join(output.get("text", "") for cell in notebook.cells
                    if cell.cell_type == "code" for output in cell.get("outputs", []))
 

@@ -16,7 +16,7 @@ def benchmark_process(module: str, *flags: str) -> subprocess.CompletedProcess:
     so XLA's cheaper code generation is on."""
     return subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *flags],
                           capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          check=False, env=subprocess_env(fast_compile=True))
+                          check=False, env=subprocess_env())
 
 
 def run_benchmark(module: str, *flags: str) -> str:

@@ -16,7 +16,7 @@ TINY_FLAGS = ("--experiments=tract,ghost_bn", "--seeds=1", "--num_train=128", "-
 
 
 def test_layers_example_writes_metrics_summary_and_plot(tmp_path):
-    out = run_example("layers/main.py", *TINY_FLAGS, f"--workdir={tmp_path}", fast_compile=True)
+    out = run_example("layers/main.py", *TINY_FLAGS, f"--workdir={tmp_path}")
     rows = read_jsonl(tmp_path / "metrics.jsonl")
     tract = [r for r in rows if r["experiment"] == "tract"]
     assert {(r["method"], r["input_scale"]) for r in tract} == {("plain", 0.1), ("tract", 0.1)}
@@ -30,7 +30,7 @@ def test_layers_example_writes_metrics_summary_and_plot(tmp_path):
 
 
 def test_layers_notebook_runs_at_tiny_size():
-    outputs = run_notebook("layers.ipynb", fast_compile=True)
+    outputs = run_notebook("layers.ipynb")
     assert "tiny" in outputs
     closed = float(outputs.split("max |TrAct − closed form| =")[1].split()[0])
     assert closed < 1e-4

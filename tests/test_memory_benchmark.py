@@ -18,7 +18,7 @@ def test_memory_benchmark_table():
         [sys.executable, "-m", "benchmarks.memory", "--size=50000", "--repeats=1",
          "--only=adamw_8bit,lion"],
         capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
-        env=subprocess_env(fast_compile=True))
+        env=subprocess_env())
     assert result.returncode == 0, result.stderr[-4000:]
     rows = {line.split("|")[1].strip(): line.split("|")[2].strip()
             for line in result.stdout.splitlines() if line.startswith("| ")}

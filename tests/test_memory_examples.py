@@ -17,7 +17,7 @@ TINY = ("--num_steps=4", "--eval_every=2", "--d_model=8", "--num_layers=1", "--n
 @pytest.mark.slow
 def test_memory_example_tiny(tmp_path):
     out = run_example("memory/main.py", f"--workdir={tmp_path}", "--methods=adamw,frugal,fira",
-                      *TINY, fast_compile=True)
+                      *TINY)
     rows = [json.loads(line) for line in (tmp_path / "memory.jsonl").read_text().splitlines()]
     assert [r["method"] for r in rows] == ["adamw", "frugal", "fira"]
     by = {r["method"]: r for r in rows}
@@ -29,6 +29,6 @@ def test_memory_example_tiny(tmp_path):
 
 @pytest.mark.slow
 def test_memory_notebook_runs_at_tiny_size():
-    out = run_notebook("memory.ipynb", fast_compile=True)
+    out = run_notebook("memory.ipynb")
     assert "tiny" in out and "| adamw | 8.00 |" in out
     assert "| frugal | 0.003 |" in out and "spike step" in out

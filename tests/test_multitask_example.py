@@ -20,7 +20,7 @@ TINY_FLAGS = (
 
 
 def test_multitask_example_tiny(tmp_path):
-    run_example("multitask/main.py", f"--workdir={tmp_path}", *TINY_FLAGS, fast_compile=True)
+    run_example("multitask/main.py", f"--workdir={tmp_path}", *TINY_FLAGS)
     rows = read_jsonl(tmp_path / "metrics.jsonl")
     assert {r["experiment"] for r in rows} == {"pcgrad_toy", "gcond_toy", "adadagrad", "sven"}
     for name in ("pcgrad_toy", "gcond_toy", "adadagrad", "sven"):

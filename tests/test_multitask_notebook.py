@@ -4,7 +4,7 @@ from tests.helpers import run_notebook
 
 
 def test_multitask_notebook_runs_at_tiny_size():
-    outputs = run_notebook("multitask.ipynb", fast_compile=True)
+    outputs = run_notebook("multitask.ipynb")
     assert "tiny" in outputs
     assert "| pcgrad | start [9.0, 9.0]" in outputs
     for mode in ("classical", "stochastic", "sum"):

@@ -4,7 +4,7 @@ from tests.helpers import run_notebook
 
 
 def test_muon_notebook_runs_at_tiny_size():
-    out = run_notebook("muon.ipynb", fast_compile=True)
+    out = run_notebook("muon.ipynb")
     assert "tiny" in out
     finals = {line.split("|")[1].strip(): float(line.split("=")[1].strip(" |"))
               for line in out.splitlines() if "final x =" in line}

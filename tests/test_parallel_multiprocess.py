@@ -87,7 +87,7 @@ def test_two_processes_train_like_one_process_on_eight_devices(tmp_path):
                "--num_processes=2", f"--process_id={pid}"]
         procs.append(subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True,
-                                      env=subprocess_env(devices=4, fast_compile=True)))
+                                      env=subprocess_env(devices=4)))
     outs = []
     try:
         for p in procs:

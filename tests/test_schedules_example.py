@@ -31,7 +31,7 @@ def example_run(tmp_path_factory):
     """(workdir, stdout) of one toy run of the example; the workdir ends in ``_tiny``, the
     notebook's toy workdir for GRADKIT_SCHEDULES_WORKDIR = the same path without it."""
     workdir = tmp_path_factory.mktemp("schedules") / "runs_tiny"
-    out = run_example("schedules/main.py", f"--workdir={workdir}", *TINY, fast_compile=True,
+    out = run_example("schedules/main.py", f"--workdir={workdir}", *TINY,
                       timeout=900)
     return workdir, out
 
@@ -89,7 +89,7 @@ def test_notebook_executes_at_tiny_size(example_run):
     workdir, _ = example_run
     before = (workdir / "summary.json").read_text()
     env = {"GRADKIT_SCHEDULES_WORKDIR": str(workdir)[: -len("_tiny")]}
-    text = run_notebook("schedules.ipynb", fast_compile=True, timeout=600, **env)
+    text = run_notebook("schedules.ipynb", timeout=600, **env)
     assert "refined, constant norms, T=6: [1.  0.8 0.6 0.4 0.2 0. ]" in text
     assert "| budget (steps) | WSD-S (one run) |" in text
     assert "L0=" in text and "| cyclic_cosine | no |" in text

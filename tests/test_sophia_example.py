@@ -23,29 +23,11 @@ TINY_LM = ["--num_steps=4", "--d_model=16", "--num_layers=1", "--num_heads=2",
            "--eval_batches=1", "--warmup_steps=1", "--noprogress"]
 
 
-@pytest.fixture(scope="module")
-def compile_cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("jax_compile_cache"))
-
-
-@pytest.fixture
-def compile_cache_env(compile_cache):
-    """Environment of the example / kernel process: the shared persistent compile cache
-    (the runs also ask for XLA's cheaper code generation, ``fast_compile=True``: the tiny
-    train steps run only 4 steps)."""
-    return {
-        "JAX_COMPILATION_CACHE_DIR": compile_cache,
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
-
-
 @pytest.mark.slow
-def test_example_sweep_runs_end_to_end(tmp_path, compile_cache_env):
+def test_example_sweep_runs_end_to_end(tmp_path):
     out = run_example("sophia/main.py", f"--workdir={tmp_path}", *TINY_LM, "--adamw_lrs=1e-3",
                       "--sophia_g_lrs=1e-3", "--sophia_g_gammas=0.05", "--sophia_h_lrs=",
-                      "--target_val_loss=10", fast_compile=True,
-                      **compile_cache_env)
+                      "--target_val_loss=10")
     assert "Best of each optimizer:" in out and "Win rate per parameter" in out
     assert "| AdamW | 0.001 | – |" in out and "| Sophia-G | 0.001 | 0.05 |" in out
     runs = read_jsonl(tmp_path / "sweep.jsonl")
@@ -71,8 +53,8 @@ def test_example_sweep_runs_end_to_end(tmp_path, compile_cache_env):
 
 
 @pytest.mark.slow
-def test_notebook_executes_at_tiny_size(compile_cache_env):
-    text = run_notebook("sophia.ipynb", fast_compile=True, **compile_cache_env)
+def test_notebook_executes_at_tiny_size():
+    text = run_notebook("sophia.ipynb")
     assert "| AdamW |" in text and "| Sophia-G |" in text
     assert "Hutchinson mean" in text and "steps to val loss" in text
     assert "Win rate per parameter tensor" in text

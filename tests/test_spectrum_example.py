@@ -16,7 +16,7 @@ def test_eos_adam_tracks_preconditioned_sharpness_and_plots(tmp_path):
     out = run_example("spectrum/main.py", "--experiment=eos", "--optimizer=adam",
                       "--learning_rate=0.01", "--num_steps=40", "--sharpness_every=20",
                       "--lanczos_iterations=4", "--width=8", "--num_examples=64",
-                      f"--workdir={tmp_path}", "--noprogress", fast_compile=True)
+                      f"--workdir={tmp_path}", "--noprogress")
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["tracked"] == "preconditioned_sharpness"
     assert abs(summary["threshold"] - 3800.0) < 1e-6  # 38/η at β₁ = 0.9

@@ -4,7 +4,7 @@ from tests.helpers import run_notebook
 
 
 def test_spectrum_notebook_runs_at_tiny_size():
-    outputs = run_notebook("spectrum.ipynb", fast_compile=True)
+    outputs = run_notebook("spectrum.ipynb")
     assert "tiny" in outputs
     assert "Lanczos top-3" in outputs and "SLQ density integral: 1.0" in outputs
     assert "| 3 |" in outputs
