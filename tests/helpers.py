@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from tests import warm_python
 from tests import xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -96,12 +95,10 @@ def subprocess_env(devices: int = 1, **extra: str) -> dict[str, str]:
 
 def run_example(name: str, *flags: str, devices: int = 1, cwd: Any = ROOT,
                 timeout: int = 300, **env: str) -> str:
-    """Runs `examples/<name>` with `flags` in a subprocess (`env`: see
-    :func:`subprocess_env`); returns its stdout."""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / name), *flags],
-        capture_output=True, text=True, timeout=timeout, cwd=cwd,
-        env=subprocess_env(devices, **env), check=False)
+    """Runs `examples/<name>` with `flags` as a new process (started warm, see
+    ``tests/warm_python.py``; `env`: see :func:`subprocess_env`); returns its stdout."""
+    result = warm_python.run([ROOT / "examples" / name, *flags], cwd=cwd, timeout=timeout,
+                             env=subprocess_env(devices, **env))
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 

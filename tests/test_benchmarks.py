@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
+from tests import warm_python
 from tests.helpers import ROOT
 from tests.helpers import subprocess_env
 
 
 def benchmark_process(module: str, *flags: str) -> subprocess.CompletedProcess:
-    """Runs `python -m benchmarks.<module>`; a tiny benchmark's time is mostly compilation,
-    so XLA's cheaper code generation is on."""
-    return subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *flags],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          check=False, env=subprocess_env())
+    """Runs `python -m benchmarks.<module>` as a new process (started warm, see
+    ``tests/warm_python.py``) with the test session's XLA compile flags."""
+    return warm_python.run(["-m", f"benchmarks.{module}", *flags], cwd=ROOT, timeout=300,
+                           env=subprocess_env())
 
 
 def run_benchmark(module: str, *flags: str) -> str:

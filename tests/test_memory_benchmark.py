@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.helpers import ROOT
-from tests.helpers import subprocess_env
+from tests.test_benchmarks import run_benchmark
 
 
 @pytest.mark.slow
 def test_memory_benchmark_table():
     # d = 32: the 32×128 MLP matrices (4096 values) get 8-bit state, the rest stays 32-bit.
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.memory", "--size=50000", "--repeats=1",
-         "--only=adamw_8bit,lion"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
-        env=subprocess_env())
-    assert result.returncode == 0, result.stderr[-4000:]
+    out = run_benchmark("memory", "--size=50000", "--repeats=1", "--only=adamw_8bit,lion")
     rows = {line.split("|")[1].strip(): line.split("|")[2].strip()
-            for line in result.stdout.splitlines() if line.startswith("| ")}
+            for line in out.splitlines() if line.startswith("| ")}
     assert rows["optax.adamw"] == "8.000" and rows["gradkit.lion"] == "4.000"
     # 49,920 params, 32,768 of them in the eight 4096-value MLP matrices (2 blocks each):
     # per moment 1 byte + 2 float32 absmax per matrix, float32 for the other 17,152, plus
