@@ -104,13 +104,17 @@ def run_example(name: str, *flags: str, devices: int = 1, cwd: Any = ROOT,
 
 
 def run_notebook(name: str, cwd: Any = ROOT, timeout: int = 300, **env: str) -> str:
-    """Executes `notebooks/<name>` at tiny size (GRADKIT_TINY=1; `env`: see
-    :func:`subprocess_env`, for the kernel); returns its text output."""
+    """Executes `notebooks/<name>` at tiny size (GRADKIT_TINY=1) in a new kernel (started
+    warm, see ``tests/warm_kernel.py``; `env`: see :func:`subprocess_env`); returns its text
+    output."""
     import nbclient
     import nbformat
 
+    from tests.warm_kernel import WarmKernelManager
+
     notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                                     kernel_manager_class=WarmKernelManager,
                                      resources={"metadata": {"path": str(cwd)}})
     client.execute(env=subprocess_env(**{"GRADKIT_TINY": "1", **env}))
     return "".join(output.get("text", "") for cell in notebook.cells

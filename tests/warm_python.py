@@ -47,7 +47,7 @@ def _child_main(argv: Sequence[str], env: dict[str, str], cwd: str, stdout: str,
                 stderr: str) -> None:
     """In the forked child: become `python *argv` run in `cwd` with `env`."""
     for fd, path in ((1, stdout), (2, stderr)):
-        target = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        target = os.open(path, os.O_WRONLY)
         os.dup2(target, fd)
         os.close(target)
     os.environ.clear()
@@ -79,22 +79,39 @@ def _child_main(argv: Sequence[str], env: dict[str, str], cwd: str, stdout: str,
     os._exit(code)
 
 
+def can_start_warm(env: dict[str, str]) -> bool:
+    """Whether a run with environment `env` can be forked from the server: its ``JAX_*``
+    variables are those the server's JAX read (they are fixed at import)."""
+    _context()
+    return _jax_variables(env) == _SERVER_JAX_VARIABLES
+
+
+def start(argv: Sequence[str], *, env: dict[str, str], cwd, stdout: str = os.devnull,
+          stderr: str = os.devnull) -> multiprocessing.Process:
+    """Forks `python *argv` (a script and its arguments, or ``["-m", module, ...]``) from
+    the server, with `env` (see :func:`can_start_warm`), in `cwd`, its output written to the
+    files `stdout` and `stderr`; returns the running process."""
+    if not can_start_warm(env):
+        raise ValueError("the run's JAX_* variables differ from the server's")
+    process = _context().Process(target=_child_main,
+                                 args=([str(a) for a in argv], env, str(cwd), stdout, stderr))
+    process.start()
+    return process
+
+
 def run(argv: Sequence[str], *, env: dict[str, str], cwd, timeout: float
         ) -> subprocess.CompletedProcess:
     """Like ``subprocess.run([sys.executable, *argv], capture_output=True, text=True,
-    env=env, cwd=cwd, timeout=timeout)``; `argv` is a script and its arguments or
-    ``["-m", module, *arguments]``."""
-    argv, cwd = [str(a) for a in argv], str(cwd)
-    context = _context()
-    if _jax_variables(env) != _SERVER_JAX_VARIABLES:
+    env=env, cwd=cwd, timeout=timeout)``, started warm where :func:`can_start_warm`."""
+    argv = [str(a) for a in argv]
+    if not can_start_warm(env):
         return subprocess.run([sys.executable, *argv], capture_output=True, text=True,
                               env=env, cwd=cwd, timeout=timeout, check=False)
     with tempfile.TemporaryDirectory() as tmp:
         out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
         for path in (out, err):
             open(path, "w").close()
-        process = context.Process(target=_child_main, args=(argv, env, cwd, out, err))
-        process.start()
+        process = start(argv, env=env, cwd=cwd, stdout=out, stderr=err)
         process.join(timeout)
         if process.is_alive():
             process.kill()
