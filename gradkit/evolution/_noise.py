@@ -38,6 +38,7 @@ levels as JAX's own sampler) and hence the estimator are the paper's.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import zlib
 from collections.abc import Sequence
@@ -323,15 +324,20 @@ def _hash_factors(leaf_key, indices, m, n, rank):
     return LowRankFactors(a, b)
 
 
-def _leaf_noise(leaf_key, indices: jax.Array, kind: str, shape, config: EggrollConfig):
+# Jitted so that an eager call (perturb or sample_noise outside jax.jit) runs one compiled
+# program per leaf shape instead of dispatching (and compiling) each of the generator's
+# ~60 elementwise operations separately; inside a caller's jit it is inlined.
+@functools.partial(jax.jit, static_argnames=("kind", "shape", "rank", "generator"))
+def _leaf_noise(leaf_key, indices: jax.Array, kind: str, shape: tuple[int, ...], rank: int,
+                generator: str):
     """The noise of noise `indices` (int[K]) for one leaf; leading axis K."""
-    draw = _hash_normal if config.generator == "hash" else _jax_normal
+    draw = _hash_normal if generator == "hash" else _jax_normal
     num = indices.shape[0]
-    if kind == "lowrank" and config.generator == "hash":
-        return _hash_factors(leaf_key, indices, *_matrix_dims(shape), config.rank)
+    if kind == "lowrank" and generator == "hash":
+        return _hash_factors(leaf_key, indices, *_matrix_dims(shape), rank)
     if kind == "lowrank":
         m, n = _matrix_dims(shape)
-        z = draw(leaf_key, indices, (m + n) * config.rank).reshape(num, m + n, config.rank)
+        z = draw(leaf_key, indices, (m + n) * rank).reshape(num, m + n, rank)
         return LowRankFactors(z[:, :m], z[:, m:])
     return draw(leaf_key, indices, math.prod(shape)).reshape(num, *shape)
 
@@ -350,7 +356,7 @@ def _noise_of_indices(params: Any, key: EggrollKey, indices: jax.Array):
     paths, leaves, kind_leaves, _ = _flat(params, config.kinds)
     return [None if kind == "frozen" else
             _leaf_noise(jax.random.fold_in(key.key, _path_id(path)), indices, kind,
-                        jnp.shape(leaf), config)
+                        tuple(jnp.shape(leaf)), config.rank, config.generator)
             for path, leaf, kind in zip(paths, leaves, kind_leaves, strict=True)]
 
 
