@@ -4,9 +4,10 @@ reads them before JAX starts.
 
 The suite compiles thousands of tiny programs and runs each a few times, so compile time
 is most of its time. XLA:CPU's cheaper code generation (LLVM -O0, no expensive passes, the
-classic loop emitters instead of the newer fusion emitters) compiles such programs 2-3x
-faster (trivial jit 33 → 19 ms, an optax.adamw step 258 → 90 ms, measured on the 2-core CI
-machine). The programs compute the same operations in the same order; float32 results
+classic loop emitters instead of the newer fusion emitters, one LLVM module per program
+instead of parallel parts, Eigen instead of XNNPACK for dots) compiles such programs ~3x
+faster (trivial jit 33 → 17 ms, an optax.adamw step 258 → 70–80 ms, measured on the
+2-core CI machine). The programs compute the same operations in the same order; float32 results
 may differ from the optimised build's in the last digits (FMA contraction, other tanh/exp
 approximations). Set ``GRADKIT_TEST_OPTIMIZED_XLA=1`` to run the suite with XLA's default
 optimisation instead (slower; the tests pass either way). Benchmarks run outside the test
@@ -16,7 +17,8 @@ suite always use the default.
 import os
 
 FAST_COMPILE = ("--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true "
-                "--xla_cpu_use_fusion_emitters=false")
+                "--xla_cpu_use_fusion_emitters=false --xla_cpu_parallel_codegen_split_count=1 "
+                "--xla_cpu_use_xnnpack=false")
 
 
 def compile_flags() -> str:
