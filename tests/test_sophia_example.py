@@ -1,10 +1,9 @@
 """End-to-end runs of examples/sophia and notebooks/sophia.ipynb at tiny size.
 
-Both run the same tiny sweep (AdamW and Sophia-G, one setting each, on the same toy LM);
-they share a JAX persistent compilation cache in a temporary folder, so whichever runs
-second reuses the other's compiled train steps instead of compiling them again, and both
-ask XLA for cheaper CPU code generation (XLA's compile is most of a tiny run's time; the
-code executed is the same).
+Both run the same tiny sweep (AdamW and Sophia-G, one setting each, on the same toy LM)
+and share the test session's persistent compilation cache (tests/conftest.py), so
+whichever runs second reuses the other's compiled train steps instead of compiling them
+again.
 """
 
 from __future__ import annotations
