@@ -69,17 +69,6 @@ def make_params(size: int) -> dict[str, Any]:
     return params
 
 
-def leaf_nbytes(x: Any) -> int:
-    x = jnp.asarray(x) if not hasattr(x, "dtype") else x
-    if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
-        x = jax.random.key_data(x)
-    return int(x.size) * x.dtype.itemsize
-
-
-def state_bytes(state: Any) -> int:
-    return sum(leaf_nbytes(x) for x in jax.tree.leaves(state))
-
-
 @dataclasses.dataclass
 class Candidate:
     name: str
@@ -144,7 +133,7 @@ def main(argv=None) -> str:
             fn, state = build_step(cand, params)
             jax.block_until_ready(fn())  # compile
             steps[cand.name] = fn
-            bytes_per_param[cand.name] = state_bytes(state) / n
+            bytes_per_param[cand.name] = gradkit.memory.state_bytes(state) / n
         except Exception as e:  # reported in the table, not hidden
             errors[cand.name] = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"
     medians = interleaved_medians({name: (lambda _, fn=fn: fn()) for name, fn in steps.items()},

@@ -51,10 +51,6 @@ def num_params(tree) -> int:
     return sum(x.size for x in jax.tree.leaves(tree))
 
 
-def state_bytes(state) -> int:
-    return sum(x.nbytes for x in jax.tree.leaves(state))
-
-
 def candidates() -> dict[str, tuple[optax.GradientTransformation, bool]]:
     """name → (optimizer, growing gradients)."""
     adamw = optax.adamw(1e-3, weight_decay=0.0)
@@ -98,7 +94,7 @@ def main(argv=None):
 
         jitted = jax.jit(step, donate_argnums=(0, 1))
         state = opt.init(params)
-        state_b[name] = state_bytes(state) / n
+        state_b[name] = gradkit.memory.state_bytes(state) / n
         stats[name] = timing.compiled_stats(jitted, params, state, grads)
         steps[name] = lambda c, jitted=jitted: (*jitted(*c[:2], c[2]), c[2])
         carries[name] = (jax.tree.map(jnp.copy, params), state, grads)

@@ -89,7 +89,7 @@ print(f"{n:,} parameters")
 print("| optimizer | state B/param |")
 print("|---|---|")
 for name, opt in optimizers.items():
-    print(f"| {name} | {memory.state_bytes(opt.init(params)) / n:.2f} |")
+    print(f"| {name} | {gradkit.memory.state_bytes(opt.init(params)) / n:.2f} |")
 """)
 
 md(r"""

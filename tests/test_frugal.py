@@ -182,10 +182,6 @@ def test_alias_routes_non_matrices_to_adamw_and_matrices_to_frugal():
     chex.assert_trees_all_close(u_all, u_adam, rtol=1e-4)
 
 
-def _state_bytes(state) -> int:
-    return sum(x.size * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(state))
-
-
 def _transformer_params(d=256, layers=4, vocab=256, seq=128):
     """Shapes of a byte-level GPT block stack (Flax (in, out) kernels)."""
     p = {"tok_embed": jnp.zeros((vocab, d)), "pos_embed": jnp.zeros((seq, d)),
@@ -208,8 +204,8 @@ def test_state_bytes_per_param_at_rho_quarter(projection):
     n = sum(x.size for x in jax.tree.leaves(params))
     opt = gradkit.frugal(1e-3, rho=0.25, projection=projection, frugal_mask=_is_body)
     state = opt.init(params)  # the actual state pytree
-    per_param = _state_bytes(state) / n
-    adamw = _state_bytes(jax.eval_shape(optax.adamw(1e-3).init, params)) / n
+    per_param = gradkit.memory.state_bytes(state) / n
+    adamw = gradkit.memory.state_bytes(jax.eval_shape(optax.adamw(1e-3).init, params)) / n
     assert per_param <= 3.0, per_param
     assert adamw == pytest.approx(8.0, rel=1e-3)
 

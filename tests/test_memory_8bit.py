@@ -379,3 +379,16 @@ def test_multisteps_applies_8bit_update_on_mean_gradient():
                                    params)
     chex.assert_trees_all_close(second, expected, rtol=1e-5, atol=1e-7)
     chex.assert_trees_all_equal_shapes_and_dtypes(m_state.inner_opt_state, o_state)
+
+
+def test_state_bytes_counts_every_leaf_in_closed_form():
+    tree = {"m": jnp.zeros((3, 4), jnp.float32), "q": jnp.zeros(5, jnp.bfloat16),
+            "key": jax.random.key(0, impl="rbg"),  # key data: 4 × uint32
+            "shape_only": jax.ShapeDtypeStruct((7,), jnp.int8), "count": 1}
+    assert gradkit.memory.state_bytes(tree) == 48 + 10 + 16 + 7 + 4
+    params = {"w": jnp.zeros((4, 3))}
+    assert gradkit.memory.state_bytes(optax.adam(1e-3).init(params)) == 4 + 2 * 48
+    # An 8-bit moment: one uint8 code per value plus a float32 absmax per block.
+    code = gradkit.memory.dynamic_quantization_map(signed=True)
+    codes_and_absmax = gradkit.memory.quantize_blockwise(jnp.ones(4096), code, 2048)
+    assert gradkit.memory.state_bytes(codes_and_absmax) == 4096 + 2 * 4

@@ -22,8 +22,8 @@ import os
 from typing import Any
 
 import jax
-import numpy as np
 
+import gradkit
 from examples.lm import report
 from examples.lm import train as lm_train
 from examples.lm.configs.default import Config
@@ -64,11 +64,6 @@ def body_kernel_mask(params: Any) -> Any:
         and x.ndim == 2, params)
 
 
-def state_bytes(opt_state: Any) -> int:
-    """Bytes of every array in an optimizer state pytree."""
-    return int(sum(np.asarray(x).nbytes for x in jax.tree.leaves(opt_state)))
-
-
 def method_config(method: str, base: Config) -> Config:
     optimizer, lr, kwargs = ALL_METHODS[method]
     kwargs = dict(kwargs)
@@ -90,9 +85,10 @@ def run_comparison(methods: list[str], base: Config, workdir: str) -> list[dict]
     for method in methods:
         cfg = method_config(method, base)
         result = lm_train.train_and_evaluate(cfg, workdir)
+        state_bytes = gradkit.memory.state_bytes(result["opt_state"])
         row = {"method": method, "optimizer": cfg.optimizer, "lr": cfg.learning_rate,
                "final_val_loss": result["final_val_loss"],
-               "state_bytes_per_param": state_bytes(result["opt_state"]) / result["num_params"],
+               "state_bytes_per_param": state_bytes / result["num_params"],
                "steps_per_s": 1.0 / result["time_per_step"],
                "num_params": result["num_params"], "num_steps": cfg.num_steps,
                "seed": cfg.seed}

@@ -9,7 +9,8 @@
   2411.07837): Adam on a state-full subspace, signSGD on the rest;
 * :func:`scale_by_fira` / :func:`fira`: Fira (Chen et al., 2024, arXiv 2410.01623):
   low-rank Adam plus a norm-scaled full-rank residual;
-* :func:`limit_norm_growth`: Fira's norm-growth limiter for any optimizer.
+* :func:`limit_norm_growth`: Fira's norm-growth limiter for any optimizer;
+* :func:`state_bytes`: the bytes an optimizer state holds.
 
 See ``docs/memory.md``.
 """
@@ -18,6 +19,7 @@ from gradkit.memory._8bit import Quantized8bit
 from gradkit.memory._8bit import With8bitState
 from gradkit.memory._8bit import adamw_8bit
 from gradkit.memory._8bit import with_8bit_state
+from gradkit.memory._bytes import state_bytes
 from gradkit.memory._fira import ScaleByFiraState
 from gradkit.memory._fira import fira
 from gradkit.memory._fira import scale_by_fira
@@ -47,5 +49,6 @@ __all__ = (
     "quantize_blockwise",
     "scale_by_fira",
     "scale_by_frugal",
+    "state_bytes",
     "with_8bit_state",
 )
