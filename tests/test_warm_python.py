@@ -12,7 +12,7 @@ SCRIPT = r"""
 import os, sys
 import jax
 print("argv", sys.argv[1:], "cwd", os.getcwd(), "var", os.environ.get("WARM_TEST_VAR"))
-print("devices", jax.device_count(), "jax imported before", "gradkit" in sys.modules)
+print("devices", jax.device_count(), "gradkit preloaded", "gradkit" in sys.modules)
 print("to stderr", file=sys.stderr)
 if sys.argv[1] == "raise":
     raise RuntimeError("boom")
@@ -35,7 +35,7 @@ def test_run_gives_argv_cwd_env_output_and_exit_status(tmp_path):
     assert done.returncode == 3
     assert f"argv ['3'] cwd {tmp_path} var x" in done.stdout
     # Forked from the server: gradkit already imported; its own XLA flags (3 devices).
-    assert "devices 3 jax imported before True" in done.stdout
+    assert "devices 3 gradkit preloaded True" in done.stdout
     assert done.stderr == "to stderr\n"
 
     failed = warm_python.run([script, "raise"], env=_env(), cwd=tmp_path, timeout=120)
@@ -50,5 +50,5 @@ def test_other_jax_variables_get_a_plain_interpreter(tmp_path):
     done = warm_python.run([script, "0"], env=_env(JAX_ENABLE_X64="1"), cwd=tmp_path,
                            timeout=120)
     assert done.returncode == 0
-    assert "jax imported before False" in done.stdout  # a fresh `python`
+    assert "gradkit preloaded False" in done.stdout  # a fresh `python`
     assert not warm_python.can_start_warm(_env(JAX_ENABLE_X64="1"))

@@ -9,7 +9,9 @@ stderr, exit status and XLA backend, which the server never started, so the chil
 ``XLA_FLAGS`` (device count, compile flags) take effect as in a fresh interpreter.
 
 JAX reads its ``JAX_*`` variables when it is imported: a run whose ``JAX_*`` environment
-differs from the server's starts a plain subprocess instead.
+differs from the server's starts a plain subprocess instead. The server keeps the gradkit
+it imported at its start: source edits made while a test session runs reach its later
+runs only in modules the server had not imported.
 """
 
 from __future__ import annotations

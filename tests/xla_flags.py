@@ -6,12 +6,12 @@ The suite compiles thousands of tiny programs and runs each a few times, so comp
 is most of its time. XLA:CPU's cheaper code generation (LLVM -O0, no expensive passes, the
 classic loop emitters instead of the newer fusion emitters, one LLVM module per program
 instead of parallel parts, Eigen instead of XNNPACK for dots) compiles such programs ~3x
-faster (trivial jit 33 → 17 ms, an optax.adamw step 258 → 70–80 ms, measured on the
-2-core CI machine). The programs compute the same operations in the same order; float32 results
-may differ from the optimised build's in the last digits (FMA contraction, other tanh/exp
-approximations). Set ``GRADKIT_TEST_OPTIMIZED_XLA=1`` to run the suite with XLA's default
-optimisation instead (slower; the tests pass either way). Benchmarks run outside the test
-suite always use the default.
+faster (trivial jit 33 → 17 ms, an optax.adamw step 258 → 70–80 ms, measured on a
+2-core machine like CI's). The programs compute the same operations; float32 results may
+differ from the optimised build's in the last digits (FMA contraction, other tanh/exp
+approximations, the dots' summation order). Set ``GRADKIT_TEST_OPTIMIZED_XLA=1`` to run
+the suite with XLA's defaults instead (11.8 minutes on 2 cores; the same tests pass).
+Benchmarks run outside the test suite always use the defaults.
 """
 
 import os
