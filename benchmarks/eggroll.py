@@ -2,7 +2,8 @@ r"""Population-evaluation throughput: EGGROLL vs naive full-rank ES vs plain inf
 
 Throughput is members × samples per second of one population forward through an MLP
 (``--depth`` Dense layers of ``--width``, tanh), every member seeing its own
-``--samples`` inputs. Compared in one process, interleaved, median of ``--repeats``:
+``--samples`` inputs. Compared in one process, interleaved, median over ``--repeats`` of the
+mean of ``--calls`` back-to-back calls:
 
 * plain: the unperturbed model on all N×B inputs (one batched forward, the ceiling);
 * EGGROLL, noise pre-generated: factors drawn beforehand and passed in
@@ -10,7 +11,8 @@ Throughput is members × samples per second of one population forward through an
 * EGGROLL, noise on the fly: factors drawn inside the jitted forward, with the default
   counter-hash generator and with ``jax.random.normal`` (threefry) per noise index;
 * naive full-rank ES (:func:`naive_population_apply` below, OpenES-style): every
-  member draws a dense Gaussian E_i for every kernel and runs W + σE_i.
+  member draws a dense Gaussian E_i for every kernel and runs W + σE_i (timed after the
+  interleaved methods, one call per repeat).
 
 The paper (width 8192, one GPU): EGGROLL 91% of plain inference with pre-generated
 noise, 69% with JAX's PRNG on the fly, naive ES 0.41%.
@@ -41,6 +43,8 @@ flags.DEFINE_integer("population", 256, "Population size N.")
 flags.DEFINE_integer("samples", 1, "Inputs per member B.")
 flags.DEFINE_list("ranks", ["1", "4", "16"], "EGGROLL ranks.")
 flags.DEFINE_integer("repeats", 7, "Timed repeats per method (median reported).")
+flags.DEFINE_integer("calls", 5, "Back-to-back calls per timed repeat (a single call of "
+                     "a few ms varies by ~50% with thread wake-ups on a 2-core CPU).")
 flags.DEFINE_list("generators", ["hash", "jax"], "Noise generators timed on the fly.")
 flags.DEFINE_integer("naive_chunk", 16, "Members per chunk in the naive ES (memory bound).")
 flags.DEFINE_bool("naive", True, "Also time the naive full-rank ES (slow).")
@@ -96,8 +100,9 @@ def naive_es_update(params, key, fitness, *, sigma):
     return jax.tree.unflatten(treedef, acc)
 
 
-def _time(fn, *args):
-    """(wall seconds, process CPU seconds of all threads) of one call after a warm call.
+def _time(fn, args, calls):
+    """(wall seconds, process CPU seconds of all threads) per call, over `calls` calls
+    dispatched back to back after a warm call.
 
     The warm, untimed call first: the previous method (above all the naive ES, which
     allocates and frees a full matrix per member) leaves caches and the allocator cold,
@@ -105,8 +110,10 @@ def _time(fn, *args):
     """
     jax.block_until_ready(fn(*args))
     start, cpu = time.perf_counter(), time.process_time()
-    jax.block_until_ready(fn(*args))
-    return time.perf_counter() - start, time.process_time() - cpu
+    for _ in range(calls):
+        out = fn(*args)
+    jax.block_until_ready(out)
+    return (time.perf_counter() - start) / calls, (time.process_time() - cpu) / calls
 
 
 def _eggroll_key(rank, generator):
@@ -144,20 +151,23 @@ def main(argv):
             methods[f"EGGROLL r={r}, on the fly ({GENERATOR_NAMES[generator]})"] = (
                 jax.jit(fly), (params, _eggroll_key(r, generator), x))
     members = {name: n for name in methods}
-    if FLAGS.naive:
-        nn_ = FLAGS.naive_population
-        methods["naive full-rank ES"] = (jax.jit(
-            lambda p, k, xx: naive_population_apply(
-                model, p, k, xx, population_size=nn_, sigma=SIGMA, chunk=FLAGS.naive_chunk)),
-            (params, jax.random.key(3), x[:nn_]))
-        members["naive full-rank ES"] = nn_
-
     for fn, args in methods.values():  # compile everything first
         jax.block_until_ready(fn(*args))
     times = {name: [] for name in methods}
     for _ in range(FLAGS.repeats):  # interleaved: load changes hit every method alike
         for name, (fn, args) in methods.items():
-            times[name].append(_time(fn, *args))
+            times[name].append(_time(fn, args, FLAGS.calls))
+    if FLAGS.naive:
+        # Timed after the others, one call per repeat: interleaved, its full matrix per
+        # member (allocated and freed each call) slowed the next method by up to 20%.
+        nn_ = FLAGS.naive_population
+        naive_fn = jax.jit(lambda p, k, xx: naive_population_apply(
+            model, p, k, xx, population_size=nn_, sigma=SIGMA, chunk=FLAGS.naive_chunk))
+        naive_args = (params, jax.random.key(3), x[:nn_])
+        times["naive full-rank ES"] = [_time(naive_fn, naive_args, 1)
+                                       for _ in range(FLAGS.repeats)]
+        members["naive full-rank ES"] = nn_
+
     def rates(which):
         return {name: members[name] * b / statistics.median(t[which] for t in ts)
                 for name, ts in times.items()}
@@ -167,7 +177,7 @@ def main(argv):
     naive = wall.get("naive full-rank ES")
     print(f"\nwidth {width}, depth {FLAGS.depth}, population {n}, samples/member {b}, "
           f"{jax.devices()[0].platform} ({jax.device_count()} device), interleaved, median "
-          f"of {FLAGS.repeats}\n")
+          f"of {FLAGS.repeats} × {FLAGS.calls} calls\n")
     print("| method | members×samples/s | ratio to plain inference | × naive ES | "
           "ratio, process CPU time |")
     print("|---|---:|---:|---:|---:|")

@@ -19,6 +19,7 @@ from absl.testing import parameterized
 import gradkit
 import gradkit.evolution as es
 from gradkit.evolution._forward import _intercepted_paths
+from gradkit.evolution._noise import stored_noise
 
 SIGMA = 0.3
 
@@ -108,6 +109,19 @@ class NoiseTest(parameterized.TestCase):
         bigger = es.sample_noise(params, key, 16)
         for small, big in zip(jax.tree.leaves(noise), jax.tree.leaves(bigger), strict=True):
             np.testing.assert_array_equal(small, big[:4])
+
+    @parameterized.parameters("hash", "jax")
+    def test_population_forward_draws_sample_noise_bit_for_bit(self, generator):
+        # population_apply's own noise (drawn once, stored; a lax.cond on CPU) is
+        # sample_noise's, eager and jitted; at σ = 0 it is zero (σE is zero either way).
+        params = _params()
+        key = _key(jax.random.key(3), generator=generator)
+        expected = es.sample_noise(params, key, 8)
+        stored = jax.jit(stored_noise, static_argnums=2)
+        chex.assert_trees_all_equal(stored_noise(params, key, 8), expected)
+        chex.assert_trees_all_equal(stored(params, key, 8), expected)
+        at_zero = stored(params, key._replace(sigma=jnp.float32(0.0)), 8)
+        chex.assert_trees_all_equal(at_zero, jax.tree.map(jnp.zeros_like, expected))
 
     @parameterized.parameters(("threefry2x32", "hash"), ("rbg", "hash"),
                               ("unsafe_rbg", "hash"), ("threefry2x32", "jax"))

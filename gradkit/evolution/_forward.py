@@ -27,7 +27,7 @@ from gradkit.evolution._noise import _rows_or_generated
 from gradkit.evolution._noise import _static_int
 from gradkit.evolution._noise import noise_index_and_sign
 from gradkit.evolution._noise import num_noise
-from gradkit.evolution._noise import sample_noise
+from gradkit.evolution._noise import stored_noise
 
 _ParamPath = tuple[str, ...]
 
@@ -176,9 +176,7 @@ def population_apply(
     key = _check_key(key, "population_apply")
     population_size = _static_int("population_size", population_size)
     if noise is None:
-        # Materialised once (K rows): otherwise XLA may fuse the generator into each
-        # member's use of its row and compute every Gaussian once per member.
-        noise = jax.lax.optimization_barrier(sample_noise(params, key, population_size))
+        noise = stored_noise(params, key, population_size)
     num = num_noise(population_size, key.config.antithetic)
     rows_given = {t.shape[0] for t in jax.tree.leaves(noise)}
     if rows_given - {num}:

@@ -292,15 +292,20 @@ def _erfinv(x: jax.Array) -> jax.Array:
     return jnp.where(w < 5.0, p_c, p_t) * x
 
 
-def _hash_normal(leaf_key, indices: jax.Array, size: int, start: int = 0) -> jax.Array:
-    """float32[len(indices), size]: entries start … start + size − 1 of noise `indices`."""
+def _hash_words(leaf_key, indices: jax.Array, size: int, start: int = 0):
+    """(row, col): the hash words of noise `indices` (uint32[K]) and of the entries
+    start … start + size − 1 (uint32[size]), combined by :func:`_hash_expand`."""
     if start + size >= _MAX_ENTRIES:
         raise ValueError(f"a leaf's noise has {size} ≥ 2^32 entries per member; use "
                          f"generator='jax'.")
     seeds = jax.random.bits(leaf_key, (2,), jnp.uint32)
     row = _triple32(indices.astype(jnp.uint32) ^ seeds[0])  # one word per noise index
     entries = jax.lax.iota(jnp.uint32, size) + jnp.uint32(start)
-    col = _triple32(entries ^ seeds[1])  # one word per entry
+    return row, _triple32(entries ^ seeds[1])  # and one word per entry
+
+
+def _hash_expand(row: jax.Array, col: jax.Array) -> jax.Array:
+    """float32[K, size]: the Gaussians of the words' outer sum, h = T(row + col)."""
     h = _triple32(row[:, None] + col[None, :])
     # Top 24 bits → odd multiples of 2⁻²⁴ in (−1, 1), exact in float32 and symmetric.
     q = (h >> 8).astype(jnp.int32)
@@ -314,14 +319,42 @@ def _jax_normal(leaf_key, indices: jax.Array, size: int) -> jax.Array:
         jax.random.fold_in(leaf_key, k), (size,), jnp.float32))(indices)
 
 
-def _hash_factors(leaf_key, indices, m, n, rank):
-    # A and B drawn as two outputs (entries [0, m·r) and [m·r, (m + n)·r)), each one
-    # fused loop, rather than one array sliced in two (XLA then materialises the
-    # intermediates of the erf⁻¹ to share them between the slices).
-    num = indices.shape[0]
-    a = _hash_normal(leaf_key, indices, m * rank).reshape(num, m, rank)
-    b = _hash_normal(leaf_key, indices, n * rank, start=m * rank).reshape(num, n, rank)
-    return LowRankFactors(a, b)
+# A leaf's noise is drawn in two phases: its sources (small: the hash words, or the leaf
+# key and the indices for "jax"), then the Gaussians from them. They are apart so that
+# `stored_noise` can give the second phase its sources as arrays in memory.
+
+
+def _leaf_sources(leaf_key, indices: jax.Array, kind: str, shape: tuple[int, ...],
+                  rank: int, generator: str):
+    """What :func:`_leaf_from_sources` draws the noise of one leaf from."""
+    if generator == "jax":
+        return leaf_key, indices
+    if kind == "lowrank":
+        # A and B from the entries [0, m·r) and [m·r, (m + n)·r): each its own fused
+        # loop, rather than one array sliced in two (XLA then materialises the
+        # intermediates of the erf⁻¹ to share them between the slices).
+        m, n = _matrix_dims(shape)
+        return (_hash_words(leaf_key, indices, m * rank),
+                _hash_words(leaf_key, indices, n * rank, start=m * rank))
+    return (_hash_words(leaf_key, indices, math.prod(shape)),)
+
+
+def _leaf_from_sources(sources, kind: str, shape: tuple[int, ...], rank: int,
+                       generator: str):
+    """The noise of one leaf (leading axis: the noise indices) from its sources."""
+    if generator == "jax":
+        leaf_key, indices = sources
+        num = indices.shape[0]
+        if kind != "lowrank":
+            return _jax_normal(leaf_key, indices, math.prod(shape)).reshape(num, *shape)
+        m, n = _matrix_dims(shape)
+        z = _jax_normal(leaf_key, indices, (m + n) * rank).reshape(num, m + n, rank)
+        return LowRankFactors(z[:, :m], z[:, m:])
+    if kind == "lowrank":
+        m, n = _matrix_dims(shape)
+        a, b = (_hash_expand(*words) for words in sources)
+        return LowRankFactors(a.reshape(-1, m, rank), b.reshape(-1, n, rank))
+    return _hash_expand(*sources[0]).reshape(-1, *shape)
 
 
 # Jitted so that an eager call (perturb or sample_noise outside jax.jit) runs one compiled
@@ -331,15 +364,8 @@ def _hash_factors(leaf_key, indices, m, n, rank):
 def _leaf_noise(leaf_key, indices: jax.Array, kind: str, shape: tuple[int, ...], rank: int,
                 generator: str):
     """The noise of noise `indices` (int[K]) for one leaf; leading axis K."""
-    draw = _hash_normal if generator == "hash" else _jax_normal
-    num = indices.shape[0]
-    if kind == "lowrank" and generator == "hash":
-        return _hash_factors(leaf_key, indices, *_matrix_dims(shape), rank)
-    if kind == "lowrank":
-        m, n = _matrix_dims(shape)
-        z = draw(leaf_key, indices, (m + n) * rank).reshape(num, m + n, rank)
-        return LowRankFactors(z[:, :m], z[:, m:])
-    return draw(leaf_key, indices, math.prod(shape)).reshape(num, *shape)
+    static = (kind, shape, rank, generator)
+    return _leaf_from_sources(_leaf_sources(leaf_key, indices, *static), *static)
 
 
 def num_noise(population_size: int, antithetic: bool = True) -> int:
@@ -351,13 +377,19 @@ def num_noise(population_size: int, antithetic: bool = True) -> int:
     return population_size // 2 if antithetic else population_size
 
 
-def _noise_of_indices(params: Any, key: EggrollKey, indices: jax.Array):
+def _leaf_settings(params: Any, key: EggrollKey):
+    """(leaf key, static settings of `_leaf_noise`) per leaf; None for frozen leaves."""
     config = key.config
     paths, leaves, kind_leaves, _ = _flat(params, config.kinds)
     return [None if kind == "frozen" else
-            _leaf_noise(jax.random.fold_in(key.key, _path_id(path)), indices, kind,
-                        tuple(jnp.shape(leaf)), config.rank, config.generator)
+            (jax.random.fold_in(key.key, _path_id(path)),
+             (kind, tuple(jnp.shape(leaf)), config.rank, config.generator))
             for path, leaf, kind in zip(paths, leaves, kind_leaves, strict=True)]
+
+
+def _noise_of_indices(params: Any, key: EggrollKey, indices: jax.Array):
+    return [None if s is None else _leaf_noise(s[0], indices, *s[1])
+            for s in _leaf_settings(params, key)]
 
 
 def sample_noise(params: Any, key: EggrollKey, population_size: int,
@@ -381,6 +413,39 @@ def sample_noise(params: Any, key: EggrollKey, population_size: int,
     key = _check_key(key, "sample_noise")
     num = num_noise(population_size, key.config.antithetic)
     return _noise_of_indices(params, key, jnp.arange(num, dtype=jnp.int32))
+
+
+def stored_noise(params: Any, key: EggrollKey, population_size: int,
+                 ) -> list[LowRankFactors | jax.Array | None]:
+    """:func:`sample_noise` for noise that only enters as σE: drawn once, kept in memory.
+
+    Inside a jitted forward XLA fuses the generator into its consumers: each of the
+    two members of an antithetic pair then recomputes its index's Gaussians, and
+    every entry recomputes its index's and its own hash word (three hashes instead of
+    one). XLA:CPU removes ``lax.optimization_barrier`` before fusing, but stores the
+    result of a conditional, so on CPU the Gaussians are drawn inside
+    ``lax.cond(σ ≠ 0, draw, zeros)`` from hash words computed outside it (zeros at
+    σ = 0 leave σE unchanged); elsewhere optimization barriers separate the phases.
+    The values are :func:`sample_noise`'s, bit for bit (tested).
+    """
+    key = _check_key(key, "stored_noise")
+    indices = jnp.arange(num_noise(population_size, key.config.antithetic), dtype=jnp.int32)
+    settings = _leaf_settings(params, key)
+    sources = [None if s is None else _leaf_sources(s[0], indices, *s[1]) for s in settings]
+
+    def draw(sources):
+        return [None if s is None else _leaf_from_sources(src, *s[1])
+                for s, src in zip(settings, sources, strict=True)]
+
+    def on_cpu(sources):
+        shapes = jax.eval_shape(draw, sources)
+        return jax.lax.cond(key.sigma != 0, draw, lambda _: jax.tree.map(
+            lambda t: jnp.zeros(t.shape, t.dtype), shapes), sources)
+
+    def elsewhere(sources):
+        return jax.lax.optimization_barrier(draw(jax.lax.optimization_barrier(sources)))
+
+    return jax.lax.platform_dependent(sources, cpu=on_cpu, default=elsewhere)
 
 
 def _member_noise(params: Any, key: EggrollKey, index: jax.Array):
