@@ -23,9 +23,12 @@ _CACHE_LIMIT_BYTES = 2 << 30
 
 from tests import xla_flags  # noqa: E402  (no JAX import)
 
-os.environ["XLA_FLAGS"] = " ".join(filter(None, [
-    os.environ.get("XLA_FLAGS", ""), "--xla_force_host_platform_device_count=8",
-    xla_flags.compile_flags()]))
+# Appended once: xdist workers inherit the controller's environment, and doubled flags
+# would give their compilations other persistent-cache keys than a run without xdist.
+_xla_flags = os.environ.get("XLA_FLAGS", "").split()
+os.environ["XLA_FLAGS"] = " ".join(_xla_flags + [
+    flag for flag in ["--xla_force_host_platform_device_count=8",
+                      *xla_flags.compile_flags().split()] if flag not in _xla_flags])
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
                       str(_ROOT / ".pytest_cache" / "jax_compilation_cache"))
