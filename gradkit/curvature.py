@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gradkit import _control
 from gradkit import _hvp
 from gradkit import _validation
 
@@ -447,7 +448,7 @@ def scale_by_sophia(
             keep = functools.partial(jnp.where, do_refresh)
             return jax.tree.map(keep, new_est_state, est_state), jax.tree.map(keep, new_nu, nu)
 
-        est_state, nu = jax.lax.cond(
+        est_state, nu = _control.cond(
             _any_over_vmap(do_refresh),
             refresh,
             lambda s, n: (s, n),

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gradkit import _control
 from gradkit import _validation
 from gradkit.memory._frugal import _check_matrices
 from gradkit.memory._frugal import _concrete
@@ -147,7 +148,7 @@ def scale_by_fira(
             gf = g.astype(jnp.promote_types(g.dtype, jnp.float32))
             right = g.shape[0] >= g.shape[1]
             r = q.shape[1]
-            q = jax.lax.cond(refresh, lambda: top_singular_vectors(gf, r, right), lambda: q)
+            q = _control.cond(refresh, lambda: top_singular_vectors(gf, r, right), lambda: q)
             qf = q.astype(gf.dtype)
             low = gf @ qf if right else qf.T @ gf
             m1 = b1_ * m.astype(gf.dtype) + (1.0 - b1_) * low

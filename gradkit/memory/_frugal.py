@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gradkit import _control
 from gradkit import _validation
 
 PROJECTIONS = ("blocks", "svd", "columns", "rows")
@@ -277,7 +278,7 @@ def scale_by_frugal(
         right = rows >= cols
         if projection == "svd":
             rank = proj.shape[1]
-            proj = jax.lax.cond(refresh, lambda: top_singular_vectors(gf, rank, right),
+            proj = _control.cond(refresh, lambda: top_singular_vectors(gf, rank, right),
                                 lambda: proj)
             p = proj.astype(gf.dtype)
             down = (lambda x: x @ p) if right else (lambda x: p.T @ x)

@@ -25,6 +25,7 @@ import numpy as np
 import optax
 from optax import contrib as optax_contrib
 
+from gradkit import _control
 from gradkit import _validation
 
 # `layers`: None (top-level keys of the params dict, natural order), the top-level key
@@ -375,7 +376,7 @@ def scale_by_drop_muon(
             elif static_s:
                 outs = run_frozen()
             else:
-                outs = jax.lax.cond(layer >= s, run_active, run_frozen)
+                outs = _control.cond(layer >= s, run_active, run_frozen)
             for i, out in zip(members, outs, strict=True):
                 results[i] = out
         out_u = [r[0] for r in results]

@@ -16,6 +16,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from gradkit import _control
 from gradkit import _hvp
 from gradkit import _validation
 
@@ -187,7 +188,7 @@ def _lanczos(matvec, v0: jax.Array, num_iterations: int, key: jax.Array):
         key, sub = jax.random.split(key)
         # On breakdown continue from a random vector (only the key enters the cond: passing
         # the basis would copy it every step); it gets the second pass below.
-        fresh = jax.lax.cond(breakdown, lambda k: jax.random.normal(k, (n,), dtype),
+        fresh = _control.cond(breakdown, lambda k: jax.random.normal(k, (n,), dtype),
                              lambda k: jnp.zeros((n,), dtype), sub)
         w = jnp.where(breakdown, fresh, w)
         w = w - basis.T @ (basis @ w)

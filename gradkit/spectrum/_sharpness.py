@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gradkit import _control
 from gradkit import _validation
 from gradkit.curvature import ScaleBySophiaState
 from gradkit.spectrum._core import LossFn
@@ -293,7 +294,7 @@ def track_sharpness(
                              seed=k2, axis_name=axis_name).astype(jnp.float32)
             return lam, jnp.where(state.count > 0, plam, jnp.nan)
 
-        lam, plam = jax.lax.cond(
+        lam, plam = _control.cond(
             state.count % every == 0, measure,
             lambda _: (state.sharpness, state.preconditioned_sharpness), None)
         new_updates, inner_state = inner.update(updates, state.inner_state, params,

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gradkit import _control
 from gradkit import _validation
 from gradkit._tree import path_names
 
@@ -149,7 +150,7 @@ def _num_clipped(count_every: int | jax.Array, count: jax.Array, previous: jax.A
         return count_fn()
     if not isinstance(count_every, int):  # traced: −1 while counting is off
         previous = jnp.where(jnp.asarray(count_every) > 0, previous, _NOT_COUNTED)
-    return jax.lax.cond(_count_now(count_every, count), count_fn, lambda: previous)
+    return _control.cond(_count_now(count_every, count), count_fn, lambda: previous)
 
 
 def spike_clip(
@@ -284,7 +285,7 @@ def clip_spikes(
             # would otherwise recompute it from the old ν inside every consumer, the
             # chained optimizer's loops), and the in-place ν write is ordered after it
             # and after the count (else XLA copies ν).
-            out = jax.lax.cond(active, lambda g=g, v=v: spike_clip(g, v, theta, active, eps_)[0],
+            out = _control.cond(active, lambda g=g, v=v: spike_clip(g, v, theta, active, eps_)[0],
                                lambda g=g: g)
             b2_v = _after(b2_, *((out,) if out.size else ()), num_clipped)
             g32 = g.astype(jnp.float32)
@@ -424,7 +425,7 @@ def with_periodic_reset(
         count = optax.safe_increment(state.count)
         reset, _, _ = _reset_phase(count, reset_interval)
         template = params if params is not None else updates
-        inner_state = jax.lax.cond(
+        inner_state = _control.cond(
             reset, lambda s: _fresh(template, s), lambda s: s, state.inner_state)
         updates, inner_state = inner.update(updates, inner_state, params, **extra_args)
         return updates, WithPeriodicResetState(count=count, inner_state=inner_state)

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gradkit import _control
 from gradkit import _validation
 from gradkit.spikes._clip import _NOT_COUNTED
 from gradkit.spikes._clip import _after
@@ -287,11 +288,11 @@ def scale_by_spam(
                 if size is None:
                     continue
                 if reset_moments:  # moments are zeroed anyway: only the mask is re-drawn
-                    index[i] = jax.lax.cond(
+                    index[i] = _control.cond(
                         reset, lambda idx, i=i, size=size: _redraw_leaf(sub, i, idx, size),
                         lambda idx: idx, index[i])
                 else:
-                    index[i], mu[i], nu[i] = jax.lax.cond(
+                    index[i], mu[i], nu[i] = _control.cond(
                         reset, lambda a, i=i, size=size: _redraw_leaf(sub, i, a[0], size, *a[1:]),
                         lambda a: a, (index[i], mu[i], nu[i]))
         idxs = [None if size is None else idx for idx, size in zip(index, sizes, strict=True)]

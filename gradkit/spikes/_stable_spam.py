@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gradkit import _control
 from gradkit import _validation
 from gradkit.spikes._clip import _NOT_COUNTED
 from gradkit.spikes._clip import _check_count_every
@@ -220,12 +221,12 @@ def scale_by_stable_spam(
                 if do_count is True:
                     n = _popcount(spike)
                 elif counting:
-                    n = jax.lax.cond(do_count, lambda: _popcount(spike),
+                    n = _control.cond(do_count, lambda: _popcount(spike),
                                      lambda: jnp.zeros([], jnp.int32))
                 return _max_abs_and_sum_sq(clipped)[1], n
 
             # Nothing is clipped unless max|g| > M̂: then ‖clip(g)‖ = ‖g‖ (no extra pass).
-            sum_sq, n_clipped = jax.lax.cond(
+            sum_sq, n_clipped = _control.cond(
                 max_g > m_max_hat, clipped_stats,
                 lambda: (sum_sq, jnp.zeros([], jnp.int32)))
             norm = jnp.sqrt(sum_sq)
