@@ -104,9 +104,9 @@ def _time(fn, args, calls):
     """(wall seconds, process CPU seconds of all threads) per call, over `calls` calls
     dispatched back to back after a warm call.
 
-    The warm, untimed call first: the previous method (above all the naive ES, which
-    allocates and frees a full matrix per member) leaves caches and the allocator cold,
-    which would otherwise be charged to whichever method runs next.
+    The warm, untimed call first: the previous method (above all one with large noise
+    arrays, as at rank 16) leaves caches and the allocator cold, which would otherwise be
+    charged to whichever method runs next.
     """
     jax.block_until_ready(fn(*args))
     start, cpu = time.perf_counter(), time.process_time()

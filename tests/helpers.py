@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -99,6 +100,21 @@ def run_example(name: str, *flags: str, devices: int = 1, cwd: Any = ROOT,
     ``tests/warm_python.py``; `env`: see :func:`subprocess_env`); returns its stdout."""
     result = warm_python.run([ROOT / "examples" / name, *flags], cwd=cwd, timeout=timeout,
                              env=subprocess_env(devices, **env))
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+def benchmark_process(module: str, *flags: str) -> subprocess.CompletedProcess:
+    """Runs `python -m benchmarks.<module>` as a new process (started warm, see
+    ``tests/warm_python.py``) with the test session's XLA compile flags."""
+    return warm_python.run(["-m", f"benchmarks.{module}", *flags], cwd=ROOT, timeout=300,
+                           env=subprocess_env())
+
+
+def run_benchmark(module: str, *flags: str) -> str:
+    """Runs `python -m benchmarks.<module>` (see :func:`benchmark_process`); asserts it
+    succeeded and returns its stdout."""
+    result = benchmark_process(module, *flags)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 

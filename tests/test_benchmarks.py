@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests import warm_python
-from tests.helpers import ROOT
-from tests.helpers import subprocess_env
-
-
-def benchmark_process(module: str, *flags: str) -> subprocess.CompletedProcess:
-    """Runs `python -m benchmarks.<module>` as a new process (started warm, see
-    ``tests/warm_python.py``) with the test session's XLA compile flags."""
-    return warm_python.run(["-m", f"benchmarks.{module}", *flags], cwd=ROOT, timeout=300,
-                           env=subprocess_env())
-
-
-def run_benchmark(module: str, *flags: str) -> str:
-    result = benchmark_process(module, *flags)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return result.stdout
+from tests.helpers import benchmark_process
+from tests.helpers import run_benchmark
 
 
 def test_lion_benchmark_prints_ratio_table():

@@ -40,7 +40,7 @@ def test_layers_notebook_runs_at_tiny_size():
 
 
 def test_layers_benchmark_prints_ratio_table():
-    from tests.test_benchmarks import run_benchmark
+    from tests.helpers import run_benchmark
 
     out = run_benchmark("layers", "--batch=8", "--repeats=1", "--only=TrActDense b=8 <")
     assert "| TrActDense b=8 < n=32 |" in out and "GhostBatchNorm" not in out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_benchmarks import run_benchmark
+from tests.helpers import run_benchmark
 
 
 @pytest.mark.slow

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 
 from tests.helpers import read_jsonl
+from tests.helpers import run_benchmark
 from tests.helpers import run_example
-from tests.test_benchmarks import run_benchmark
 
 
 def test_eos_adam_tracks_preconditioned_sharpness_and_plots(tmp_path):
