@@ -9,6 +9,8 @@
   compiled once. It lives in ``.pytest_cache/jax_compilation_cache`` (kept between runs,
   emptied when it grows past ``_CACHE_LIMIT_BYTES``); set ``JAX_COMPILATION_CACHE_DIR``
   to use another folder, or to an empty string to turn the cache off.
+* Each test process reuses an MLIR context for many of JAX's lowerings instead of
+  building one per program (``tests/mlir_context.py``): the programs are unchanged.
 * Every end-to-end test (one that runs an example, a benchmark or a notebook through
   ``tests.helpers``) is marked ``slow``, found from the code it calls, so that
   ``pytest -m "not slow"`` is the fast development subset.
@@ -42,6 +44,9 @@ import pytest  # noqa: E402
 from absl import flags  # noqa: E402
 
 from tests import helpers  # noqa: E402
+from tests import mlir_context  # noqa: E402
+
+mlir_context.reuse_per_thread()
 
 # absl's test utilities (e.g. chex.TestCase.create_tempdir) read flags; pytest never
 # parses them, so mark them parsed with their defaults.
