@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 
@@ -25,6 +24,7 @@ PRIMITIVE_ROWS = [(row.name, row) for row in ROWS if row.kind == "primitive"]
 
 # Aliases whose learning-rate validation belongs to another work item (issue 13, item 6 in
 # gradkit/spikes and gradkit/evolution); drop a name once its alias validates.
+@jax.jit  # traced once per dtype, not at every call (eager jax.grad retraces)
 def _grads_fn(params, step):
     """Gradient of the parabola plus step-dependent noise (deterministic)."""
     grads = jax.grad(helpers.parabola)(params)
@@ -51,11 +51,17 @@ class ConformanceTest(chex.TestCase):
         state = opt.init(params)
         expected_params, expected_state = params, state
         params_v, state_v = params, state
+        # One variant for all steps: the extra args that are functions (loss, logits)
+        # are closed over, the arrays (EGGROLL's fitness) change per step and are passed.
+        functions = {k: v for k, v in row.extra_args(helpers.parabola, params, state).items()
+                     if callable(v)}
+        update = self.variant(lambda grads, state, params, arrays: opt.update(
+            grads, state, params, **functions, **arrays))
         for step in range(3):
             extra = row.extra_args(helpers.parabola, params_v, state_v)
             grads = _grads_fn(params_v, step)
-            update = self.variant(functools.partial(opt.update, **extra))
-            updates_v, state_v = update(grads, state_v, params_v)
+            arrays = {k: v for k, v in extra.items() if k not in functions}
+            updates_v, state_v = update(grads, state_v, params_v, arrays)
             params_v = optax.apply_updates(params_v, updates_v)
             updates_e, expected_state = opt.update(
                 _grads_fn(expected_params, step), expected_state, expected_params,
