@@ -17,3 +17,8 @@ import orbax.checkpoint  # noqa: F401
 import tqdm  # noqa: F401
 
 import gradkit  # noqa: F401
+
+# Lowerings reuse MLIR contexts as in the pytest processes (tests/mlir_context.py).
+from tests import mlir_context
+
+mlir_context.reuse_per_thread()
