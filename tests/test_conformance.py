@@ -22,8 +22,7 @@ NAMED_ROWS = [(row.name, row) for row in ROWS]
 ALIAS_ROWS = [(row.name, row) for row in ROWS if row.kind == "alias"]
 PRIMITIVE_ROWS = [(row.name, row) for row in ROWS if row.kind == "primitive"]
 
-# Aliases whose learning-rate validation belongs to another work item (issue 13, item 6 in
-# gradkit/spikes and gradkit/evolution); drop a name once its alias validates.
+
 @jax.jit  # traced once per dtype, not at every call (eager jax.grad retraces)
 def _grads_fn(params, step):
     """Gradient of the parabola plus step-dependent noise (deterministic)."""

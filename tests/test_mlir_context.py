@@ -28,15 +28,21 @@ def test_installed_and_lowers_the_same_text_as_a_fresh_context():
     first, second, third = (mlir.make_ir_context() for _ in range(3))
     assert first is second or second is third
 
-    def f(x, y):
-        return jnp.sin(x) @ y + jnp.float32(0.5)
+    def new_function():  # a new function each time: no lowering is reused from a cache
+        return lambda x, y: jnp.sin(x) @ y + jnp.float32(0.5)
 
     args = (jnp.ones((3, 4)), jnp.arange(8.0).reshape(4, 2))
-    reused = [jax.jit(f).lower(*args).as_text() for _ in range(2)]
-    fresh_factory, mlir.make_ir_context = (mlir.make_ir_context,
-                                           mlir.make_ir_context.make_context)
+    reused = [jax.jit(new_function()).lower(*args).as_text() for _ in range(2)]
+    fresh_contexts, make_context = [], mlir.make_ir_context.make_context
+
+    def fresh_context():
+        fresh_contexts.append(make_context())
+        return fresh_contexts[-1]
+
+    installed, mlir.make_ir_context = mlir.make_ir_context, fresh_context
     try:
-        fresh = jax.jit(f).lower(*args).as_text()
+        fresh = jax.jit(new_function()).lower(*args).as_text()
     finally:
-        mlir.make_ir_context = fresh_factory
+        mlir.make_ir_context = installed
+    assert fresh_contexts and fresh_contexts[0] not in (first, second, third)
     assert reused == [fresh, fresh]
