@@ -279,7 +279,7 @@ def scale_by_frugal(
         if projection == "svd":
             rank = proj.shape[1]
             proj = _control.cond(refresh, lambda: top_singular_vectors(gf, rank, right),
-                                lambda: proj)
+                                 lambda: proj)
             p = proj.astype(gf.dtype)
             down = (lambda x: x @ p) if right else (lambda x: p.T @ x)
             up = (lambda x: x @ p.T) if right else (lambda x: p @ x)

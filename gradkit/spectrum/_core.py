@@ -189,7 +189,7 @@ def _lanczos(matvec, v0: jax.Array, num_iterations: int, key: jax.Array):
         # On breakdown continue from a random vector (only the key enters the cond: passing
         # the basis would copy it every step); it gets the second pass below.
         fresh = _control.cond(breakdown, lambda k: jax.random.normal(k, (n,), dtype),
-                             lambda k: jnp.zeros((n,), dtype), sub)
+                              lambda k: jnp.zeros((n,), dtype), sub)
         w = jnp.where(breakdown, fresh, w)
         w = w - basis.T @ (basis @ w)
         beta = jnp.linalg.norm(w)

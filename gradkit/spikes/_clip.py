@@ -286,7 +286,7 @@ def clip_spikes(
             # chained optimizer's loops), and the in-place ν write is ordered after it
             # and after the count (else XLA copies ν).
             out = _control.cond(active, lambda g=g, v=v: spike_clip(g, v, theta, active, eps_)[0],
-                               lambda g=g: g)
+                                lambda g=g: g)
             b2_v = _after(b2_, *((out,) if out.size else ()), num_clipped)
             g32 = g.astype(jnp.float32)
             g2 = g32 * g32

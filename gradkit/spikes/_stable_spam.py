@@ -222,7 +222,7 @@ def scale_by_stable_spam(
                     n = _popcount(spike)
                 elif counting:
                     n = _control.cond(do_count, lambda: _popcount(spike),
-                                     lambda: jnp.zeros([], jnp.int32))
+                                      lambda: jnp.zeros([], jnp.int32))
                 return _max_abs_and_sum_sq(clipped)[1], n
 
             # Nothing is clipped unless max|g| > M̂: then ‖clip(g)‖ = ‖g‖ (no extra pass).
