@@ -165,6 +165,20 @@ def static_int(name: str, value: Any, low: int = 1) -> int:
     return int(value)
 
 
+def static_float(name: str, value: Any) -> float:
+    """A Python float from a number or a concrete array (as `inject_hyperparams` passes),
+    for values that set array shapes (e.g. a fraction of a dimension).
+
+    A traced value raises `ValueError` saying to list `name` in ``static_args``.
+    """
+    try:
+        return float(value)
+    except (TypeError, jax.errors.ConcretizationTypeError) as e:
+        raise ValueError(
+            f"`{name}` sets array shapes and must be static; with "
+            f"`optax.inject_hyperparams` pass `static_args=('{name}',)`.") from e
+
+
 # ------------------------------------------------------------------------------- keys
 
 
