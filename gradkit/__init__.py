@@ -1,15 +1,5 @@
 """gradkit: recent gradient-method papers as composable optax transformations."""
 
-from gradkit.curvature import GAMMA_SOPHIA_G
-from gradkit.curvature import GAMMA_SOPHIA_H
-from gradkit.curvature import GNBDiagHessianState
-from gradkit.curvature import HutchinsonDiagHessianState
-from gradkit.curvature import ScaleBySophiaState
-from gradkit.curvature import gnb_diag_hessian
-from gradkit.curvature import hutchinson_diag_hessian
-from gradkit.curvature import scale_by_sophia
-from gradkit.curvature import sophia
-from gradkit.curvature import sophia_extra_args
 from gradkit.evolution import EggrollConfig
 from gradkit.evolution import EggrollKey
 from gradkit.evolution import LowRankFactors
@@ -23,6 +13,30 @@ from gradkit.evolution import resolve_kinds as eggroll_resolve_kinds
 from gradkit.evolution import sample_noise as eggroll_sample_noise
 from gradkit.evolution import scale_by_eggroll
 from gradkit.evolution import shape_fitness as eggroll_shape_fitness
+from gradkit.hessian import GAMMA_SOPHIA_G
+from gradkit.hessian import GAMMA_SOPHIA_H
+from gradkit.hessian import GNBDiagHessianState
+from gradkit.hessian import HessianTrace
+from gradkit.hessian import HutchinsonDiagHessianState
+from gradkit.hessian import ScaleBySophiaState
+from gradkit.hessian import SpectralDensity
+from gradkit.hessian import TrackSharpnessState
+from gradkit.hessian import adam_preconditioner
+from gradkit.hessian import density_from_nodes
+from gradkit.hessian import edge_of_stability_threshold
+from gradkit.hessian import gnb_diag_hessian
+from gradkit.hessian import hessian_spectral_density
+from gradkit.hessian import hessian_top_eigenvalues
+from gradkit.hessian import hessian_trace
+from gradkit.hessian import hutchinson_diag_hessian
+from gradkit.hessian import hvp
+from gradkit.hessian import preconditioned_sharpness
+from gradkit.hessian import scale_by_sophia
+from gradkit.hessian import sharpness
+from gradkit.hessian import sophia
+from gradkit.hessian import sophia_extra_args
+from gradkit.hessian import sophia_preconditioner
+from gradkit.hessian import track_sharpness
 from gradkit.layers import binarize_weight
 from gradkit.layers import ghost_batch_norm
 from gradkit.layers import reste_fitting_error
@@ -104,20 +118,6 @@ from gradkit.sign import kappa_fn
 from gradkit.sign import lion
 from gradkit.sign import lion_k
 from gradkit.sign import scale_by_lion_k
-from gradkit.spectrum import HessianTrace
-from gradkit.spectrum import SpectralDensity
-from gradkit.spectrum import TrackSharpnessState
-from gradkit.spectrum import adam_preconditioner
-from gradkit.spectrum import density_from_nodes
-from gradkit.spectrum import edge_of_stability_threshold
-from gradkit.spectrum import hessian_spectral_density
-from gradkit.spectrum import hessian_top_eigenvalues
-from gradkit.spectrum import hessian_trace
-from gradkit.spectrum import hvp
-from gradkit.spectrum import preconditioned_sharpness
-from gradkit.spectrum import sharpness
-from gradkit.spectrum import sophia_preconditioner
-from gradkit.spectrum import track_sharpness
 from gradkit.spikes import ClipSpikesState
 from gradkit.spikes import ScaleBySpamState
 from gradkit.spikes import ScaleByStableSpamState

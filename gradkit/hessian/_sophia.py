@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import optax
 
 from gradkit import _control
-from gradkit import _hvp
+from gradkit.hessian import _hvp
 from gradkit import _validation
 
 EstimatorName = Literal["hutchinson", "gnb"]

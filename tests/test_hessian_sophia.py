@@ -18,7 +18,7 @@ from optax import contrib
 from optax.contrib import _sophia as contrib_sophia
 
 import gradkit
-from gradkit import curvature
+from gradkit.hessian import _sophia as curvature
 
 # --- Tiny problems -----------------------------------------------------------------
 

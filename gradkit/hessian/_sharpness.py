@@ -13,9 +13,9 @@ import optax
 
 from gradkit import _control
 from gradkit import _validation
-from gradkit.curvature import ScaleBySophiaState
-from gradkit.spectrum._core import LossFn
-from gradkit.spectrum._core import hessian_top_eigenvalues
+from gradkit.hessian._sophia import ScaleBySophiaState
+from gradkit.hessian._spectrum import LossFn
+from gradkit.hessian._spectrum import hessian_top_eigenvalues
 
 
 def edge_of_stability_threshold(learning_rate: float, b1: float = 0.0) -> float:

@@ -17,7 +17,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from gradkit import _control
-from gradkit import _hvp
+from gradkit.hessian import _hvp
 from gradkit import _validation
 
 LossFn = Callable[..., jax.Array]  # loss_fn(params, *extra) -> scalar

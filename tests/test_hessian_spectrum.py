@@ -16,8 +16,8 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 import gradkit
-from gradkit import _hvp
-from gradkit import curvature
+from gradkit.hessian import _hvp
+from gradkit.hessian import _sophia as curvature
 
 # --- A tiny model with an exact Hessian ------------------------------------------------
 

@@ -20,20 +20,30 @@ Derivations, checks against exact Hessians and the reproductions (edge of stabil
 bulk + outliers) are in ``docs/spectrum.md``.
 """
 
-from gradkit.spectrum._core import HessianTrace
-from gradkit.spectrum._core import SpectralDensity
-from gradkit.spectrum._core import density_from_nodes
-from gradkit.spectrum._core import hessian_spectral_density
-from gradkit.spectrum._core import hessian_top_eigenvalues
-from gradkit.spectrum._core import hessian_trace
-from gradkit.spectrum._core import hvp
-from gradkit.spectrum._sharpness import TrackSharpnessState
-from gradkit.spectrum._sharpness import adam_preconditioner
-from gradkit.spectrum._sharpness import edge_of_stability_threshold
-from gradkit.spectrum._sharpness import preconditioned_sharpness
-from gradkit.spectrum._sharpness import sharpness
-from gradkit.spectrum._sharpness import sophia_preconditioner
-from gradkit.spectrum._sharpness import track_sharpness
+from gradkit.hessian._sophia import GAMMA_SOPHIA_G
+from gradkit.hessian._sophia import GAMMA_SOPHIA_H
+from gradkit.hessian._sophia import GNBDiagHessianState
+from gradkit.hessian._sophia import HutchinsonDiagHessianState
+from gradkit.hessian._sophia import ScaleBySophiaState
+from gradkit.hessian._sophia import gnb_diag_hessian
+from gradkit.hessian._sophia import hutchinson_diag_hessian
+from gradkit.hessian._sophia import scale_by_sophia
+from gradkit.hessian._sophia import sophia
+from gradkit.hessian._sophia import sophia_extra_args
+from gradkit.hessian._spectrum import HessianTrace
+from gradkit.hessian._spectrum import SpectralDensity
+from gradkit.hessian._spectrum import density_from_nodes
+from gradkit.hessian._spectrum import hessian_spectral_density
+from gradkit.hessian._spectrum import hessian_top_eigenvalues
+from gradkit.hessian._spectrum import hessian_trace
+from gradkit.hessian._spectrum import hvp
+from gradkit.hessian._sharpness import TrackSharpnessState
+from gradkit.hessian._sharpness import adam_preconditioner
+from gradkit.hessian._sharpness import edge_of_stability_threshold
+from gradkit.hessian._sharpness import preconditioned_sharpness
+from gradkit.hessian._sharpness import sharpness
+from gradkit.hessian._sharpness import sophia_preconditioner
+from gradkit.hessian._sharpness import track_sharpness
 
 __all__ = (
     "HessianTrace",
