@@ -46,6 +46,12 @@ from gradkit.layers import reste_power
 from gradkit.layers import reste_sign
 from gradkit.layers import tract_conv
 from gradkit.layers import tract_dense
+from gradkit.losses import log_stablemax
+from gradkit.losses import softmax_collapse_fraction
+from gradkit.losses import stablemax
+from gradkit.losses import stablemax_collapse_fraction
+from gradkit.losses import stablemax_cross_entropy
+from gradkit.losses import zero_loss_fraction
 from gradkit.memory import LimitNormGrowthState
 from gradkit.memory import Quantized8bit
 from gradkit.memory import ScaleByFiraState
@@ -129,12 +135,6 @@ from gradkit.spikes import scale_by_stable_spam
 from gradkit.spikes import spam
 from gradkit.spikes import stable_spam
 from gradkit.spikes import with_periodic_reset
-from gradkit.stablemax import log_stablemax
-from gradkit.stablemax import softmax_collapse_fraction
-from gradkit.stablemax import stablemax
-from gradkit.stablemax import stablemax_collapse_fraction
-from gradkit.stablemax import stablemax_cross_entropy
-from gradkit.stablemax import zero_loss_fraction
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 import gradkit
-from gradkit.stablemax import log_s
+from gradkit.losses._stablemax import log_s
 
 _stablemax = jax.jit(gradkit.stablemax)
 _log_stablemax = jax.jit(gradkit.log_stablemax)
