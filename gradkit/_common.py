@@ -201,6 +201,14 @@ def typed_key(key: Any, name: str = "key") -> jax.Array:
     return jax.random.wrap_key_data(key_data(key, name))
 
 
+def numpy_seed(key: Any, name: str = "key") -> int | tuple[int, ...]:
+    """Entropy for ``numpy.random.default_rng`` (host-side data generators) from a `key`:
+    an int is used as it is, a JAX key (typed or raw data) as its ``uint32`` words."""
+    if is_int(key):
+        return int(key)
+    return tuple(int(v) for v in np.asarray(key_data(key, name)).ravel())
+
+
 # ----------------------------------------------------------------------------- dtypes
 
 
