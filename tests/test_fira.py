@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -165,7 +167,7 @@ def test_bad_hyperparameters_raise(kwargs, name):
 def test_bad_gamma_and_lr_raise():
     with pytest.raises(ValueError, match="gamma"):
         gradkit.limit_norm_growth(gamma=0.5)
-    for lr in (0.0, -0.1):
+    for lr in (-0.1, float("nan")):
         with pytest.raises(ValueError, match="learning_rate"):
             gradkit.fira(lr)
 
@@ -185,3 +187,31 @@ def test_limiter_nan_update_gives_nan_as_documented():
     _, state = opt.update({"a": jnp.ones(2)}, state)
     out, state = opt.update({"a": jnp.array([jnp.nan, 1.0])}, state)
     assert bool(jnp.all(jnp.isnan(out["a"]))) and bool(jnp.isnan(state.norms["a"]))
+
+
+def test_jitted_step_can_donate_params_and_state():
+    # m and v are separate buffers, so XLA may reuse both in place.
+    opt = gradkit.fira(1e-2, rank=2)
+    params = {"tall": jnp.ones((6, 4)), "wide": jnp.ones((3, 5)), "bias": jnp.zeros(4)}
+    grads = jax.tree.map(lambda x: jnp.cos(jnp.arange(x.size, dtype=jnp.float32))
+                         .reshape(x.shape), params)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(params, state):
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    p, state = step(params, opt.init(params))
+    p, state = step(p, state)
+    assert bool(jnp.all(jnp.isfinite(p["tall"])))
+
+
+def test_moment_dtypes():
+    params = {"w": jnp.ones((6, 4), jnp.bfloat16)}
+    state = gradkit.scale_by_fira(rank=2).init(params)
+    assert state.mu["w"].dtype == jnp.bfloat16 and state.nu["w"].dtype == jnp.float32
+    state = gradkit.scale_by_fira(rank=2, mu_dtype=jnp.float32, nu_dtype=jnp.bfloat16).init(
+        params)
+    assert state.mu["w"].dtype == jnp.float32 and state.nu["w"].dtype == jnp.bfloat16
+    with pytest.raises(TypeError, match="nu_dtype"):
+        gradkit.scale_by_fira(nu_dtype=jnp.int8)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -118,8 +120,8 @@ def test_matches_float64_reference_over_refreshes(projection, order, rho):
     params = {k: v for k, v in _grads(SHAPES, 1, seed=1)[0].items()}
     grads = _grads(SHAPES, STEPS)
     opt = optax.chain(
-        gradkit.scale_by_frugal(rho, T, projection=projection, block_order=order,
-                                b1=B1, b2=B2, eps=EPS, inactive_scale=S_IN, seed=3),
+        gradkit.scale_by_frugal(B1, B2, rho=rho, update_interval=T, projection=projection,
+                                block_order=order, eps=EPS, inactive_scale=S_IN, key=3),
         optax.add_decayed_weights(WD), optax.scale_by_learning_rate(LR))
     state = opt.init(params)
     update = jax.jit(opt.update)
@@ -142,7 +144,7 @@ def test_matches_float64_reference_over_refreshes(projection, order, rho):
 
 def test_descending_blocks_visit_leaves_from_last_and_reset_moments():
     params = {k: jnp.zeros(s) for k, s in SHAPES.items()}  # order a, b, c, d
-    opt = gradkit.scale_by_frugal(0.5, 2, projection="blocks")
+    opt = gradkit.scale_by_frugal(rho=0.5, update_interval=2, projection="blocks")
     state = opt.init(params)
     g = {k: jnp.full(s, 2.0) for k, s in SHAPES.items()}
     update = jax.jit(opt.update)
@@ -220,8 +222,8 @@ def test_bad_hyperparameters_raise(kwargs, name):
         gradkit.scale_by_frugal(**kwargs)
 
 
-@pytest.mark.parametrize("lr", [0.0, -1e-3])
-def test_nonpositive_learning_rate_raises(lr):
+@pytest.mark.parametrize("lr", [-1e-3, float("nan"), float("inf")])
+def test_negative_or_non_finite_learning_rate_raises(lr):
     with pytest.raises(ValueError, match="learning_rate"):
         gradkit.frugal(lr)
 
@@ -242,7 +244,7 @@ def test_mismatched_updates_raise():
 
 def test_blocks_with_no_active_tensor_keep_non_empty_state_and_sign_steps():
     params = {"w": jnp.zeros((4, 3))}
-    opt = gradkit.scale_by_frugal(0.25)  # k = round(0.25) = 0: pure signSGD
+    opt = gradkit.scale_by_frugal(rho=0.25)  # k = round(0.25) = 0: pure signSGD
     state = opt.init(params)
     assert all(x.size > 0 for x in jax.tree.leaves(state))  # orbax cannot save empty arrays
     g = {"w": jnp.arange(12.0).reshape(4, 3) - 5.0}
@@ -251,7 +253,7 @@ def test_blocks_with_no_active_tensor_keep_non_empty_state_and_sign_steps():
 
 
 def test_nan_gradient_gives_nan_update_as_documented():
-    opt = gradkit.scale_by_frugal(0.5, projection="columns")
+    opt = gradkit.scale_by_frugal(rho=0.5, projection="columns")
     params = {"w": jnp.zeros((3, 4))}
     g = {"w": jnp.ones((3, 4)).at[0, 0].set(jnp.nan)}
     u, _ = jax.jit(opt.update)(g, opt.init(params))
@@ -276,3 +278,42 @@ def test_rho_one_without_refresh_is_adamw(projection):
         v, r = ref_step(g, r, q)
         p, q = optax.apply_updates(p, u), optax.apply_updates(q, v)
     chex.assert_trees_all_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("projection", ["blocks", "svd", "columns"])
+def test_jitted_step_can_donate_params_and_state(projection):
+    # m and v are separate buffers, so XLA may reuse both in place.
+    opt = gradkit.frugal(1e-2, rho=0.5, projection=projection)
+    params = {"a": jnp.ones((6, 4)), "b": jnp.ones((3, 5)), "bias": jnp.zeros(4)}
+    grads = jax.tree.map(lambda x: jnp.cos(jnp.arange(x.size, dtype=jnp.float32))
+                         .reshape(x.shape), params)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(params, state):
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    p, state = step(params, opt.init(params))
+    p, state = step(p, state)
+    assert bool(jnp.all(jnp.isfinite(p["a"])))
+
+
+@pytest.mark.parametrize("projection", ["blocks", "svd"])
+def test_moment_dtypes_and_key_forms(projection):
+    params = {"a": jnp.ones((6, 4), jnp.bfloat16), "b": jnp.ones((3, 5), jnp.bfloat16)}
+    state = gradkit.scale_by_frugal(rho=0.5, projection=projection).init(params)
+    # bf16 params: m in bf16, v in float32 (a bf16 square underflows).
+    assert {x.dtype for x in jax.tree.leaves(state.mu)} == {jnp.dtype(jnp.bfloat16)}
+    assert {x.dtype for x in jax.tree.leaves(state.nu)} == {jnp.dtype(jnp.float32)}
+    state = gradkit.scale_by_frugal(rho=0.5, projection=projection, mu_dtype=jnp.float32,
+                                    nu_dtype=jnp.bfloat16).init(params)
+    assert {x.dtype for x in jax.tree.leaves(state.mu)} == {jnp.dtype(jnp.float32)}
+    assert {x.dtype for x in jax.tree.leaves(state.nu)} == {jnp.dtype(jnp.bfloat16)}
+    # an int and the typed key it makes give the same state
+    by_int = gradkit.scale_by_frugal(projection="columns", key=7).init(params)
+    by_key = gradkit.scale_by_frugal(projection="columns", key=jax.random.key(7)).init(params)
+    np.testing.assert_array_equal(by_int.key, by_key.key)
+    with pytest.raises(TypeError, match="key"):
+        gradkit.scale_by_frugal(key="seven")
+    with pytest.raises(TypeError, match="mu_dtype"):
+        gradkit.scale_by_frugal(mu_dtype=jnp.int32)

@@ -14,7 +14,7 @@ import optax
 import pytest
 
 import gradkit
-from gradkit.memory import _quantization as quant
+from gradkit.memory import _quantization
 
 # ----------------------------------------------------------------------------- maps
 
@@ -111,7 +111,8 @@ def test_dynamic_blockwise_beats_linear_and_global_scale_on_heavy_tails():
         x_hat = np.asarray(gradkit.dequantize_blockwise(c, a, code, block))
         return float(np.abs(x_hat - x).mean() / np.abs(x).mean())
 
-    lin_s, lin_u = quant.linear_quantization_map(True), quant.linear_quantization_map(False)
+    lin_s = gradkit.memory.linear_quantization_map(True)
+    lin_u = gradkit.memory.linear_quantization_map(False)
     dyn_block = rel_error(m, SIGNED, 2048)
     dyn_global = rel_error(m, SIGNED, m.size)
     lin_block = rel_error(m, lin_s, 2048)
@@ -121,6 +122,28 @@ def test_dynamic_blockwise_beats_linear_and_global_scale_on_heavy_tails():
     lin_block_v = rel_error(v, lin_u, 2048)
     # Measured: 0.011 vs 0.151; the linear map rounds most of v to exactly 0.
     assert dyn_block_v < 0.02 and dyn_block_v < 0.15 * lin_block_v
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_unrolled_search_equals_textbook_search(signed):
+    # The quantizer's fast path (an unrolled binary search) must give the textbook codes,
+    # midpoints (ties), the map's own values, ±1 and beyond, 0, and NaN included.
+    code = SIGNED if signed else UNSIGNED
+    midpoints = (code[1:] + code[:-1]) / 2
+    rng = np.random.default_rng(3)
+    x = rng.standard_t(2.0, size=4096).astype(np.float32)
+    x *= np.exp(rng.normal(size=x.shape) * 4).astype(np.float32)
+    x = jnp.concatenate([jnp.asarray(np.clip(x, -1, 1)), midpoints, code,
+                         jnp.array([-1.0, 1.0, -2.0, 2.0, 0.0, -0.0, jnp.nan])])
+    fast = jax.jit(_quantization.nearest_index)(code, x)
+    textbook = jax.jit(_quantization.nearest_index_textbook)(code, x)
+    np.testing.assert_array_equal(fast, textbook)
+    blocks = x[: 4096].reshape(16, 256)
+    for a, b in zip(_quantization.quantize_blocks(blocks, code),
+                    _quantization.quantize_blocks(blocks, code,
+                                                  _quantization.nearest_index_textbook),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_non_finite_poisons_only_its_block_and_zero_block_is_exact():
@@ -151,7 +174,7 @@ def test_bad_arguments_raise():
         gradkit.with_8bit_state(optax.adam(1e-3), min_8bit_size=-1)
     with pytest.raises(TypeError, match="unsigned"):
         gradkit.with_8bit_state(optax.adam(1e-3), unsigned="nu")
-    for kwargs, name in [(dict(learning_rate=0.0), "learning_rate"),
+    for kwargs, name in [(dict(learning_rate=float("inf")), "learning_rate"),
                          (dict(learning_rate=-1e-3), "learning_rate"),
                          (dict(learning_rate=1e-3, b1=1.0), "b1"),
                          (dict(learning_rate=1e-3, b2=-0.1), "b2"),

@@ -9,7 +9,6 @@ optimizer; here one wrapper does the same around any optax transformation.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from collections.abc import Collection
 from typing import Any
@@ -17,12 +16,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from gradkit import _validation
-from gradkit._tree import path_names
-from gradkit.memory import _quantization as _q
+from gradkit import _common
+from gradkit.memory import _quantization
 
 # A state path (`jax.tree_util.KeyPath`) → bool.
 PathPredicate = Callable[[tuple[Any, ...]], bool]
@@ -56,32 +53,17 @@ def _as_predicate(value: PathPredicate | Collection[str] | None, what: str) -> P
             f"names such as ('nu',), got {value!r}."
         )
     names = frozenset(value)
-    return lambda path: bool(path_names(path) & names)
+    return lambda path: bool(_common.path_names(path) & names)
 
 
 def _is_quantized(x) -> bool:
     return isinstance(x, Quantized8bit)
 
 
-def _concrete_int(name: str, value: Any, minimum: int) -> int | None:
-    """`value` as an int if concrete (checked ≥ minimum), None if traced."""
-    if isinstance(value, jax.core.Tracer):
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"`{name}` must be an integer ≥ {minimum}, got {value!r}.")
-    if isinstance(value, (jax.Array, np.ndarray)) and value.ndim == 0:
-        if not jnp.issubdtype(value.dtype, jnp.integer):
-            raise ValueError(f"`{name}` must be an integer ≥ {minimum}, got {value!r}.")
-        value = int(value)
-    if not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer ≥ {minimum}, got {value!r}.")
-    return int(value)
-
-
 def with_8bit_state(
     inner: optax.GradientTransformation,
     *,
-    block_size: int = _q.DEFAULT_BLOCK_SIZE,
+    block_size: int = _quantization.DEFAULT_BLOCK_SIZE,
     min_8bit_size: int = DEFAULT_MIN_8BIT_SIZE,
     unsigned: PathPredicate | Collection[str] = ("nu",),
     keep_32bit: PathPredicate | Collection[str] | None = None,
@@ -143,24 +125,31 @@ def with_8bit_state(
       block-wise dynamic quantization; the 4096-element threshold is bitsandbytes'
       ``min_8bit_size``).
     """
-    _concrete_int("block_size", block_size, 1)
-    _concrete_int("min_8bit_size", min_8bit_size, 0)
+    return wrap_8bit(inner, block_size=block_size, min_8bit_size=min_8bit_size,
+                     unsigned=unsigned, keep_32bit=keep_32bit,
+                     search=_quantization.nearest_index)
+
+
+def wrap_8bit(inner, *, block_size, min_8bit_size, unsigned, keep_32bit, search):
+    """:func:`with_8bit_state` whose quantizer finds the nearest map value with
+    ``search`` (``_quantization.nearest_index`` or its textbook twin, compared by
+    ``benchmarks/memory.py``)."""
+    if not isinstance(block_size, jax.core.Tracer):
+        _common.static_int("block_size", block_size, low=1)
+    if not isinstance(min_8bit_size, jax.core.Tracer):
+        _common.static_int("min_8bit_size", min_8bit_size, low=0)
     is_unsigned = _as_predicate(unsigned, "unsigned")
     keep = _as_predicate(keep_32bit, "keep_32bit")
     inner = optax.with_extra_args_support(inner)
 
     def quantize_leaf(path, leaf, block):
-        code = _q.dynamic_quantization_map(signed=not is_unsigned(path))
-        codes, absmax = _q.quantize_to_blocks(leaf, code, block)
+        code = _quantization.dynamic_quantization_map(signed=not is_unsigned(path))
+        codes, absmax = _quantization.quantize_to_blocks(leaf, code, block, search)
         return Quantized8bit(codes=codes, absmax=absmax)
 
     def init_fn(params):
-        block = _concrete_int("block_size", block_size, 1)
-        min_size = _concrete_int("min_8bit_size", min_8bit_size, 0)
-        if block is None or min_size is None:
-            raise ValueError(
-                "`block_size` and `min_8bit_size` fix the state's shapes: they must be "
-                "concrete integers when the state is initialised.")
+        block = _common.static_int("block_size", block_size, low=1)
+        min_size = _common.static_int("min_8bit_size", min_8bit_size, low=0)
         state = inner.init(params)
 
         def convert(path, leaf):
@@ -185,8 +174,8 @@ def with_8bit_state(
         leaves = []
         for leaf, (path, spec) in zip(stored, paths_and_specs, strict=True):
             if _is_quantized(leaf):
-                code = _q.dynamic_quantization_map(signed=not is_unsigned(path))
-                x = _q.dequantize_blocks(leaf.codes, leaf.absmax, code)
+                code = _quantization.dynamic_quantization_map(signed=not is_unsigned(path))
+                x = _quantization.dequantize_blocks(leaf.codes, leaf.absmax, code)
                 leaf = jnp.ravel(x)[: spec.size].reshape(spec.shape).astype(spec.dtype)
             leaves.append(leaf)
         inner_state = jax.tree.unflatten(inner_def, leaves)
@@ -225,11 +214,11 @@ def adamw_8bit(
     learning_rate: optax.ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
+    *,
     eps: jax.typing.ArrayLike = 1e-8,
     weight_decay: jax.typing.ArrayLike = 1e-4,
     mask: Any = None,
-    block_size: int = _q.DEFAULT_BLOCK_SIZE,
-    *,
+    block_size: int = _quantization.DEFAULT_BLOCK_SIZE,
     min_8bit_size: int = DEFAULT_MIN_8BIT_SIZE,
     keep_32bit: PathPredicate | Collection[str] | None = None,
 ) -> optax.GradientTransformationExtraArgs:
@@ -280,11 +269,11 @@ def adamw_8bit(
       ``bnb.optim.AdamW8bit``). Loshchilov & Hutter, `Decoupled Weight Decay
       Regularization <https://arxiv.org/abs/1711.05101>`_, 2019.
     """
-    _validation.check_learning_rate(learning_rate)
-    _validation.check_interval("b1", b1, 0.0, 1.0)
-    _validation.check_interval("b2", b2, 0.0, 1.0)
-    _validation.check_nonnegative("eps", eps)
-    _validation.check_nonnegative("weight_decay", weight_decay)
+    _common.check_learning_rate(learning_rate)
+    _common.check_interval("b1", b1, 0.0, 1.0)
+    _common.check_interval("b2", b2, 0.0, 1.0)
+    _common.check_nonnegative("eps", eps)
+    _common.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
         with_8bit_state(_scale_by_adam_f32(b1, b2, eps), block_size=block_size,
                         min_8bit_size=min_8bit_size, keep_32bit=keep_32bit),

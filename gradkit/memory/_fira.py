@@ -21,15 +21,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _control
-from gradkit import _validation
-from gradkit.memory._frugal import _check_matrices
-from gradkit.memory._frugal import _concrete
-from gradkit.memory._frugal import _weak
-from gradkit.memory._frugal import adamw_weak_hparams
-from gradkit.memory._frugal import matrix_labels
-from gradkit.memory._frugal import top_singular_vectors
-from gradkit.memory._limiter import limit_growth
+from gradkit import _common
+from gradkit.memory import _limiter
+from gradkit.memory import _subspace
 
 
 class ScaleByFiraState(NamedTuple):
@@ -37,21 +31,22 @@ class ScaleByFiraState(NamedTuple):
 
     count: chex.Array  # int32 scalar, number of updates so far.
     projector: optax.Updates  # per matrix, float32 (n, r) if m ≥ n else (m, r).
-    mu: optax.Updates  # Adam m of R: (m, r) if m ≥ n else (r, n); moment dtype.
-    nu: optax.Updates  # Adam v of R, same shapes.
+    mu: optax.Updates  # Adam m of R: (m, r) if m ≥ n else (r, n); `mu_dtype`.
+    nu: optax.Updates  # Adam v of R, same shapes; `nu_dtype`.
     residual_norm: optax.Updates  # per matrix float32 scalar ‖S‖ of the last step.
 
 
 def scale_by_fira(
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    *,
     rank: int = 128,
     update_interval: int = 200,
     scale: jax.typing.ArrayLike = 0.25,
-    b1: jax.typing.ArrayLike = 0.9,
-    b2: jax.typing.ArrayLike = 0.999,
     eps: jax.typing.ArrayLike = 1e-6,
     gamma: jax.typing.ArrayLike = 1.01,
-    *,
-    moment_dtype: Any | None = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> optax.GradientTransformation:
     r"""Fira's update for 2-D leaves: GaLore-projected Adam plus a scaled residual.
 
@@ -77,16 +72,25 @@ def scale_by_fira(
 
     The alias :func:`fira` takes W ← W − η(u + λW).
 
+    Equal to the official code only up to each SVD's sign convention: a singular vector
+    is defined up to its sign, and JAX's SVD and PyTorch's may return opposite signs.
+    Because Adam's moments survive a projector change (step 2), a flipped column of Q
+    meets moments accumulated in the other orientation, so the updates after the first
+    refresh differ (an outside comparison of raw runs found the parameters 14% apart).
+    Given the same projectors, signs included, this update matches a float64
+    transcription of the official step (``tests/test_fira.py``).
+
     Args:
+      b1, b2: Adam's β in [0, 1) (paper 0.9, 0.999).
       rank: r, 1 ≤ r ≤ min(m, n) of every leaf (paper: 128 for LLaMA-60M (d = 512),
         256 for 130M, 512 for 1B; i.e. about d/4).
       update_interval: T ≥ 1, steps between SVDs (paper 200).
       scale: α, the GaLore scale of the projected update (paper 0.25; 0.0625 at 1B).
-      b1, b2: Adam's β in [0, 1) (paper 0.9, 0.999).
       eps: ε > 0, added to √v before bias correction (official 1e-6, Hugging Face
         AdamW form: the effective ε is ε/√(1−β₂ᵗ)).
       gamma: limiter bound γ ≥ 1 (paper 1.01).
-      moment_dtype: dtype of m, v; ``None`` uses each leaf's dtype.
+      mu_dtype: dtype of m; ``None`` uses the leaf's dtype.
+      nu_dtype: dtype of v; ``None`` uses the leaf's dtype, float32 for narrower floats.
 
     Returns:
       An ``optax.GradientTransformation`` for a pytree of 2-D leaves (other ranks raise
@@ -104,21 +108,23 @@ def scale_by_fira(
       Constraint? <https://arxiv.org/abs/2410.01623>`_, 2024 (Algorithm 1; Eq. 6–8;
       official ``fira_adamw.py``, ``gradient_projection.py``).
     """
-    if _validation.concrete_number(rank) is not None:
-        _validation.check_positive_int("rank", rank)
-    if _validation.concrete_number(update_interval) is not None:
-        _validation.check_positive_int("update_interval", update_interval)
-    _validation.check_positive("scale", scale)
-    _validation.check_interval("b1", b1, 0.0, 1.0)
-    _validation.check_interval("b2", b2, 0.0, 1.0)
-    _validation.check_positive("eps", eps)
-    _validation.check_interval("gamma", gamma, 1.0, float("inf"), high_closed=True)
-    moment_dtype = (jax.dtypes.canonicalize_dtype(moment_dtype)
-                    if moment_dtype is not None else None)
+    if _common.concrete_number(rank) is not None:
+        _common.check_positive_int("rank", rank)
+    if _common.concrete_number(update_interval) is not None:
+        _common.check_positive_int("update_interval", update_interval)
+    _common.check_positive("scale", scale)
+    _common.check_interval("b1", b1, 0.0, 1.0)
+    _common.check_interval("b2", b2, 0.0, 1.0)
+    _common.check_positive("eps", eps)
+    _common.check_interval("gamma", gamma, 1.0, float("inf"), high_closed=True)
+    _common.check_float_dtype("mu_dtype", mu_dtype)
+    _common.check_float_dtype("nu_dtype", nu_dtype)
+    mu_dtype = _common.canonicalize_dtype(mu_dtype)
+    nu_dtype = _common.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
-        _check_matrices(params, "scale_by_fira")
-        r = int(_concrete("rank", rank))
+        _subspace.check_matrices(params, "scale_by_fira")
+        r = _common.static_int("rank", rank)
         for path, x in jax.tree_util.tree_leaves_with_path(params):
             if r > min(x.shape):
                 raise ValueError(
@@ -130,14 +136,16 @@ def scale_by_fira(
             return (n if m >= n else m, r), ((m, r) if m >= n else (r, n))
 
         projector = jax.tree.map(lambda x: jnp.zeros(shapes(x)[0], jnp.float32), params)
-        mom = jax.tree.map(lambda x: jnp.zeros(shapes(x)[1], moment_dtype or x.dtype), params)
+        mu = jax.tree.map(lambda x: jnp.zeros(shapes(x)[1], mu_dtype or x.dtype), params)
+        nu = jax.tree.map(
+            lambda x: jnp.zeros(shapes(x)[1], _common.nu_dtype_for(x.dtype, nu_dtype)), params)
         norms = jax.tree.map(lambda _: jnp.zeros([], jnp.float32), params)
-        return ScaleByFiraState(jnp.zeros([], jnp.int32), projector, mom, mom, norms)
+        return ScaleByFiraState(jnp.zeros([], jnp.int32), projector, mu, nu, norms)
 
     def update_fn(updates, state, params=None):
         del params
-        _validation.check_same_structure(updates, state.mu)
-        b1_, b2_, eps_, alpha, g_ = (_weak(x) for x in (b1, b2, eps, scale, gamma))
+        _common.check_same_structure(updates, state.mu)
+        b1_, b2_, eps_, alpha, g_ = (_common.weak(x) for x in (b1, b2, eps, scale, gamma))
         interval = jnp.asarray(update_interval).astype(jnp.int32)
         refresh = state.count % interval == 0
         first = state.count == 0
@@ -148,7 +156,8 @@ def scale_by_fira(
             gf = g.astype(jnp.promote_types(g.dtype, jnp.float32))
             right = g.shape[0] >= g.shape[1]
             r = q.shape[1]
-            q = _control.cond(refresh, lambda: top_singular_vectors(gf, r, right), lambda: q)
+            q = jax.lax.cond(refresh, lambda: _subspace.top_singular_vectors(gf, r, right),
+                             lambda: q)
             qf = q.astype(gf.dtype)
             low = gf @ qf if right else qf.T @ gf
             m1 = b1_ * m.astype(gf.dtype) + (1.0 - b1_) * low
@@ -162,7 +171,7 @@ def scale_by_fira(
                 return alpha * (x @ qf.T if right else qf @ x)
 
             residual = phi * (gf - back(low))
-            residual, s1 = limit_growth(residual, s, first, g_)
+            residual, s1 = _limiter.limit_growth(residual, s, first, g_)
             u = correction * (back(psi) + residual)
             return (u.astype(g.dtype), q, m1.astype(m.dtype), v1.astype(v.dtype), s1)
 
@@ -177,17 +186,18 @@ def scale_by_fira(
 
 def fira(
     learning_rate: optax.ScalarOrSchedule,
+    b1: jax.typing.ArrayLike = 0.9,
+    b2: jax.typing.ArrayLike = 0.999,
+    *,
     rank: int = 128,
     update_interval: int = 200,
     scale: jax.typing.ArrayLike = 0.25,
-    b1: jax.typing.ArrayLike = 0.9,
-    b2: jax.typing.ArrayLike = 0.999,
     eps: jax.typing.ArrayLike = 1e-6,
+    gamma: jax.typing.ArrayLike = 1.01,
     weight_decay: optax.ScalarOrSchedule = 0.0,
     mask: Any | Callable[[optax.Params], Any] | None = None,
-    *,
-    gamma: jax.typing.ArrayLike = 1.01,
-    moment_dtype: Any | None = None,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
     fira_mask: Any | Callable[[optax.Params], Any] | None = None,
 ) -> optax.GradientTransformation:
     r"""Fira on the selected matrices, AdamW on every other leaf.
@@ -207,8 +217,9 @@ def fira(
 
     Args:
       learning_rate: scalar or schedule η (paper 0.01).
-      rank, update_interval, scale, b1, b2, eps, gamma, moment_dtype: see
+      b1, b2, rank, update_interval, scale, eps, gamma, nu_dtype: see
         :func:`scale_by_fira`.
+      mu_dtype: dtype of m, for the Fira and the AdamW leaves (``None``: the leaf's).
       weight_decay: decoupled weight decay λ ≥ 0 (× η).
       mask: pytree or callable selecting the leaves that get weight decay.
       fira_mask: pytree of bools or callable ``params -> pytree``: which 2-D leaves take
@@ -226,13 +237,15 @@ def fira(
       Chen et al., `Fira: Can We Achieve Full-rank Training of LLMs Under Low-rank
       Constraint? <https://arxiv.org/abs/2410.01623>`_, 2024 (Algorithm 1, §5 setup).
     """
-    _validation.check_learning_rate(learning_rate)
-    _validation.check_nonnegative("weight_decay", weight_decay)
+    _common.check_learning_rate(learning_rate)
+    _common.check_nonnegative("weight_decay", weight_decay)
     body = optax.chain(
-        scale_by_fira(rank, update_interval, scale, b1, b2, eps, gamma,
-                      moment_dtype=moment_dtype),
+        scale_by_fira(b1, b2, rank=rank, update_interval=update_interval, scale=scale,
+                      eps=eps, gamma=gamma, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         optax.add_decayed_weights(weight_decay, mask),
         optax.scale_by_learning_rate(learning_rate),
     )
-    other = adamw_weak_hparams(learning_rate, b1, b2, eps, weight_decay, mask)
-    return optax.partition({"fira": body, "adam": other}, matrix_labels(fira_mask, "fira"))
+    other = _subspace.adamw_weak_hparams(learning_rate, b1, b2, eps, weight_decay, mask,
+                                         mu_dtype=mu_dtype)
+    return optax.partition({"fira": body, "adam": other},
+                           _subspace.matrix_labels(fira_mask, "fira"))

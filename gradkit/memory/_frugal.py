@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _control
-from gradkit import _validation
+from gradkit import _common
+from gradkit.memory import _subspace
 
 PROJECTIONS = ("blocks", "svd", "columns", "rows")
 BLOCK_ORDERS = ("descending", "ascending", "random")
@@ -37,7 +37,8 @@ class ScaleByFrugalState(NamedTuple):
     # "blocks": int32 (k+1,) indices (jax.tree.leaves order) of the k active tensors, then −1.
     projector: Any
     # Adam moments of the state-full part: per leaf in the projected shape (m×r or r×n),
-    # or for "blocks" one flat (B+1,) buffer holding the active tensors back to back.
+    # or for "blocks" one flat (B+1,) buffer holding the active tensors back to back;
+    # mu in `mu_dtype`, nu in `nu_dtype` (see scale_by_frugal).
     mu: Any
     nu: Any
 
@@ -46,36 +47,6 @@ def _rank_svd(shape, rho) -> int:
     """Rank of the official 'std' side: round(ρ·n) if m ≥ n (right), else round(ρ·m)."""
     m, n = shape
     return round((n if m >= n else m) * rho)
-
-
-def _concrete(name: str, value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, jax.errors.ConcretizationTypeError) as e:
-        raise ValueError(
-            f"`{name}` fixes the state's shapes and must be a concrete number at init; with "
-            f"optax.inject_hyperparams pass static_args=('{name}',) if you jit `init`."
-        ) from e
-
-
-def top_singular_vectors(g: jax.Array, rank: int, right: bool) -> jax.Array:
-    """float32 [n, rank] leading right (``right``) or [m, rank] left singular vectors of g.
-
-    The GaLore/FRUGAL/Fira projector of an m×n gradient: it reduces the smaller side
-    (right vectors when m ≥ n), the official 'std' rule.
-    """
-    u, _, vh = jnp.linalg.svd(g.astype(jnp.float32), full_matrices=False)
-    return (vh[:rank].T if right else u[:, :rank]).astype(jnp.float32)
-
-
-def _check_matrices(params: Any, what: str) -> None:
-    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-        if jnp.ndim(leaf) != 2:
-            raise ValueError(
-                f"`params`: {what} projects 2-D (matrix) leaves only; "
-                f"{jax.tree_util.keystr(path)} has shape {jnp.shape(leaf)}. Route other "
-                f"leaves elsewhere (the aliases send them to AdamW)."
-            )
 
 
 def _block_windows(num: int, k: int, order: str) -> list[list[int]]:
@@ -106,23 +77,19 @@ def _adam_direction(g, m, v, b1, b2, eps, t):
     return m_hat / (jnp.sqrt(v_hat) + eps), m, v
 
 
-def _weak(x):
-    """Python floats as weakly typed arrays: rounds like optax.inject_hyperparams' values."""
-    return jnp.asarray(x) if isinstance(x, float) else x
-
-
 def scale_by_frugal(
-    rho: float = 0.25,
-    update_interval: int = 200,
-    *,
-    projection: Literal["blocks", "svd", "columns", "rows"] = "blocks",
-    block_order: Literal["descending", "ascending", "random"] = "descending",
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
+    *,
+    rho: float = 0.25,
+    update_interval: int = 200,
+    projection: Literal["blocks", "svd", "columns", "rows"] = "blocks",
+    block_order: Literal["descending", "ascending", "random"] = "descending",
     eps: jax.typing.ArrayLike = 1e-8,
     inactive_scale: jax.typing.ArrayLike = 1.0,
-    seed: int = 0,
-    moment_dtype: Any | None = None,
+    key: int | jax.Array = 0,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
 ) -> optax.GradientTransformation:
     r"""Splits each update into a state-full subspace (Adam) and a state-free rest (signSGD).
 
@@ -171,6 +138,7 @@ def scale_by_frugal(
     skip such steps.
 
     Args:
+      b1, b2: Adam's β₁, β₂ ∈ [0, 1) (paper 0.9, 0.999).
       rho: ρ ∈ [0, 1], fraction of the state-full space (paper 0.25). ρ = 0 is pure
         signSGD on these leaves, ρ = 1 pure Adam. Fixes state shapes: must be concrete
         when ``init`` runs.
@@ -178,18 +146,20 @@ def scale_by_frugal(
       projection: ``"blocks"``, ``"svd"``, ``"columns"`` or ``"rows"`` (see above).
       block_order: for ``"blocks"``: ``"descending"`` (official scripts),
         ``"ascending"`` or ``"random"`` (official class default).
-      b1, b2, eps: Adam's β₁, β₂ ∈ [0, 1) and ε > 0 (paper 0.9, 0.999, 1e-8).
+      eps: Adam's ε > 0 (paper 1e-8).
       inactive_scale: s ≥ 0, learning-rate ratio of the state-free part (official
         ``inactive_lr_scale``: 1.0 for pre-training, 0.1 for fine-tuning).
-      seed: seed of the random selections (``"columns"``, ``"rows"``, ``"random"``).
-      moment_dtype: dtype of m and v; ``None`` uses each leaf's dtype.
+      key: an int or a ``jax.random.key`` for the random selections (``"columns"``,
+        ``"rows"``, ``"random"``); stored in the state as key data.
+      mu_dtype: dtype of m; ``None`` uses the leaf's dtype.
+      nu_dtype: dtype of v; ``None`` uses the leaf's dtype, float32 for narrower floats.
 
     Returns:
       An ``optax.GradientTransformation``.
 
     Example:
       >>> import gradkit, optax, jax.numpy as jnp
-      >>> opt = optax.chain(gradkit.scale_by_frugal(0.25, projection="svd"),
+      >>> opt = optax.chain(gradkit.scale_by_frugal(rho=0.25, projection="svd"),
       ...                   optax.scale_by_learning_rate(1e-3))
       >>> state = opt.init({"w": jnp.ones((8, 4))})
 
@@ -199,36 +169,38 @@ def scale_by_frugal(
       2025 (Algorithm 1; §4 projections; official ``ProjOptimizer`` /
       ``BlockOptimizer`` / ``GaloreOptimizer`` / ``CoordOptimizer``).
     """
-    _validation.check_interval("rho", rho, 0.0, 1.0, high_closed=True)
-    if _validation.concrete_number(update_interval) is not None:
-        _validation.check_positive_int("update_interval", update_interval)
-    _validation.check_choice("projection", projection, PROJECTIONS)
-    _validation.check_choice("block_order", block_order, BLOCK_ORDERS)
-    _validation.check_interval("b1", b1, 0.0, 1.0)
-    _validation.check_interval("b2", b2, 0.0, 1.0)
-    _validation.check_positive("eps", eps)
-    _validation.check_nonnegative("inactive_scale", inactive_scale)
-    moment_dtype = (jax.dtypes.canonicalize_dtype(moment_dtype)
-                    if moment_dtype is not None else None)
-
-    def mdt(x):
-        return moment_dtype or x.dtype
+    _common.check_interval("rho", rho, 0.0, 1.0, high_closed=True)
+    if _common.concrete_number(update_interval) is not None:
+        _common.check_positive_int("update_interval", update_interval)
+    _common.check_choice("projection", projection, PROJECTIONS)
+    _common.check_choice("block_order", block_order, BLOCK_ORDERS)
+    _common.check_interval("b1", b1, 0.0, 1.0)
+    _common.check_interval("b2", b2, 0.0, 1.0)
+    _common.check_positive("eps", eps)
+    _common.check_nonnegative("inactive_scale", inactive_scale)
+    if not (_common.is_int(key) or isinstance(key, jax.Array)):
+        raise TypeError(f"`key` must be an integer or a JAX PRNG key, got {key!r}.")
+    _common.check_float_dtype("mu_dtype", mu_dtype)
+    _common.check_float_dtype("nu_dtype", nu_dtype)
+    mu_dtype = _common.canonicalize_dtype(mu_dtype)
+    nu_dtype = _common.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
-        r = _concrete("rho", rho)
-        key = jax.random.key_data(jax.random.key(seed))
+        r = _common.static_float("rho", rho)
+        state_key = _common.key_data(key)
         leaves, treedef = jax.tree.flatten(params)
         if projection == "blocks":
             k = round(len(leaves) * r)
             size = _block_buffer_size([x.size for x in leaves], k, block_order)
-            dtype = moment_dtype or (jnp.result_type(*leaves) if leaves else jnp.float32)
+            dtype = jnp.result_type(*leaves) if leaves else jnp.float32
             # One spare slot each (a sentinel index −1 and a zero), so that k = 0 still
             # gives non-empty arrays (orbax cannot save empty ones).
-            buf = jnp.zeros([size + 1], dtype)
-            return ScaleByFrugalState(jnp.zeros([], jnp.int32), key,
-                                      jnp.full([k + 1], -1, jnp.int32), buf, buf)
-        _check_matrices(params, f"scale_by_frugal(projection={projection!r})")
-        projs, moments = [], []
+            mu = jnp.zeros([size + 1], mu_dtype or dtype)
+            nu = jnp.zeros([size + 1], _common.nu_dtype_for(dtype, nu_dtype))
+            return ScaleByFrugalState(jnp.zeros([], jnp.int32), state_key,
+                                      jnp.full([k + 1], -1, jnp.int32), mu, nu)
+        _subspace.check_matrices(params, f"scale_by_frugal(projection={projection!r})")
+        projs, mus, nus = [], [], []
         for x in leaves:
             m, n = x.shape
             if projection == "svd":
@@ -242,24 +214,24 @@ def scale_by_frugal(
                 rank = int(m * r)
                 proj, low = jnp.zeros([rank], jnp.int32), (rank, n)
             projs.append(proj)
-            moments.append(jnp.zeros(low, mdt(x)))
-        mom = jax.tree.unflatten(treedef, moments)
-        return ScaleByFrugalState(jnp.zeros([], jnp.int32), key,
-                                  jax.tree.unflatten(treedef, projs), mom, mom)
+            mus.append(jnp.zeros(low, mu_dtype or x.dtype))
+            nus.append(jnp.zeros(low, _common.nu_dtype_for(x.dtype, nu_dtype)))
+        return ScaleByFrugalState(jnp.zeros([], jnp.int32), state_key,
+                                  *(jax.tree.unflatten(treedef, x) for x in (projs, mus, nus)))
 
     def update_fn(updates, state, params=None):
         del params
-        b1_, b2_, eps_, s_ = _weak(b1), _weak(b2), _weak(eps), _weak(inactive_scale)
+        b1_, b2_, eps_, s_ = (_common.weak(x) for x in (b1, b2, eps, inactive_scale))
         interval = jnp.asarray(update_interval).astype(jnp.int32)
         refresh = state.count % interval == 0
         t = state.count % interval + 1
         new_key, sub = jax.random.split(jax.random.wrap_key_data(state.key))
-        key = jnp.where(refresh, jax.random.key_data(new_key), state.key)
+        next_key = jnp.where(refresh, jax.random.key_data(new_key), state.key)
         if projection == "blocks":
             out, proj, mu, nu = _blocks_update(updates, state, refresh, t, sub,
                                                (b1_, b2_, eps_, s_))
         else:
-            _validation.check_same_structure(updates, state.mu)
+            _common.check_same_structure(updates, state.mu)
             keys = jax.random.split(sub, max(1, len(jax.tree.leaves(updates))))
             leaves, treedef = jax.tree.flatten(updates)
             res = [_matrix_update(g, p, m, v, refresh, t, kk, (b1_, b2_, eps_, s_))
@@ -269,7 +241,8 @@ def scale_by_frugal(
                                              strict=False)]
             out, proj, mu, nu = (jax.tree.unflatten(treedef, [x[i] for x in res])
                                  for i in range(4))
-        return out, ScaleByFrugalState(optax.safe_increment(state.count), key, proj, mu, nu)
+        return out, ScaleByFrugalState(optax.safe_increment(state.count), next_key, proj, mu,
+                                       nu)
 
     def _matrix_update(g, proj, m, v, refresh, t, key, hp):
         b1_, b2_, eps_, s_ = hp
@@ -278,8 +251,9 @@ def scale_by_frugal(
         right = rows >= cols
         if projection == "svd":
             rank = proj.shape[1]
-            proj = _control.cond(refresh, lambda: top_singular_vectors(gf, rank, right),
-                                 lambda: proj)
+            proj = jax.lax.cond(refresh,
+                                lambda: _subspace.top_singular_vectors(gf, rank, right),
+                                lambda: proj)
             p = proj.astype(gf.dtype)
             down = (lambda x: x @ p) if right else (lambda x: p.T @ x)
             up = (lambda x: x @ p.T) if right else (lambda x: p @ x)
@@ -346,53 +320,22 @@ def scale_by_frugal(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def adamw_weak_hparams(learning_rate, b1, b2, eps, weight_decay, mask=None, eps_root=0.0):
-    """``optax.adamw`` whose Python-float b1, b2, eps become weakly typed arrays at update
-    time, so it rounds exactly as under ``optax.inject_hyperparams``."""
-
-    def make(weak):
-        args = tuple(_weak(x) for x in (b1, b2, eps)) if weak else (b1, b2, eps)
-        return optax.adamw(learning_rate, b1=args[0], b2=args[1], eps=args[2],
-                           eps_root=eps_root, weight_decay=weight_decay, mask=mask)
-
-    def init_fn(params):
-        return make(False).init(params)
-
-    def update_fn(updates, state, params=None):
-        return make(True).update(updates, state, params)
-
-    return optax.GradientTransformation(init_fn, update_fn)
-
-
-def matrix_labels(selected_mask, name: str):
-    """Labels for ``optax.partition``: ``name`` for selected 2-D leaves, "adam" otherwise."""
-
-    def labels(params):
-        if selected_mask is None:
-            chosen = jax.tree.map(lambda _: True, params)
-        else:
-            chosen = selected_mask(params) if callable(selected_mask) else selected_mask
-        return jax.tree.map(lambda x, c: name if (jnp.ndim(x) == 2 and c) else "adam",
-                            params, chosen)
-
-    return labels
-
-
 def frugal(
     learning_rate: optax.ScalarOrSchedule,
-    rho: float = 0.25,
-    update_interval: int = 200,
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
+    *,
+    rho: float = 0.25,
+    update_interval: int = 200,
     eps: jax.typing.ArrayLike = 1e-8,
     weight_decay: optax.ScalarOrSchedule = 0.0,
     mask: Any | Callable[[optax.Params], Any] | None = None,
-    *,
     projection: Literal["blocks", "svd", "columns", "rows"] = "blocks",
     block_order: Literal["descending", "ascending", "random"] = "descending",
     inactive_scale: jax.typing.ArrayLike = 1.0,
-    seed: int = 0,
-    moment_dtype: Any | None = None,
+    key: int | jax.Array = 0,
+    mu_dtype: Any | None = None,
+    nu_dtype: Any | None = None,
     frugal_mask: Any | Callable[[optax.Params], Any] | None = None,
 ) -> optax.GradientTransformation:
     r"""FRUGAL on the selected matrices, full AdamW on every other leaf.
@@ -409,7 +352,7 @@ def frugal(
         labels = lambda p: jax.tree_util.tree_map_with_path(
             lambda path, x: "frugal" if is_body(path, x) else "adam", p)
         opt = optax.partition({
-            "frugal": optax.chain(gradkit.scale_by_frugal(0.25),
+            "frugal": optax.chain(gradkit.scale_by_frugal(rho=0.25),
                                   optax.scale_by_learning_rate(1e-3)),
             "adam": optax.adamw(1e-3)}, labels)
 
@@ -421,8 +364,9 @@ def frugal(
     Args:
       learning_rate: scalar or schedule η (shared by Adam, signSGD and the AdamW leaves,
         as the official code with ``proj_params_lr_scale=1``).
-      rho, update_interval, b1, b2, eps, projection, block_order, inactive_scale, seed,
-        moment_dtype: see :func:`scale_by_frugal`.
+      b1, b2, rho, update_interval, eps, projection, block_order, inactive_scale, key,
+        nu_dtype: see :func:`scale_by_frugal`.
+      mu_dtype: dtype of m, for the FRUGAL and the AdamW leaves (``None``: the leaf's).
       weight_decay: decoupled weight decay λ ≥ 0 (× η), on all leaves.
       mask: pytree or callable selecting the leaves that get weight decay.
       frugal_mask: pytree of bools or callable ``params -> pytree``: which 2-D leaves
@@ -441,15 +385,18 @@ def frugal(
       Reducing State Overhead for Scalable Training <https://arxiv.org/abs/2411.07837>`_,
       2025 (Algorithm 1, §5 setup).
     """
-    _validation.check_learning_rate(learning_rate)
-    _validation.check_nonnegative("weight_decay", weight_decay)
+    _common.check_learning_rate(learning_rate)
+    _common.check_nonnegative("weight_decay", weight_decay)
     body = optax.chain(
-        scale_by_frugal(rho, update_interval, projection=projection, block_order=block_order,
-                        b1=b1, b2=b2, eps=eps, inactive_scale=inactive_scale, seed=seed,
-                        moment_dtype=moment_dtype),
+        scale_by_frugal(b1, b2, rho=rho, update_interval=update_interval,
+                        projection=projection, block_order=block_order, eps=eps,
+                        inactive_scale=inactive_scale, key=key, mu_dtype=mu_dtype,
+                        nu_dtype=nu_dtype),
         optax.add_decayed_weights(weight_decay, mask),
         optax.scale_by_learning_rate(learning_rate),
     )
-    other = adamw_weak_hparams(learning_rate, b1, b2, eps, weight_decay, mask)
-    return optax.partition({"frugal": body, "adam": other}, matrix_labels(frugal_mask, "frugal"))
+    other = _subspace.adamw_weak_hparams(learning_rate, b1, b2, eps, weight_decay, mask,
+                                         mu_dtype=mu_dtype)
+    return optax.partition({"frugal": body, "adam": other},
+                           _subspace.matrix_labels(frugal_mask, "frugal"))
 

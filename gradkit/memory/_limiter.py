@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _validation
+from gradkit import _common
 
 NORM_EPS = 1e-8  # Fira's guard in ‖S‖ / (‖S_prev‖ + 1e-8).
 
@@ -72,7 +72,7 @@ def limit_norm_growth(gamma: jax.typing.ArrayLike = 1.01) -> optax.GradientTrans
       Constraint? <https://arxiv.org/abs/2410.01623>`_, 2024 (§4.2, Eq. 8, norm-growth
       limiter; official ``fira_adamw.py``).
     """
-    _validation.check_interval("gamma", gamma, 1.0, float("inf"), high_closed=True)
+    _common.check_interval("gamma", gamma, 1.0, float("inf"), high_closed=True)
 
     def init_fn(params):
         return LimitNormGrowthState(
@@ -81,9 +81,9 @@ def limit_norm_growth(gamma: jax.typing.ArrayLike = 1.01) -> optax.GradientTrans
 
     def update_fn(updates, state, params=None):
         del params
-        _validation.check_same_structure(updates, state.norms)
+        _common.check_same_structure(updates, state.norms)
         first = state.count == 0
-        g = jnp.asarray(gamma) if isinstance(gamma, float) else gamma
+        g = _common.weak(gamma)
         pairs = jax.tree.map(lambda u, s: limit_growth(u, s, first, g), updates, state.norms)
         treedef = jax.tree.structure(updates)
         limited, norms = jax.tree.transpose(treedef, jax.tree.structure((0, 0)), pairs)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from gradkit import _common
 
 # The paper's default block size (bitsandbytes' optimizers now use 256).
 DEFAULT_BLOCK_SIZE = 2048
@@ -96,20 +97,6 @@ def num_blocks(size: int, block_size: int) -> int:
     return max(1, math.ceil(size / block_size))
 
 
-def _check_block_size(block_size) -> int:
-    if isinstance(block_size, jax.core.Tracer):
-        raise ValueError(
-            "`block_size` fixes the shapes of the quantized state and must be a "
-            f"concrete positive integer, got {block_size!r}.")
-    if isinstance(block_size, (np.ndarray, jax.Array)) and block_size.ndim == 0 and (
-            jnp.issubdtype(block_size.dtype, jnp.integer)):
-        block_size = int(block_size)
-    if (isinstance(block_size, bool) or not isinstance(block_size, numbers.Integral)
-            or block_size < 1):
-        raise ValueError(f"`block_size` must be a positive integer, got {block_size!r}.")
-    return int(block_size)
-
-
 def _check_code(code: jax.Array) -> jax.Array:
     code = jnp.asarray(code, jnp.float32)
     if code.shape != (256,):
@@ -125,17 +112,41 @@ def to_blocks(x: jax.Array, block_size: int) -> jax.Array:
     return flat.reshape(nb, block_size)
 
 
-def quantize_blocks(blocks: jax.Array, code: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Quantizes ``float32[num_blocks, block_size]`` rows: (``uint8`` codes, absmax)."""
+# ------------------------------------------------------------- the nearest map value
+# The one backend-specific choice of the 8-bit state. `nearest_index_textbook` is the
+# definition; `nearest_index` unrolls the binary search (XLA:CPU otherwise runs it as a
+# rolled loop), which makes a whole jitted `adamw_8bit` step on 4M parameters about 1.3×
+# faster on CPU (benchmarks/memory.py, the "textbook search" row). Both return the same
+# indices (tests/test_memory_8bit.py).
+
+
+def nearest_index_textbook(code: jax.Array, x: jax.Array) -> jax.Array:
+    """Index of the value of the sorted map ``code`` nearest to each ``x``: the
+    boundaries between neighbours are their midpoints, and a value exactly on a midpoint
+    goes to the lower neighbour."""
+    midpoints = (code[1:] + code[:-1]) / 2
+    return jnp.searchsorted(midpoints, x, side="left")
+
+
+def nearest_index(code: jax.Array, x: jax.Array) -> jax.Array:
+    """:func:`nearest_index_textbook` with the binary search unrolled (faster on CPU)."""
+    midpoints = (code[1:] + code[:-1]) / 2
+    return jnp.searchsorted(midpoints, x, side="left", method="scan_unrolled")
+
+
+# ----------------------------------------------------------------- block-wise codes
+
+
+def quantize_blocks(blocks: jax.Array, code: jax.Array, search=nearest_index,
+                    ) -> tuple[jax.Array, jax.Array]:
+    """Quantizes ``float32[num_blocks, block_size]`` rows: (``uint8`` codes, absmax).
+
+    ``search(code, x)`` finds the nearest map value (:func:`nearest_index` or
+    :func:`nearest_index_textbook`)."""
     absmax = jnp.max(jnp.abs(blocks), axis=-1)
     # An all-zero block has absmax 0: normalise by 1 instead (its codes are all 0 → 0.0).
     scale = jnp.where(absmax > 0, absmax, jnp.ones_like(absmax))
-    normed = blocks / scale[:, None]
-    # Nearest map value: the boundaries between neighbours are their midpoints; a value
-    # exactly on a midpoint goes to the lower neighbour.
-    midpoints = (code[1:] + code[:-1]) / 2
-    # An unrolled binary search: ~4x faster on CPU than the default rolled loop.
-    q = jnp.searchsorted(midpoints, normed, side="left", method="scan_unrolled")
+    q = search(code, blocks / scale[:, None])
     return q.astype(jnp.uint8), absmax.astype(jnp.float32)
 
 
@@ -182,7 +193,7 @@ def quantize_blockwise(
       <https://arxiv.org/abs/2110.02861>`_, 2022 (§1.2 the quantize/dequantize steps, §2.1
       "Block-wise Quantization").
     """
-    block_size = _check_block_size(block_size)
+    block_size = _common.static_int("block_size", block_size)
     return _quantize_flat(jnp.asarray(x), _check_code(code), block_size)
 
 
@@ -192,10 +203,10 @@ def _quantize_flat(x, code, block_size):
     return jnp.ravel(q)[: x.size].reshape(x.shape), absmax
 
 
-@functools.partial(jax.jit, static_argnums=2)
-def quantize_to_blocks(x, code, block_size):
-    """Jitted ``quantize_blocks(to_blocks(x, block_size), code)``."""
-    return quantize_blocks(to_blocks(x, block_size), code)
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def quantize_to_blocks(x, code, block_size, search=nearest_index):
+    """Jitted ``quantize_blocks(to_blocks(x, block_size), code, search)``."""
+    return quantize_blocks(to_blocks(x, block_size), code, search)
 
 
 def dequantize_blockwise(
@@ -221,7 +232,7 @@ def dequantize_blockwise(
       Dettmers et al., `8-bit Optimizers via Block-wise Quantization
       <https://arxiv.org/abs/2110.02861>`_, 2022 (§2.1).
     """
-    block_size = _check_block_size(block_size)
+    block_size = _common.static_int("block_size", block_size)
     code = _check_code(code)
     codes = jnp.asarray(codes)
     nb = num_blocks(codes.size, block_size)
