@@ -66,7 +66,9 @@ def _reference_spam(params, grads_fn, steps, *, lr, b1, b2, eps, theta, delta_t,
 
 def _reference_stable_spam(params, grads_fn, steps, *, lr, b1, b2, gamma1, gamma2, gamma3,
                            eps, total_t, eta_min, delta_t):
-    """The official ``StableSPAM.step`` (weight decay 0), in float64."""
+    """The official ``StableSPAM.step`` (weight decay 0), in float64, with m and v zeroed
+    before the update at a reset step as the paper (the official file does it one step
+    late, see ``test_reset_step_updates_from_fresh_moments_as_the_paper``)."""
     p = {k: np.asarray(x, np.float64) for k, x in params.items()}
     st = {k: dict(step=0, m=np.zeros_like(x), v=np.zeros_like(x), mn=0.0, vn=0.0, mmax=0.0)
           for k, x in p.items()}
@@ -122,7 +124,8 @@ def _run(opt, params, grads_fn, steps):
     for i in range(steps):
         updates, state = step(grads_fn(i), state, params)
         params = optax.apply_updates(params, updates)
-        clipped.append(int(optax.tree_utils.tree_get(state, "num_clipped", 0)))
+        n = optax.tree_utils.tree_get(state, "num_clipped", None)  # None: not counted
+        clipped.append(0 if n is None else int(n))
     return params, state, clipped
 
 
@@ -137,7 +140,7 @@ class SpamClosedFormTest(chex.TestCase):
 
     def test_two_steps_with_a_spike_by_hand(self):
         # b1 = b2 = 1/2, θ = 4, ε = 0, clipping from t = 2, no reset.
-        opt = gradkit.scale_by_spam(b1=0.5, b2=0.5, eps=0.0, threshold=4.0, count_every=1,
+        opt = gradkit.scale_by_spam(b1=0.5, b2=0.5, eps=0.0, threshold=4.0, count_interval=1,
                                     reset_interval=None, clip_delay=2)
         params = {"a": jnp.zeros(3)}
         state = opt.init(params)
@@ -163,8 +166,7 @@ class SpamClosedFormTest(chex.TestCase):
         hp = dict(b1=0.9, b2=0.999, eps=1e-6, threshold=50.0)
         steps, delta_t, n_warm, delay = 60, 20, 8, 5
         opt = gradkit.spam(1e-2, reset_interval=delta_t, warmup_steps=n_warm, clip_delay=delay,
-                           count_every=1,
-                           **hp)
+                           count_interval=1, **hp)
         got, _, clipped = _run(opt, params, grads_fn, steps)
         ref, ref_clipped = _reference_spam(
             params, grads_fn, steps, lr=1e-2, theta=hp["threshold"], b1=hp["b1"],
@@ -231,7 +233,7 @@ class SpamClosedFormTest(chex.TestCase):
 
     def test_threshold_zero_disables_clipping(self):
         opt = gradkit.scale_by_spam(threshold=0.0, clip_delay=0, reset_interval=None,
-                                    count_every=1)
+                                    count_interval=1)
         state = opt.init({"a": jnp.zeros(2)})
         _, state = opt.update({"a": jnp.array([1.0, 1e6])}, state)
         assert int(state.num_clipped) == 0
@@ -353,9 +355,9 @@ class SparseMomentumTest(chex.TestCase):
 class ClipSpikesTest(chex.TestCase):
 
     def test_closed_form_and_warmup(self):
-        opt = gradkit.clip_spikes(threshold=4.0, b2=0.5, clip_delay=1, count_every=1)
+        opt = gradkit.clip_spikes(threshold=4.0, b2=0.5, clip_delay=1, count_interval=1)
         state = opt.init({"a": jnp.zeros(2)})
-        # No clipping while ν holds fewer than warmup_steps gradients.
+        # No clipping while ν holds fewer than clip_delay gradients.
         u, state = opt.update({"a": jnp.array([1.0, -1e6])}, state)
         np.testing.assert_allclose(u["a"], [1.0, -1e6])
         np.testing.assert_allclose(state.nu["a"], [0.5, 0.5e12], rtol=1e-6)
@@ -372,7 +374,8 @@ class ClipSpikesTest(chex.TestCase):
     def test_chained_before_sgd_and_lion(self):
         for inner in (optax.sgd(1e-2), optax.lion(1e-3)):
             opt = optax.chain(
-                gradkit.clip_spikes(threshold=25.0, b2=0.5, clip_delay=3, count_every=1), inner)
+                gradkit.clip_spikes(threshold=25.0, b2=0.5, clip_delay=3, count_interval=1),
+                inner)
             params = {"a": jnp.zeros(3)}
             grads_fn = _noisy_grads_with_spikes(params, {6})
             _, _, clipped = _run(opt, params, grads_fn, 8)
@@ -386,11 +389,13 @@ class ClipSpikesTest(chex.TestCase):
         params = {"w": jnp.zeros((3, 4))}
         grads_fn = _noisy_grads_with_spikes(params, {12, 20, 28}, seed=3)
         composed = gradkit.with_periodic_reset(
-            optax.chain(gradkit.clip_spikes(threshold=50.0, b2=0.9, clip_delay=4, count_every=1),
-                        optax.scale_by_adam(b2=0.9, eps=1e-6)), reset_interval=8, only="all")
+            optax.chain(
+                gradkit.clip_spikes(threshold=50.0, b2=0.9, clip_delay=4, count_interval=1),
+                optax.scale_by_adam(b2=0.9, eps=1e-6)),
+            reset_interval=8, only="all")
         fused = gradkit.scale_by_spam(b2=0.9, threshold=50.0, reset_interval=8,
                                       clip_delay=4, reset_count=True, eps=1e-6,
-                                      eps_convention="optax", count_every=1)
+                                      eps_convention="optax", count_interval=1)
         p1, _, c1 = _run(optax.chain(composed, optax.scale(-1e-2)), params, grads_fn, 30)
         p2, _, c2 = _run(optax.chain(fused, optax.scale(-1e-2)), params, grads_fn, 30)
         chex.assert_trees_all_close(p1, p2, rtol=1e-5, atol=1e-6)
@@ -441,7 +446,7 @@ class StableSpamTest(chex.TestCase):
 
     def test_first_step_is_adam_sign_step(self):
         # s = 1: M̂ = max|g| (nothing clipped), AdaGN keeps ‖g‖ (up to ε), so u = sign(g).
-        opt = gradkit.scale_by_stable_spam(count_every=1)
+        opt = gradkit.scale_by_stable_spam(count_interval=1)
         u, state = opt.update({"a": jnp.array([3.0, -0.5, 0.0])},
                               opt.init({"a": jnp.zeros(3)}))
         np.testing.assert_allclose(u["a"], [1.0, -1.0, 0.0], atol=1e-6)
@@ -451,7 +456,8 @@ class StableSpamTest(chex.TestCase):
         params = {"w": jnp.zeros((3, 4)), "b": jnp.zeros((4,))}
         grads_fn = _noisy_grads_with_spikes(params, {5, 13, 22})
         hp = dict(b1=0.9, b2=0.999, gamma1=0.7, gamma2=0.9, gamma3=0.999, eps=1e-8)
-        opt = gradkit.stable_spam(1e-2, total_steps=40, reset_interval=10, count_every=1, **hp)
+        opt = gradkit.stable_spam(1e-2, total_steps=40, reset_interval=10, count_interval=1,
+                                  **hp)
         got, _, clipped = _run(opt, params, grads_fn, 30)
         ref = _reference_stable_spam(params, grads_fn, 30, lr=1e-2, total_t=40,
                                      eta_min=0.5, delta_t=10, **hp)
@@ -468,6 +474,23 @@ class StableSpamTest(chex.TestCase):
             steps.append(int(state.step))
         assert steps == [1, 2, 1, 2, 3, 1, 2]
 
+    def test_reset_step_updates_from_fresh_moments_as_the_paper(self):
+        # Constant g, κ = 1, ε = 0: AdaClip keeps g and AdaGN gives d = g/‖g‖. At the
+        # reset step T = 3 m and v are zeroed before the update, so it is a first Adam
+        # step: m = (1 − β₁)d and u = sign(g). The official stablespam.py resets one
+        # step late: its step-3 update advances the old moments, debiased with s = 1.
+        b1, b2 = 0.9, 0.999
+        opt = gradkit.scale_by_stable_spam(b1, b2, eps=0.0, reset_interval=3)
+        g = {"a": jnp.array([2.0, -1.0])}
+        state = opt.init(g)
+        for _ in range(3):
+            u, state = opt.update(g, state)
+        d = g["a"] / jnp.linalg.norm(g["a"])
+        np.testing.assert_allclose(state.mu["a"], (1 - b1) * d, rtol=1e-5)
+        np.testing.assert_allclose(u["a"], [1.0, -1.0], rtol=1e-5)
+        official = (1 - b1**3) / (1 - b1) / (math.sqrt(1 - b2**3) / math.sqrt(1 - b2))
+        assert official == pytest.approx(1.565, abs=1e-3)  # the one-step-late reset
+
 
 # --------------------------------------------------------------------------------------
 # Shared behaviour: variants, devices, diagnostics, NaN/Inf, errors
@@ -475,13 +498,13 @@ class StableSpamTest(chex.TestCase):
 
 FACTORIES = {
     "spam": lambda: gradkit.spam(1e-2, reset_interval=4, warmup_steps=2, clip_delay=2,
-                                 count_every=1),
+                                 count_interval=1),
     "spam_sparse": lambda: gradkit.spam(1e-2, density=0.5, reset_interval=4, clip_delay=2,
-                                        count_every=1),
+                                        count_interval=1),
     "stable_spam": lambda: gradkit.stable_spam(1e-2, total_steps=10, reset_interval=4,
-                                               count_every=1),
+                                               count_interval=1),
     "clip_adam": lambda: gradkit.with_periodic_reset(
-        optax.chain(gradkit.clip_spikes(clip_delay=2, count_every=1), optax.adam(1e-2)),
+        optax.chain(gradkit.clip_spikes(clip_delay=2, count_interval=1), optax.adam(1e-2)),
         reset_interval=4),
 }
 
@@ -551,7 +574,7 @@ class DiagnosticsAndNonFiniteTest(chex.TestCase):
         assert int(n) > 0
 
     def test_spam_huge_spike_is_bounded(self):
-        opt = gradkit.scale_by_spam(reset_interval=None, clip_delay=2, count_every=1)
+        opt = gradkit.scale_by_spam(reset_interval=None, clip_delay=2, count_interval=1)
         params = {"a": jnp.zeros(4)}
         state = opt.init(params)
         for _ in range(3):
@@ -564,7 +587,7 @@ class DiagnosticsAndNonFiniteTest(chex.TestCase):
         assert int(state.num_clipped) == 4
 
     def test_inf_is_clipped_nan_propagates(self):
-        opt = gradkit.scale_by_spam(reset_interval=None, clip_delay=2, count_every=1)
+        opt = gradkit.scale_by_spam(reset_interval=None, clip_delay=2, count_interval=1)
         state = opt.init({"a": jnp.zeros(3)})
         _, state = opt.update({"a": jnp.ones(3)}, state)
         u, state = opt.update({"a": jnp.array([jnp.inf, -jnp.inf, 1.0])}, state)
@@ -691,10 +714,12 @@ def test_fault_injection_adam_damaged_spam_not():
 @pytest.mark.slow
 def test_example_runs_end_to_end(tmp_path):
     from examples.spikes import train
+    from examples.spikes.configs import default
 
-    config = train.Config(steps=40, spike_first=20, spike_every=10, log_every=10,
-                          optimizers=("adam", "spam"), also_clean=False)
-    train.train_and_evaluate(config, str(tmp_path), progress=False)
+    config = default.get_config()
+    config.update(steps=40, spike_first=20, spike_interval=10, log_interval=10,
+                  optimizers=("adam", "spam"), also_clean=False, progress=False)
+    train.train_and_evaluate(config, str(tmp_path))
     rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
     assert {r["optimizer"] for r in rows} == {"adam", "spam"} and len(rows) == 8
     assert any(r["num_clipped"] > 0 for r in rows if r["optimizer"] == "spam")

@@ -1,6 +1,6 @@
-"""Issue-13 behaviour of the spikes family: periodic reset keeps schedules, second
-moments in float32 for bf16 params, no device arrays at construction, learning-rate
-validation, one name per concept (deprecated aliases), optional spike count."""
+"""The spikes family's API: periodic reset keeps schedules, second moments in float32
+for bf16 params, no device arrays at construction, learning-rate validation, argument
+names and keyword-only arguments, the optional spike count."""
 
 from __future__ import annotations
 
@@ -64,27 +64,44 @@ def test_periodic_reset_restarts_clip_spikes_delay_with_its_nu():
     assert counts == [1, 2, 3, 1, 2, 3]
 
 
-def test_every_is_a_deprecated_alias_of_reset_interval():
-    with pytest.warns(DeprecationWarning, match="reset_interval"):
-        opt = gradkit.with_periodic_reset(optax.sgd(1.0), every=5)
-    assert opt.init({"w": jnp.zeros(())}).count.dtype == jnp.int32
+def test_with_periodic_reset_needs_reset_interval():
+    with pytest.raises(TypeError, match="reset_interval"):
+        gradkit.with_periodic_reset(optax.sgd(1.0))
     with pytest.raises(TypeError, match="every"):
-        gradkit.with_periodic_reset(optax.sgd(1.0), reset_interval=4, every=5)
+        gradkit.with_periodic_reset(optax.sgd(1.0), every=5)
 
 
-def test_clip_delay_names_and_deprecated_aliases():
-    with pytest.warns(DeprecationWarning, match="clip_delay"):
-        a = gradkit.clip_spikes(warmup_steps=3, threshold=4.0, count_every=1)
-    b = gradkit.clip_spikes(clip_delay=3, threshold=4.0, count_every=1)
-    g = {"w": jnp.array([1.0, 1.0, 100.0])}
-    sa, sb = a.init(g), b.init(g)
-    for _ in range(4):
-        ua, sa = a.update(g, sa)
-        ub, sb = b.update(g, sb)
-    np.testing.assert_array_equal(ua["w"], ub["w"])
-    assert int(sa.num_clipped) == int(sb.num_clipped)
-    with pytest.warns(DeprecationWarning, match="warmup_steps"):
-        gradkit.spam(1e-3, warmup=10)
+@pytest.mark.parametrize(("factory", "kwargs"), [
+    (gradkit.clip_spikes, dict(warmup_steps=3)),  # its delay is `clip_delay`
+    (functools.partial(gradkit.spam, 1e-3), dict(warmup=10)),
+    (functools.partial(gradkit.spam, 1e-3), dict(seed=1)),
+    (functools.partial(gradkit.spam, 1e-3), dict(count_every=1)),
+    (gradkit.scale_by_stable_spam, dict(count_every=1)),
+])
+def test_unknown_argument_names_raise(factory, kwargs):
+    with pytest.raises(TypeError, match=next(iter(kwargs))):
+        factory(**kwargs)
+
+
+@pytest.mark.parametrize("factory", [
+    functools.partial(gradkit.spam, 1e-3), functools.partial(gradkit.stable_spam, 1e-3),
+    gradkit.scale_by_spam, gradkit.scale_by_stable_spam])
+def test_only_the_betas_are_positional(factory):
+    factory(0.8, 0.99)
+    with pytest.raises(TypeError, match="positional"):
+        factory(0.8, 0.99, 1e-6)
+
+
+def test_key_takes_an_int_or_a_jax_key():
+    params = {"w": jnp.zeros((8, 8))}
+    by_int = gradkit.scale_by_spam(density=0.25, key=3).init(params)
+    by_key = gradkit.scale_by_spam(density=0.25, key=jax.random.key(3)).init(params)
+    np.testing.assert_array_equal(by_int.index["w"], by_key.index["w"])
+    np.testing.assert_array_equal(by_int.key, by_key.key)
+    other = gradkit.scale_by_spam(density=0.25, key=4).init(params)
+    assert not np.array_equal(by_int.index["w"], other.index["w"])
+    with pytest.raises(TypeError, match="`key`"):
+        gradkit.scale_by_spam(key="3")
 
 
 # -- nu_dtype --------------------------------------------------------------------------
@@ -130,7 +147,7 @@ CONSTRUCTORS = {
     "spam_no_reset": lambda: gradkit.spam(1e-3, reset_interval=None),
     "scale_by_spam": lambda: gradkit.scale_by_spam(mu_dtype=jnp.bfloat16),
     "stable_spam": lambda: gradkit.stable_spam(1e-3, total_steps=10),
-    "clip_spikes": lambda: gradkit.clip_spikes(nu_dtype=jnp.float32, count_every=5),
+    "clip_spikes": lambda: gradkit.clip_spikes(nu_dtype=jnp.float32, count_interval=5),
     "post_reset_warmup": lambda: gradkit.post_reset_warmup(500, 150),
     "with_periodic_reset": lambda: gradkit.with_periodic_reset(
         optax.chain(gradkit.clip_spikes(), optax.adam(1e-3)), reset_interval=500),
@@ -149,10 +166,18 @@ def test_construction_creates_no_device_array(name):
 # -- learning rate ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(ALIASES))
-@pytest.mark.parametrize("lr", [0.0, -1e-3, float("nan")])
-def test_aliases_reject_non_positive_learning_rate(name, lr):
+@pytest.mark.parametrize("lr", [-1e-3, float("nan"), float("inf")])
+def test_aliases_reject_negative_or_non_finite_learning_rate(name, lr):
     with pytest.raises(ValueError, match="`learning_rate`"):
         ALIASES[name](lr)
+
+
+@pytest.mark.parametrize("name", sorted(ALIASES))
+def test_learning_rate_zero_freezes_the_params(name):
+    opt = ALIASES[name](0.0, weight_decay=0.1)
+    params = {"w": jnp.ones((4, 4))}
+    updates, _ = jax.jit(opt.update)({"w": jnp.ones((4, 4))}, opt.init(params), params)
+    np.testing.assert_array_equal(updates["w"], 0.0)
 
 
 @pytest.mark.parametrize("name", sorted(ALIASES))
@@ -164,31 +189,47 @@ def test_aliases_have_no_default_learning_rate_and_take_schedules(name):
 
 # -- optional spike count --------------------------------------------------------------
 
-def test_count_every_policies():
+def test_count_interval_policies():
     g = {"w": jnp.array([1.0, 1.0, 1.0, 1.0])}
     spike = {"w": jnp.array([100.0, 1.0, 1.0, 100.0])}
     seen = {}
-    for every in (0, 1, 3):
+    for interval in (None, 1, 3):
         opt = gradkit.scale_by_spam(reset_interval=None, clip_delay=2, threshold=5000.0,
-                                    count_every=every)
+                                    count_interval=interval)
         state = opt.init(g)
+        update = jax.jit(opt.update)
         counts = []
         for t in range(1, 7):
-            _, state = opt.update(spike if t in (2, 3, 6) else g, state)
-            counts.append(int(state.num_clipped))
-        seen[every] = counts
-    assert seen[0] == [-1] * 6
+            _, state = update(spike if t in (2, 3, 6) else g, state)
+            counts.append(None if state.num_clipped is None else int(state.num_clipped))
+        seen[interval] = counts
+    assert seen[None] == [None] * 6
     assert seen[1] == [0, 2, 2, 0, 0, 2]
-    assert seen[3] == [-1, -1, 2, 2, 2, 2]  # counted at t = 3 and t = 6
-    with pytest.raises(ValueError, match="`count_every`"):
-        gradkit.spam(1e-3, count_every=-1)
+    assert seen[3] == [0, 0, 2, 2, 2, 2]  # counted at t = 3 and t = 6
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="`count_interval`"):
+            gradkit.spam(1e-3, count_interval=bad)
 
 
-def test_count_every_is_free_when_off():
+@pytest.mark.parametrize("name", ["spam", "stable_spam", "clip_spikes"])
+def test_spike_count_is_absent_from_the_state_when_off(name):
+    factories = {
+        "spam": lambda **kw: gradkit.spam(1e-3, **kw),
+        "stable_spam": lambda **kw: gradkit.stable_spam(1e-3, **kw),
+        "clip_spikes": gradkit.clip_spikes,
+    }
+    params = {"w": jnp.zeros((4, 4))}
+    off = factories[name]().init(params)
+    on = factories[name](count_interval=1).init(params)
+    assert optax.tree_utils.tree_get(off, "num_clipped") is None
+    assert optax.tree_utils.tree_get(on, "num_clipped").dtype == jnp.int32
+    assert len(jax.tree.leaves(on)) == len(jax.tree.leaves(off)) + 1
+
+
+def test_spike_count_is_free_when_off():
     # With the count off the compiled SPAM update has no reduction over the params.
     opt = gradkit.scale_by_spam()
     p = {"w": jnp.zeros((64, 64))}
-    text = jax.jit(opt.update).lower(p, opt.init(p)).as_text()
-    assert "popcnt" not in text and "reduce" not in text
-    on = gradkit.scale_by_spam(count_every=1)
-    assert "popcnt" in jax.jit(on.update).lower(p, on.init(p)).as_text()
+    assert "reduce" not in jax.jit(opt.update).lower(p, opt.init(p)).as_text()
+    on = gradkit.scale_by_spam(count_interval=1)
+    assert "reduce" in jax.jit(on.update).lower(p, on.init(p)).as_text()

@@ -6,24 +6,22 @@ SPAM (Huang et al., 2025, arXiv 2501.06842; official code
 transformations:
 
 * :func:`clip_spikes`: spike-aware clipping with its own EMA of g², before any optimizer;
-* :func:`with_periodic_reset`: re-initialises any transformation's state every ΔT steps;
+* :func:`with_periodic_reset`: re-initialises any transformation's moments every ΔT steps;
 * :func:`post_reset_warmup`: the cosine step-size warm-up after each reset, as a schedule;
-* :func:`scale_by_spam` / :func:`spam`: the fused form sharing Adam's moments, as the
+* :func:`scale_by_spam` / :func:`spam`: Adam's moments shared with the spike test, as the
   official code, with optional sparse momentum (``density``);
 * :func:`scale_by_stable_spam` / :func:`stable_spam`: adaptive clipping and norm scaling.
 
-States that clip expose ``num_clipped`` (int32): the entries clipped at the last counted
-step when ``count_every`` > 0 (1: every step, exact; k: every k-th step), −1 with the
-default ``count_every=0`` (the count costs one more read of g and ν per counted step):
-``optax.tree_utils.tree_get(opt_state, "num_clipped")``. Implementation and measured
-cost: ``docs/spam.md``.
+The transforms that clip count the clipped entries when asked (``count_interval``): the
+state's ``num_clipped`` is then an int32 scalar, else None;
+``optax.tree_utils.tree_get(opt_state, "num_clipped")`` finds it in a chain.
 """
 
-from gradkit.spikes._clip import ClipSpikesState
-from gradkit.spikes._clip import WithPeriodicResetState
-from gradkit.spikes._clip import clip_spikes
-from gradkit.spikes._clip import post_reset_warmup
-from gradkit.spikes._clip import with_periodic_reset
+from gradkit.spikes._clip_spikes import ClipSpikesState
+from gradkit.spikes._clip_spikes import clip_spikes
+from gradkit.spikes._periodic_reset import WithPeriodicResetState
+from gradkit.spikes._periodic_reset import with_periodic_reset
+from gradkit.spikes._reset import post_reset_warmup
 from gradkit.spikes._spam import ScaleBySpamState
 from gradkit.spikes._spam import scale_by_spam
 from gradkit.spikes._spam import spam

@@ -1,4 +1,4 @@
-"""SPAM: spike-aware Adam with momentum reset (fused form) and sparse momentum.
+"""SPAM: spike-aware Adam with momentum reset, post-reset warm-up and sparse momentum.
 
 Huang et al., 2025, arXiv 2501.06842, Algorithm 1; checked line by line against the
 official ``TianjinYellow/SPAM-Optimizer`` ``galore_torch/SPAM.py`` (``AdamW`` class)
@@ -17,18 +17,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _control
-from gradkit import _validation
-from gradkit.spikes._clip import _NOT_COUNTED
-from gradkit.spikes._clip import _after
-from gradkit.spikes._clip import _check_count_every
-from gradkit.spikes._clip import _check_reset_interval
-from gradkit.spikes._clip import _deprecated_alias
-from gradkit.spikes._clip import _moment_dtype
-from gradkit.spikes._clip import _num_clipped
-from gradkit.spikes._clip import _popcount
-from gradkit.spikes._clip import _reset_phase
-from gradkit.spikes._clip import post_reset_warmup
+from gradkit import _common
+from gradkit.spikes import _count
+from gradkit.spikes import _reset
 
 EpsConvention = Literal["official", "optax"]
 
@@ -41,7 +32,8 @@ class ScaleBySpamState(NamedTuple):
     nu: optax.Updates  # Second moment: same shapes as mu; nu_dtype (float32 for bf16).
     index: optax.Updates  # int32 (k,) sorted flat indices kept by a sparse leaf; [-1] if dense.
     key: chex.Array  # uint32 raw PRNG key data, drawing the sparse masks at each reset.
-    num_clipped: chex.Array  # int32 scalar, entries clipped at the last counted step.
+    # int32 scalar, entries clipped at the last counted step; None unless counted.
+    num_clipped: chex.Array | None = None
 
 
 def _sparse_flags(tree, density: float, density_mask) -> Any:
@@ -60,23 +52,19 @@ def _draw_index(key, size: int, k: int) -> jax.Array:
     return jnp.sort(idx).astype(jnp.int32)
 
 
-# Sparse leaves: indices are sorted, distinct and in range by construction, so the
-# gather/scatter skip the negative-index wrap and the bounds handling.
-_INDEXING = dict(indices_are_sorted=True, unique_indices=True, mode="promise_in_bounds",
-                 wrap_negative_indices=False)
-
-
-def _gather(g: jax.Array, idx: jax.Array | None) -> jax.Array:
-    return g if idx is None else g.reshape(-1).at[idx].get(**_INDEXING)
-
-
-def _scatter(u: jax.Array, idx: jax.Array | None, shape: tuple[int, ...]) -> jax.Array:
-    if idx is None:
-        return u
-    # A scatter-add into zeros of the leaf's own shape (not a set, and no reshape after
-    # it): XLA rewrites ``params + scatter_add(0, i, u)`` into an in-place scatter-add
-    # into the params, with no dense temporary.
-    return jnp.zeros(shape, u.dtype).at[jnp.unravel_index(idx, shape)].add(u, **_INDEXING)
+def _redraw(key, i: int, idx, size: int, m=None, v=None):
+    """A new mask of the same size; moments (if given) kept on the overlap, else 0."""
+    k = idx.shape[0]
+    fresh = _draw_index(jax.random.fold_in(key, i), size, k)
+    if m is None:
+        return fresh
+    # Position of each old index in the moment vectors (−1: not kept before).
+    pos = jnp.full((size,), -1, jnp.int32).at[idx].set(jnp.arange(k, dtype=jnp.int32))
+    where_old = pos[fresh]
+    keep = where_old >= 0
+    safe = jnp.maximum(where_old, 0)
+    return (fresh, jnp.where(keep, m[safe], jnp.zeros_like(m)),
+            jnp.where(keep, v[safe], jnp.zeros_like(v)))
 
 
 def _concrete_density(density) -> float:
@@ -89,24 +77,28 @@ def _concrete_density(density) -> float:
         ) from e
 
 
+def _check_key(key: Any) -> None:
+    if not (_common.is_int(key) or isinstance(key, jax.Array)):
+        raise TypeError(f"`key` must be an integer or a JAX PRNG key, got {key!r}.")
+
+
 def scale_by_spam(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
+    *,
     eps: jax.typing.ArrayLike = 1e-6,
     threshold: jax.typing.ArrayLike = 5000.0,
     reset_interval: int | None = 500,
     clip_delay: int = 20,
     density: float = 1.0,
     density_mask: Any | Callable[[optax.Params], Any] | None = None,
-    seed: int = 0,
+    key: int | jax.Array = 0,
     mu_dtype: Any | None = None,
-    *,
     nu_dtype: Any | None = None,
-    count_every: int = 0,
+    count_interval: int | None = None,
     eps_convention: EpsConvention = "official",
     reset_count: bool = False,
     reset_moments: bool = True,
-    step_size: optax.ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformation:
     r"""SPAM's direction: Adam with spike-aware clipping, momentum reset, sparse moments.
 
@@ -121,7 +113,7 @@ def scale_by_spam(
         &m \leftarrow \beta_1 m + (1-\beta_1) g,\qquad v \leftarrow \beta_2 v + (1-\beta_2) g^2\\
         &u = \frac{\sqrt{1-\beta_2^{t}}}{1-\beta_1^{t}}\cdot\frac{m}{\sqrt{v} + \epsilon}
 
-    (the learning rate, post-reset warm-up and weight decay are added by :func:`spam`).
+    (the post-reset warm-up, weight decay and learning rate are added by :func:`spam`).
     This is Algorithm 1 of the paper as the official code implements it:
 
     * the spike test uses v from *before* this step with no bias correction (paper
@@ -155,11 +147,6 @@ def scale_by_spam(
     official re-draw samples each entry with probability d (a random count); here
     every mask has exactly k entries, so the state shape is static.
 
-    Spike count: ``num_clipped`` is counted only if ``count_every`` > 0 (exactly every
-    step with 1, at every k-th step with k); the default 0 leaves it at −1 and costs
-    nothing. An exact per-step count is one more read of g and v per step (measured
-    costs in ``docs/spam.md``).
-
     NaN/Inf: an ``inf`` gradient entry is clipped to ±√(θv) once clipping is active
     and reaches Adam finite; before that, and for NaN, it propagates into m, v and the
     update (as in the official code). ``optax.apply_if_finite(gradkit.spam(...))``
@@ -180,23 +167,20 @@ def scale_by_spam(
         ``optax.inject_hyperparams``).
       density_mask: pytree of bools (or a callable of params returning one) selecting
         the leaves made sparse when d < 1; default: all 2-D leaves.
-      seed: seed of the mask PRNG key.
+      key: an integer or a ``jax.random.key``, drawing the sparse masks.
       mu_dtype: dtype of m; ``None`` keeps the params' dtype.
       nu_dtype: dtype of v; ``None``: float32 for bfloat16/float16 params (a bf16 EMA
         with β₂ = 0.999 stalls at a quarter of its value, which would make the spike
         threshold 4× too low), else the params' dtype.
-      count_every: 0 (default): ``num_clipped`` is not counted (stays −1); 1: exact
-        count every step; k > 1: counted at the steps t with t % k == 0, kept between.
+      count_interval: None (default): no spike count, the state's ``num_clipped`` is
+        None; k ≥ 1: ``num_clipped`` (int32) holds the entries clipped at the last
+        update t with t % k == 0 (1: every update, exact). Static.
       eps_convention: ``"official"`` (ε added to √v) or ``"optax"`` (ε added to √v̂).
       reset_count: restart the bias correction at each reset (official: False).
       reset_moments: zero m and v at each reset (official: True).
-      step_size: optional scalar or schedule (of the number of updates already made,
-        as optax schedules) multiplying the direction. :func:`spam` passes −η_t·s(t)
-        here so that sparse leaves scatter already-scaled values: XLA then turns
-        ``params + updates`` into an in-place scatter-add (no dense temporary).
 
     Returns:
-      An ``optax.GradientTransformation`` whose state has ``num_clipped``.
+      An ``optax.GradientTransformation``.
 
     Example:
       >>> import gradkit, optax
@@ -206,27 +190,29 @@ def scale_by_spam(
       Huang et al., `SPAM: Spike-Aware Adam with Momentum Reset for Stable LLM
       Training <https://arxiv.org/abs/2501.06842>`_, 2025 (Algorithm 1, Eq. (2), §4.4).
     """
-    _validation.check_interval("b1", b1, 0.0, 1.0)
-    _validation.check_interval("b2", b2, 0.0, 1.0)
-    _validation.check_nonnegative("eps", eps)
-    _validation.check_nonnegative("threshold", threshold)
-    _check_reset_interval(reset_interval)
-    _validation.check_nonnegative_int("clip_delay", clip_delay)
-    _validation.check_interval("density", density, 0.0, 1.0, low_closed=False, high_closed=True)
-    _validation.check_choice("eps_convention", eps_convention, ("official", "optax"))
-    static_every = _check_count_every(count_every)
-    count_every = count_every if static_every is None else static_every
-    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
-    nu_dtype = _validation.canonicalize_dtype(nu_dtype)
+    _common.check_interval("b1", b1, 0.0, 1.0)
+    _common.check_interval("b2", b2, 0.0, 1.0)
+    _common.check_nonnegative("eps", eps)
+    _common.check_nonnegative("threshold", threshold)
+    _reset.check_reset_interval(reset_interval)
+    _common.check_nonnegative_int("clip_delay", clip_delay)
+    _common.check_interval("density", density, 0.0, 1.0, low_closed=False, high_closed=True)
+    _check_key(key)
+    _common.check_float_dtype("mu_dtype", mu_dtype)
+    _common.check_float_dtype("nu_dtype", nu_dtype)
+    _common.check_choice("eps_convention", eps_convention, ("official", "optax"))
+    count_interval = _count.check_count_interval(count_interval)
+    mu_dtype = _common.canonicalize_dtype(mu_dtype)
+    nu_dtype = _common.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
         d = _concrete_density(density)
         flags = _sparse_flags(params, d, density_mask)
-        key, sub = jax.random.split(jax.random.key(seed))
+        next_key, sub = jax.random.split(_common.typed_key(key))
         leaves, treedef = jax.tree.flatten(params)
-        flag_leaves = treedef.flatten_up_to(flags)
         index, mu, nu = [], [], []
-        for i, (p, sparse) in enumerate(zip(leaves, flag_leaves, strict=True)):
+        for i, (p, sparse) in enumerate(zip(leaves, treedef.flatten_up_to(flags),
+                                            strict=True)):
             if sparse:
                 k = max(1, int(d * p.size))
                 index.append(_draw_index(jax.random.fold_in(sub, i), p.size, k))
@@ -235,31 +221,19 @@ def scale_by_spam(
                 index.append(jnp.full((1,), -1, jnp.int32))  # orbax cannot save size 0
                 shape = p.shape
             mu.append(jnp.zeros(shape, mu_dtype or p.dtype))
-            nu.append(jnp.zeros(shape, _moment_dtype(p.dtype, nu_dtype)))
+            nu.append(jnp.zeros(shape, _common.nu_dtype_for(p.dtype, nu_dtype)))
         return ScaleBySpamState(
             count=jnp.zeros([], jnp.int32),
             mu=treedef.unflatten(mu),
             nu=treedef.unflatten(nu),
             index=treedef.unflatten(index),
-            key=jax.random.key_data(key),
-            num_clipped=jnp.full([], _NOT_COUNTED, jnp.int32),
+            key=jax.random.key_data(next_key),
+            num_clipped=_count.initial_count(count_interval),
         )
-
-    def _redraw_leaf(sub, i, idx, size, m=None, v=None):
-        """A new mask of the same size; moments (if given) kept on the overlap, else 0."""
-        k = idx.shape[0]
-        fresh = _draw_index(jax.random.fold_in(sub, i), size, k)
-        if m is None:
-            return fresh
-        pos = jnp.full((size,), -1, jnp.int32).at[idx].set(jnp.arange(k, dtype=jnp.int32))
-        where_old = pos[fresh]
-        keep = where_old >= 0
-        safe = jnp.maximum(where_old, 0)
-        return (fresh, jnp.where(keep, m[safe], jnp.zeros_like(m)),
-                jnp.where(keep, v[safe], jnp.zeros_like(v)))
 
     def update_fn(updates, state, params=None):
         del params
+        _common.check_same_structure(updates, state.mu)
         # Same float32 arithmetic whether hyperparameters are Python numbers or
         # arrays injected by optax.inject_hyperparams.
         b1_, b2_, eps_, theta = (jnp.asarray(x, jnp.float32) for x in (b1, b2, eps, threshold))
@@ -267,79 +241,67 @@ def scale_by_spam(
         mu = treedef.flatten_up_to(state.mu)
         nu = treedef.flatten_up_to(state.nu)
         index = treedef.flatten_up_to(state.index)
-        sizes = [g.size if m.shape != g.shape else None for g, m in zip(leaves, mu, strict=True)]
+        sparse = [m.shape != g.shape for g, m in zip(leaves, mu, strict=True)]
 
         count = optax.safe_increment(state.count)  # t, 1-based
-        reset, phase, has_reset = _reset_phase(count, reset_interval)
+        reset, phase, has_reset = _reset.reset_phase(count, reset_interval)
         clip_active = ((count >= clip_delay) & (~has_reset | (phase >= clip_delay))
                        & (theta > 0))
         if reset_count:  # restart at each reset: t ↦ (t mod ΔT) + 1 once t ≥ ΔT
             bc_count = jnp.where(has_reset & (count > phase), phase + 1, count)
         else:
             bc_count = count
-        key = state.key
-        if any(s is not None for s in sizes):
-            # Masks are re-drawn at resets, one lax.cond per sparse leaf (their scratch,
-            # sorting `size` random keys, is then reused from leaf to leaf).
+
+        key_data = state.key
+        if any(sparse):  # masks are re-drawn at resets
             next_key, sub = jax.random.split(jax.random.wrap_key_data(state.key))
-            key = jnp.where(reset, jax.random.key_data(next_key), state.key)
-            index, mu, nu = list(index), list(mu), list(nu)
-            for i, size in enumerate(sizes):
-                if size is None:
+            key_data = jnp.where(reset, jax.random.key_data(next_key), state.key)
+            for i, g in enumerate(leaves):
+                if not sparse[i]:
                     continue
-                if reset_moments:  # moments are zeroed anyway: only the mask is re-drawn
-                    index[i] = _control.cond(
-                        reset, lambda idx, i=i, size=size: _redraw_leaf(sub, i, idx, size),
+                if reset_moments:  # moments are zeroed below: only the mask is re-drawn
+                    index[i] = jax.lax.cond(
+                        reset, lambda idx, i=i, n=g.size: _redraw(sub, i, idx, n),
                         lambda idx: idx, index[i])
                 else:
-                    index[i], mu[i], nu[i] = _control.cond(
-                        reset, lambda a, i=i, size=size: _redraw_leaf(sub, i, a[0], size, *a[1:]),
+                    index[i], mu[i], nu[i] = jax.lax.cond(
+                        reset, lambda a, i=i, n=g.size: _redraw(sub, i, a[0], n, *a[1:]),
                         lambda a: a, (index[i], mu[i], nu[i]))
-        idxs = [None if size is None else idx for idx, size in zip(index, sizes, strict=True)]
-        zero_moments = reset if reset_moments else jnp.asarray(False)
+        if reset_moments:
+            mu = [jnp.where(reset, jnp.zeros_like(m), m) for m in mu]
+            nu = [jnp.where(reset, jnp.zeros_like(v), v) for v in nu]
 
-        def moments_in(x):
-            return jnp.where(zero_moments, 0.0, x.astype(jnp.float32))
+        def gather(g, idx, is_sparse):
+            g = g.reshape(-1)[idx] if is_sparse else g
+            return g.astype(jnp.float32)
 
-        def spike_parts(g, v, idx):
-            """g (gathered, float32), g², θ·v and the spike mask, from v before the step."""
-            g32 = _gather(g, idx).astype(jnp.float32)
-            g2 = g32 * g32
-            tv = theta * moments_in(v)
-            return g32, g2, tv, clip_active & (g2 > tv)
+        def spike_mask(g, v):
+            return clip_active & (g * g > theta * v.astype(jnp.float32))
 
-        num_clipped = _num_clipped(
-            count_every, count, state.num_clipped,
-            lambda: sum((_popcount(spike_parts(g, v, idx)[3])
-                         for g, v, idx in zip(leaves, nu, idxs, strict=True)),
-                        jnp.zeros([], jnp.int32)))
+        grads = [gather(g, idx, s) for g, idx, s in zip(leaves, index, sparse, strict=True)]
+        num_clipped = _count.num_clipped(
+            count_interval, count, state.num_clipped,
+            lambda: [spike_mask(g, v) for g, v in zip(grads, nu, strict=True)])
 
         t = bc_count.astype(jnp.float32)
         bc1 = 1.0 - b1_**t
         bc2 = 1.0 - b2_**t
-        if step_size is None:
-            scale = None
-        else:
-            scale = jnp.asarray(
-                step_size(state.count) if callable(step_size) else step_size, jnp.float32)
         new_updates, new_mu, new_nu = [], [], []
-        for g, m, v, idx in zip(leaves, mu, nu, idxs, strict=True):
-            g32, g2, tv, spike = spike_parts(g, v, idx)
-            clipped = jnp.where(spike, jnp.sign(g32) * jnp.sqrt(tv), g32)
-            m = (b1_ * moments_in(m) + (1.0 - b1_) * clipped).astype(m.dtype)
-            # ν is updated in place: order that write after every reader of the old ν
-            # (the m update above and the spike count), else XLA copies ν every step.
-            b2_v = _after(b2_, *((m,) if m.size else ()), num_clipped)
-            # The clipped g² is θ·v itself: the square root stays in the m update.
-            v = (b2_v * moments_in(v) + (1.0 - b2_v) * jnp.where(spike, tv, g2)).astype(v.dtype)
+        for g_in, g, m, v, idx, is_sparse in zip(leaves, grads, mu, nu, index, sparse,
+                                                 strict=True):
+            v32 = v.astype(jnp.float32)
+            g = jnp.where(spike_mask(g, v), jnp.sign(g) * jnp.sqrt(theta * v32), g)
+            m = (b1_ * m.astype(jnp.float32) + (1.0 - b1_) * g).astype(m.dtype)
+            v = (b2_ * v32 + (1.0 - b2_) * g * g).astype(v.dtype)
             m32, v32 = m.astype(jnp.float32), v.astype(jnp.float32)
             if eps_convention == "official":
                 u = (jnp.sqrt(bc2) / bc1) * (m32 / (jnp.sqrt(v32) + eps_))
             else:
                 u = (m32 / bc1) / (jnp.sqrt(v32 / bc2) + eps_)
-            if scale is not None:
-                u = scale * u
-            new_updates.append(_scatter(u.astype(g.dtype), idx, g.shape))
+            u = u.astype(g_in.dtype)
+            if is_sparse:  # unmasked entries get no update
+                u = jnp.zeros(g_in.size, u.dtype).at[idx].set(u).reshape(g_in.shape)
+            new_updates.append(u)
             new_mu.append(m)
             new_nu.append(v)
         return treedef.unflatten(new_updates), ScaleBySpamState(
@@ -347,7 +309,7 @@ def scale_by_spam(
             mu=treedef.unflatten(new_mu),
             nu=treedef.unflatten(new_nu),
             index=treedef.unflatten(index),
-            key=key,
+            key=key_data,
             num_clipped=num_clipped,
         )
 
@@ -358,6 +320,7 @@ def spam(
     learning_rate: optax.ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
+    *,
     eps: jax.typing.ArrayLike = 1e-6,
     weight_decay: optax.ScalarOrSchedule = 0.0,
     mask: Any | Callable[[optax.Params], Any] | None = None,
@@ -367,15 +330,13 @@ def spam(
     clip_delay: int = 20,
     density: float = 1.0,
     density_mask: Any | Callable[[optax.Params], Any] | None = None,
-    seed: int = 0,
+    key: int | jax.Array = 0,
     mu_dtype: Any | None = None,
-    *,
     nu_dtype: Any | None = None,
-    count_every: int = 0,
+    count_interval: int | None = None,
     eps_convention: EpsConvention = "official",
     reset_count: bool = False,
     reset_moments: bool = True,
-    warmup: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""SPAM: spike-aware Adam with momentum reset, post-reset warm-up, weight decay.
 
@@ -385,14 +346,11 @@ def spam(
 
     with u_t from :func:`scale_by_spam` and s(t) the cosine warm-up of
     :func:`post_reset_warmup` (0.01 at each reset step, back to 1 after
-    ``warmup_steps`` = 150 steps; none at the start of training). That is
-    ``optax.chain(scale_by_spam(..., step_size=−η_t·s(t)),
-    optax.add_decayed_weights(−η_t·λ, mask))``, i.e. the same as ``optax.chain(
-    scale_by_spam(...), optax.scale_by_schedule(post_reset_warmup(ΔT, warmup_steps)),
-    optax.add_decayed_weights(weight_decay, mask), optax.scale_by_learning_rate(lr))``
-    with the scalings applied before sparse leaves are scattered (see ``step_size``).
-    Defaults are the paper's/official: lr 1e-3, β = (0.9, 0.999), ε = 1e-6, θ = 5000,
-    ΔT = 500, N = 150, weight decay 0.
+    ``warmup_steps`` = 150 steps; none at the start of training):
+    ``optax.chain(scale_by_spam(...), optax.scale_by_schedule(post_reset_warmup(ΔT,
+    warmup_steps)), optax.add_decayed_weights(weight_decay, mask),
+    optax.scale_by_learning_rate(learning_rate))``. Defaults are the paper's/official:
+    lr 1e-3, β = (0.9, 0.999), ε = 1e-6, θ = 5000, ΔT = 500, N = 150, weight decay 0.
 
     Weight decay, as the official code, is decoupled, multiplied by η_t and *not* by
     the warm-up s(t). Differences: the official code decays the parameters after the
@@ -402,20 +360,19 @@ def spam(
     the masked entries, while here every entry of a ``mask``-selected leaf is decayed.
 
     Args:
-      learning_rate: scalar or schedule η_t (a concrete value must be > 0; the paper
-        uses 1e-3).
-      b1, b2, eps, threshold, reset_interval, clip_delay, density, density_mask, seed,
-        mu_dtype, nu_dtype, count_every, eps_convention, reset_count, reset_moments:
-        see :func:`scale_by_spam`.
+      learning_rate: scalar or schedule η_t (the paper uses 1e-3).
+      b1, b2: see :func:`scale_by_spam`.
+      eps, threshold, reset_interval, clip_delay, density, density_mask, key, mu_dtype,
+        nu_dtype, count_interval, eps_convention, reset_count, reset_moments: see
+        :func:`scale_by_spam`.
       weight_decay: decoupled weight decay λ ≥ 0, multiplied by η_t.
       mask: pytree or callable selecting the leaves that get weight decay.
-      warmup_steps: N ≥ 0, steps of cosine learning-rate warm-up after each reset
+      warmup_steps: N ≥ 0, steps of cosine warm-up of the direction after each reset
         (0 disables).
-      warmup: deprecated alias of ``warmup_steps``.
 
     Returns:
-      An ``optax.GradientTransformationExtraArgs``. With ``count_every`` > 0 the number
-      of entries clipped at the last counted step is
+      An ``optax.GradientTransformationExtraArgs``. With ``count_interval`` set, the
+      number of entries clipped at the last counted step is
       ``optax.tree_utils.tree_get(state, "num_clipped")``.
 
     Example:
@@ -427,33 +384,19 @@ def spam(
       Huang et al., `SPAM: Spike-Aware Adam with Momentum Reset for Stable LLM
       Training <https://arxiv.org/abs/2501.06842>`_, 2025 (Algorithm 1).
     """
-    warmup_steps = _deprecated_alias("spam", "warmup", "warmup_steps", warmup, warmup_steps,
-                                     150)
-    _validation.check_learning_rate(learning_rate)
-    _validation.check_nonnegative("weight_decay", weight_decay)
-    _validation.check_nonnegative_int("warmup_steps", warmup_steps)
+    _common.check_learning_rate(learning_rate)
+    _common.check_nonnegative("weight_decay", weight_decay)
     no_reset = reset_interval is None or (
-        _validation.concrete_number(reset_interval) is not None and reset_interval == 0)
-    # Built lazily (no device array is created here). The learning rate and the
-    # warm-up are folded into the direction's step size, so a sparse leaf's update is
-    # a scatter of already-scaled values that XLA adds to the params in place.
-    warm = None if no_reset else post_reset_warmup(reset_interval, warmup_steps)
-    lr = learning_rate
-
-    def step_size(count):
-        eta = lr(count) if callable(lr) else lr
-        return -eta * (1.0 if warm is None else warm(count))
-
-    if isinstance(weight_decay, (int, float)) and weight_decay == 0:
-        decay = 0.0  # optax skips a zero decay
-    else:
-        def decay(count):  # −η_t·λ_t: decoupled, not warmed up (official)
-            eta = lr(count) if callable(lr) else lr
-            return -eta * (weight_decay(count) if callable(weight_decay) else weight_decay)
-    direction = scale_by_spam(
-        b1=b1, b2=b2, eps=eps, threshold=threshold, reset_interval=reset_interval,
-        clip_delay=clip_delay, density=density, density_mask=density_mask, seed=seed,
-        mu_dtype=mu_dtype, nu_dtype=nu_dtype, count_every=count_every,
-        eps_convention=eps_convention, reset_count=reset_count, reset_moments=reset_moments,
-        step_size=step_size)
-    return optax.chain(direction, optax.add_decayed_weights(decay, mask))
+        not isinstance(reset_interval, jax.Array) and reset_interval == 0)
+    return optax.chain(
+        scale_by_spam(
+            b1, b2, eps=eps, threshold=threshold, reset_interval=reset_interval,
+            clip_delay=clip_delay, density=density, density_mask=density_mask, key=key,
+            mu_dtype=mu_dtype, nu_dtype=nu_dtype, count_interval=count_interval,
+            eps_convention=eps_convention, reset_count=reset_count,
+            reset_moments=reset_moments),
+        optax.scale_by_schedule(
+            _reset.post_reset_warmup(None if no_reset else reset_interval, warmup_steps)),
+        optax.add_decayed_weights(weight_decay, mask),
+        optax.scale_by_learning_rate(learning_rate),
+    )

@@ -17,15 +17,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _control
-from gradkit import _validation
-from gradkit.spikes._clip import _NOT_COUNTED
-from gradkit.spikes._clip import _check_count_every
-from gradkit.spikes._clip import _check_reset_interval
-from gradkit.spikes._clip import _count_now
-from gradkit.spikes._clip import _moment_dtype
-from gradkit.spikes._clip import _popcount
-from gradkit.spikes._clip import _reset_phase
+from gradkit import _common
+from gradkit.spikes import _count
+from gradkit.spikes import _reset
 
 
 class ScaleByStableSpamState(NamedTuple):
@@ -36,9 +30,10 @@ class ScaleByStableSpamState(NamedTuple):
     mu: optax.Updates  # First moment, params' shapes, mu_dtype (else params').
     nu: optax.Updates  # Second moment, params' shapes, nu_dtype (float32 for bf16).
     m_max: optax.Updates  # float32 scalar per leaf, EMA of max|g| (γ3).
-    m_norm: optax.Updates  # float32 scalar per leaf, EMA of ‖g‖ (γ1·scale).
+    m_norm: optax.Updates  # float32 scalar per leaf, EMA of ‖g‖ (γ1·κ).
     v_norm: optax.Updates  # float32 scalar per leaf, EMA of ‖g‖² (γ2).
-    num_clipped: chex.Array  # int32 scalar, entries clipped at the last counted step.
+    # int32 scalar, entries clipped at the last counted step; None unless counted.
+    num_clipped: chex.Array | None = None
 
 
 def _momentum_scale(count, total_steps, eta_min):
@@ -50,24 +45,10 @@ def _momentum_scale(count, total_steps, eta_min):
     return eta_min + (1.0 - eta_min) * 0.5 * (1.0 + jnp.cos(math.pi * t / period))
 
 
-def _max_abs_and_sum_sq(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(max|x|, Σx²), each reduced rows first, then over the rows.
-
-    On XLA:CPU a single-stage full reduction of each (or one variadic reduction of
-    both) is merged into one multi-output loop that is not vectorised (~10× slower
-    than the two row-wise reductions here).
-    """
-    if x.size == 0:
-        return jnp.zeros([], x.dtype), jnp.zeros([], x.dtype)
-    rows = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x.reshape(1, -1)
-    max_abs = jnp.max(jnp.max(jnp.abs(rows), axis=1))  # dead code (and free) if unused
-    sum_sq = jnp.sum(jnp.sum(rows * rows, axis=1))
-    return max_abs, sum_sq
-
-
 def scale_by_stable_spam(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
+    *,
     gamma1: jax.typing.ArrayLike = 0.7,
     gamma2: jax.typing.ArrayLike = 0.9,
     gamma3: jax.typing.ArrayLike = 0.999,
@@ -76,9 +57,8 @@ def scale_by_stable_spam(
     eta_min: jax.typing.ArrayLike = 0.5,
     reset_interval: int | None = 1000,
     mu_dtype: Any | None = None,
-    *,
     nu_dtype: Any | None = None,
-    count_every: int = 0,
+    count_interval: int | None = None,
 ) -> optax.GradientTransformation:
     r"""Stable-SPAM's direction: AdaClip + AdaGN + momentum reset, then Adam.
 
@@ -88,7 +68,7 @@ def scale_by_stable_spam(
 
         &M_T = \gamma_3 M_{T-1} + (1-\gamma_3)\max|g|,\quad
           \hat M = M_T/(1-\gamma_3^{s}),\quad
-          g \leftarrow g\,\hat M/\max|g| \ \text{ where } |g| > \hat M
+          g \leftarrow \frac{g}{\max|g|}\,\hat M \ \text{ where } |g| > \hat M
           \quad\text{(AdaClip)}\\
         &n_T = \gamma_1\kappa_T\, n_{T-1} + (1-\gamma_1\kappa_T)\|g\|,\quad
           q_T = \gamma_2 q_{T-1} + (1-\gamma_2)\|g\|^2,\quad
@@ -102,20 +82,30 @@ def scale_by_stable_spam(
           u = \frac{m/(1-(\beta_1\kappa_T)^{s})}{\sqrt{v/(1-\beta_2^{s})} + \epsilon}
 
     where κ_T = η_min + (1−η_min)·½(1 + cos(πT/(T_total+1))) decays from 1 to
-    ``eta_min`` = 0.5 over ``total_steps`` (κ = 1 when ``total_steps`` is None). This
-    follows the official code exactly, including its bookkeeping: s is incremented
-    every step and set back to 1 at a reset *after* AdaClip/AdaGN have used it, and
-    the EMAs M, n, q are never reset, so right after a reset their bias corrections
-    (with small s) inflate M̂ (clipping pauses) and n̂, q̂ for a few steps. max|g| and
-    ‖g‖ are per tensor; AdaGN is skipped for an all-zero tensor. ε = 1e-8 in both
-    places, as the official code. Defaults are the official code's (γ1 0.7, γ2 0.9,
-    γ3 0.999, η_min 0.5, ΔT 1000; its README runs use ΔT 500). The official code has no
-    post-reset learning-rate warm-up. ``gamma1=-1`` means γ1 = β₁ (official convention).
+    ``eta_min`` = 0.5 over ``total_steps`` (κ = 1 when ``total_steps`` is None). The
+    bookkeeping is the official code's: s is incremented every step and set back to 1
+    at a reset *after* AdaClip/AdaGN have used it, and the EMAs M, n, q are never
+    reset, so right after a reset their bias corrections (with small s) inflate M̂
+    (clipping pauses) and n̂, q̂ for a few steps. max|g| and ‖g‖ are per tensor; AdaGN
+    is skipped for an all-zero tensor. ε = 1e-8 in both places, as the official code.
+    Defaults are the official code's (γ1 0.7, γ2 0.9, γ3 0.999, η_min 0.5, ΔT 1000;
+    its README runs use ΔT 500). The official code has no post-reset learning-rate
+    warm-up. ``gamma1=-1`` means γ1 = β₁ (official convention).
 
-    Differences: past ``total_steps`` the official cosine (period T_total+1) rises
-    again; here κ stays at ``eta_min``. pytorch-optimizer's ``StableSPAM`` skips the
-    whole update of an all-zero tensor and bias-corrects M with the global T; we follow
-    the official code.
+    Differences from the official code:
+
+    * At a reset step T we follow the paper: m and v are zeroed *before* the step-T
+      update, so that update is a first Adam step (s = 1) on fresh moments. The
+      official ``stablespam.py`` resets one step late: it stores new zero tensors in
+      ``state["exp_avg"]``/``state["exp_avg_sq"]`` after the local names used by the
+      update were bound to the old ones, so its step-T update advances and uses the
+      old moments (debiased with s = 1), and the zeroed moments are first used at
+      step T+1 (with s = 2).
+    * Past ``total_steps`` the official cosine (period T_total+1) rises again; here κ
+      stays at ``eta_min``.
+
+    pytorch-optimizer's ``StableSPAM`` skips the whole update of an all-zero tensor and
+    bias-corrects M with the global T; we follow the official code there.
 
     NaN/Inf: a NaN or Inf anywhere in a tensor makes max|g| and ‖g‖ non-finite, which
     poisons that tensor's EMAs M, n, q (and so every later update of that tensor).
@@ -134,12 +124,12 @@ def scale_by_stable_spam(
       mu_dtype: dtype of m; None keeps the params' dtype.
       nu_dtype: dtype of v; None: float32 for bfloat16/float16 params, else the
         params' dtype.
-      count_every: 0 (default): ``num_clipped`` is not counted (stays −1); 1: exact
-        count every step; k > 1: counted at the steps T with T % k == 0. The count only
-        runs for tensors where something is clipped (max|g| > M̂).
+      count_interval: None (default): no count of AdaClip's clipped entries, the
+        state's ``num_clipped`` is None; k ≥ 1: ``num_clipped`` (int32) holds the
+        entries clipped at the last update T with T % k == 0 (1: every update). Static.
 
     Returns:
-      An ``optax.GradientTransformation`` whose state has ``num_clipped``.
+      An ``optax.GradientTransformation``.
 
     Example:
       >>> import gradkit, optax
@@ -150,21 +140,22 @@ def scale_by_stable_spam(
       Huang et al., `Stable-SPAM: How to Train in 4-Bit More Stably than 16-Bit Adam
       <https://arxiv.org/abs/2502.17055>`_, 2025 (Algorithm 1).
     """
-    _validation.check_interval("b1", b1, 0.0, 1.0)
-    _validation.check_interval("b2", b2, 0.0, 1.0)
-    if _validation.concrete_number(gamma1) != -1.0:
-        _validation.check_interval("gamma1", gamma1, 0.0, 1.0)
-    _validation.check_interval("gamma2", gamma2, 0.0, 1.0)
-    _validation.check_interval("gamma3", gamma3, 0.0, 1.0)
-    _validation.check_nonnegative("eps", eps)
-    _validation.check_interval("eta_min", eta_min, 0.0, 1.0, high_closed=True)
-    if total_steps is not None and _validation.concrete_number(total_steps) is not None:
-        _validation.check_positive_int("total_steps", total_steps)
-    _check_reset_interval(reset_interval)
-    static_every = _check_count_every(count_every)
-    count_every = count_every if static_every is None else static_every
-    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
-    nu_dtype = _validation.canonicalize_dtype(nu_dtype)
+    _common.check_interval("b1", b1, 0.0, 1.0)
+    _common.check_interval("b2", b2, 0.0, 1.0)
+    if _common.concrete_number(gamma1) != -1.0:
+        _common.check_interval("gamma1", gamma1, 0.0, 1.0)
+    _common.check_interval("gamma2", gamma2, 0.0, 1.0)
+    _common.check_interval("gamma3", gamma3, 0.0, 1.0)
+    _common.check_nonnegative("eps", eps)
+    _common.check_interval("eta_min", eta_min, 0.0, 1.0, high_closed=True)
+    if total_steps is not None and not isinstance(total_steps, jax.Array):
+        _common.check_positive_int("total_steps", total_steps)
+    _reset.check_reset_interval(reset_interval)
+    _common.check_float_dtype("mu_dtype", mu_dtype)
+    _common.check_float_dtype("nu_dtype", nu_dtype)
+    count_interval = _count.check_count_interval(count_interval)
+    mu_dtype = _common.canonicalize_dtype(mu_dtype)
+    nu_dtype = _common.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
         scalars = lambda: jax.tree.map(  # noqa: E731
@@ -173,16 +164,18 @@ def scale_by_stable_spam(
             count=jnp.zeros([], jnp.int32),
             step=jnp.zeros([], jnp.int32),
             mu=optax.tree.zeros_like(params, dtype=mu_dtype),
-            nu=jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), _moment_dtype(p.dtype, nu_dtype)),
-                            params),
+            nu=jax.tree.map(
+                lambda p: jnp.zeros(jnp.shape(p), _common.nu_dtype_for(p.dtype, nu_dtype)),
+                params),
             m_max=scalars(),
             m_norm=scalars(),
             v_norm=scalars(),
-            num_clipped=jnp.full([], _NOT_COUNTED, jnp.int32),
+            num_clipped=_count.initial_count(count_interval),
         )
 
     def update_fn(updates, state, params=None):
         del params
+        _common.check_same_structure(updates, state.mu)
         # Same float32 arithmetic for Python-number and injected hyperparameters.
         b1_, b2_, gamma1_, gamma2_, gamma3_, eps_, eta_min_ = (
             jnp.asarray(x, jnp.float32)
@@ -192,85 +185,52 @@ def scale_by_stable_spam(
         kappa = _momentum_scale(count, total_steps, eta_min_)
         g1 = jnp.where(gamma1_ == -1.0, b1_, gamma1_) * kappa
         s = step.astype(jnp.float32)
-        reset, _, _ = _reset_phase(count, reset_interval)
+        reset, _, _ = _reset.reset_phase(count, reset_interval)
         s_adam = jnp.where(reset, 1.0, s)
         beta1 = b1_ * kappa
         bc1 = 1.0 - beta1**s_adam
         bc2 = 1.0 - b2_**s_adam
-        counting = not (isinstance(count_every, int) and count_every == 0)
-        do_count = _count_now(count_every, count)
 
-        def leaf(g, m, v, m_max, m_norm, v_norm):
-            g32 = g.astype(jnp.float32)
-            max_g, sum_sq = _max_abs_and_sum_sq(g32)  # one pass: |g| shared
+        def adaclip(g, m_max):
+            max_g = jnp.max(jnp.abs(g), initial=0.0)
             m_max = gamma3_ * m_max + (1.0 - gamma3_) * max_g
             m_max_hat = m_max / (1.0 - gamma3_**s)
-            ratio = m_max_hat / jnp.where(max_g > 0, max_g, 1.0)
+            spike = jnp.abs(g) > m_max_hat
+            return jnp.where(spike, g / max_g * m_max_hat, g), spike, m_max
 
-            def over(g32):  # |g| > M̂, written without |g| so that XLA does not share
-                # (and materialise) the |g| of the max reduction with the loops below.
-                return (g32 > m_max_hat) | (g32 < -m_max_hat)
-
-            def adaclip(g32):  # AdaClip: |g| > M̂ scaled by M̂/max|g| (exact, elementwise)
-                return jnp.where(over(g32), g32 * ratio, g32)
-
-            def clipped_stats():  # ‖clip(g)‖² and the clip count, only when needed
-                spike = over(g32)
-                clipped = adaclip(g32)
-                n = jnp.zeros([], jnp.int32)
-                if do_count is True:
-                    n = _popcount(spike)
-                elif counting:
-                    n = _control.cond(do_count, lambda: _popcount(spike),
-                                      lambda: jnp.zeros([], jnp.int32))
-                return _max_abs_and_sum_sq(clipped)[1], n
-
-            # Nothing is clipped unless max|g| > M̂: then ‖clip(g)‖ = ‖g‖ (no extra pass).
-            sum_sq, n_clipped = _control.cond(
-                max_g > m_max_hat, clipped_stats,
-                lambda: (sum_sq, jnp.zeros([], jnp.int32)))
-            norm = jnp.sqrt(sum_sq)
+        def leaf(g, m, v, m_max, m_norm, v_norm):
+            g, spike, m_max = adaclip(g.astype(jnp.float32), m_max)
+            sq_norm = jnp.sum(g * g)
+            norm = jnp.sqrt(sq_norm)
             m_norm = g1 * m_norm + (1.0 - g1) * norm
-            v_norm = gamma2_ * v_norm + (1.0 - gamma2_) * sum_sq
+            v_norm = gamma2_ * v_norm + (1.0 - gamma2_) * sq_norm
             m_norm_hat = m_norm / (1.0 - g1**s)
             v_norm_hat = v_norm / (1.0 - gamma2_**s)
             c = m_norm_hat / (jnp.sqrt(v_norm_hat) + eps_)
-            # AdaGN: g ← g/‖g‖·c (skipped for an all-zero tensor).
-            gain = jnp.where(norm > 0, c / jnp.where(norm > 0, norm, 1.0), 1.0)
-
-            def direction(g):
-                return adaclip(g.astype(jnp.float32)) * gain
-
+            g = jnp.where(norm > 0, g / norm * c, g)  # AdaGN, skipped for an all-zero g
             m_in = jnp.where(reset, 0.0, m.astype(jnp.float32))
-            m = (beta1 * m_in + (1.0 - beta1) * direction(g)).astype(m.dtype)
-            d = direction(g)
             v_in = jnp.where(reset, 0.0, v.astype(jnp.float32))
-            v = (b2_ * v_in + (1.0 - b2_) * d * d).astype(v.dtype)
+            m = (beta1 * m_in + (1.0 - beta1) * g).astype(m.dtype)
+            v = (b2_ * v_in + (1.0 - b2_) * g * g).astype(v.dtype)
             u = (m.astype(jnp.float32) / bc1) / (
                 jnp.sqrt(v.astype(jnp.float32)) / jnp.sqrt(bc2) + eps_)
-            return u.astype(g.dtype), m, v, m_max, m_norm, v_norm, n_clipped
+            return u, spike, m, v, m_max, m_norm, v_norm
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu, state.m_max, state.m_norm,
                            state.v_norm)
         is_tuple = lambda x: isinstance(x, tuple)  # noqa: E731
         part = lambda i: jax.tree.map(lambda o: o[i], out, is_leaf=is_tuple)  # noqa: E731
-        if not counting:
-            num_clipped = jnp.full([], _NOT_COUNTED, jnp.int32)
-        else:
-            total = sum(jax.tree.leaves(part(6)), jnp.zeros([], jnp.int32))
-            previous = state.num_clipped
-            if not isinstance(count_every, int):  # traced: −1 while counting is off
-                previous = jnp.where(jnp.asarray(count_every) > 0, previous, _NOT_COUNTED)
-            num_clipped = jnp.where(do_count, total, previous)
-        return part(0), ScaleByStableSpamState(
+        u = jax.tree.map(lambda u, g: u.astype(g.dtype), part(0), updates)
+        return u, ScaleByStableSpamState(
             count=count,
             step=jnp.where(reset, 1, step).astype(jnp.int32),
-            mu=part(1),
-            nu=part(2),
-            m_max=part(3),
-            m_norm=part(4),
-            v_norm=part(5),
-            num_clipped=num_clipped,
+            mu=part(2),
+            nu=part(3),
+            m_max=part(4),
+            m_norm=part(5),
+            v_norm=part(6),
+            num_clipped=_count.num_clipped(count_interval, count, state.num_clipped,
+                                           lambda: jax.tree.leaves(part(1))),
         )
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -280,6 +240,7 @@ def stable_spam(
     learning_rate: optax.ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
+    *,
     gamma1: jax.typing.ArrayLike = 0.7,
     gamma2: jax.typing.ArrayLike = 0.9,
     gamma3: jax.typing.ArrayLike = 0.999,
@@ -290,9 +251,8 @@ def stable_spam(
     weight_decay: optax.ScalarOrSchedule = 0.0,
     mask: Any | Callable[[optax.Params], Any] | None = None,
     mu_dtype: Any | None = None,
-    *,
     nu_dtype: Any | None = None,
-    count_every: int = 0,
+    count_interval: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Stable-SPAM with decoupled weight decay: x ← x − η_t (u_t + λ x).
 
@@ -302,10 +262,10 @@ def stable_spam(
     parameters, multiplied by η).
 
     Args:
-      learning_rate: scalar or schedule η_t (a concrete value must be > 0; the
-        official default is 1e-3).
-      b1, b2, gamma1, gamma2, gamma3, eps, total_steps, eta_min, reset_interval,
-        mu_dtype, nu_dtype, count_every: see :func:`scale_by_stable_spam`.
+      learning_rate: scalar or schedule η_t (the official default is 1e-3).
+      b1, b2: see :func:`scale_by_stable_spam`.
+      gamma1, gamma2, gamma3, eps, total_steps, eta_min, reset_interval, mu_dtype,
+        nu_dtype, count_interval: see :func:`scale_by_stable_spam`.
       weight_decay: decoupled weight decay λ ≥ 0, multiplied by η_t.
       mask: pytree or callable selecting the leaves that get weight decay.
 
@@ -321,13 +281,13 @@ def stable_spam(
       Huang et al., `Stable-SPAM: How to Train in 4-Bit More Stably than 16-Bit Adam
       <https://arxiv.org/abs/2502.17055>`_, 2025 (Algorithm 1).
     """
-    _validation.check_learning_rate(learning_rate)
-    _validation.check_nonnegative("weight_decay", weight_decay)
+    _common.check_learning_rate(learning_rate)
+    _common.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
         scale_by_stable_spam(
-            b1=b1, b2=b2, gamma1=gamma1, gamma2=gamma2, gamma3=gamma3, eps=eps,
+            b1, b2, gamma1=gamma1, gamma2=gamma2, gamma3=gamma3, eps=eps,
             total_steps=total_steps, eta_min=eta_min, reset_interval=reset_interval,
-            mu_dtype=mu_dtype, nu_dtype=nu_dtype, count_every=count_every),
+            mu_dtype=mu_dtype, nu_dtype=nu_dtype, count_interval=count_interval),
         optax.add_decayed_weights(weight_decay, mask),
         optax.scale_by_learning_rate(learning_rate),
     )
