@@ -187,6 +187,9 @@ def key_data(key: Any, name: str = "key") -> jax.Array:
     ``jax.random.key`` or raw key data."""
     if is_int(key):
         return jax.random.key_data(jax.random.key(int(key)))
+    if (isinstance(key, jax.Array) and key.ndim == 0
+            and jnp.issubdtype(key.dtype, jnp.integer)):  # an int injected as an array
+        return jax.random.key_data(jax.random.key(key))
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return jax.random.key_data(key)
     if isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.ndim >= 1:
