@@ -30,6 +30,7 @@ from absl import flags
 import gradkit
 from benchmarks import timing
 from examples.drop_muon_cnn import train as cnn_train
+from examples.drop_muon_cnn.configs import default as cnn_default
 from examples.muon_lm import train as lm_train
 from gradkit.models import transformer
 
@@ -113,8 +114,9 @@ def gpt_results():
 
 
 def cnn_results():
-    cfg = cnn_train.Config(channels=tuple(int(c) for c in FLAGS.channels),
-                           batch_size=FLAGS.batch_size, num_train=FLAGS.batch_size)
+    cfg = cnn_default.get_config()
+    cfg.update(channels=tuple(int(c) for c in FLAGS.channels), batch_size=FLAGS.batch_size,
+               num_train=FLAGS.batch_size)
     images, labels = cnn_train.make_data(cfg)
     model = cnn_train.CNN(cfg.channels, cfg.num_classes)
     params = model.init(jax.random.key(0), jnp.asarray(images[:1]))["params"]

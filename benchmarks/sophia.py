@@ -11,7 +11,7 @@ Sophia's extra passes are a forward+backward of the transformer (GNB) or a
 forward-over-reverse HVP (Hutchinson).
 
     python -m benchmarks.sophia
-    python -m benchmarks.sophia --model=gpt --batch_size=32   # examples/sophia/main.py's size
+    python -m benchmarks.sophia --model=gpt --batch_size=32   # the Sophia example's size
     python -m benchmarks.sophia --hidden=1024 --batch_size=512 --repeats=5
 """
 

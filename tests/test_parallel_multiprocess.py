@@ -1,8 +1,8 @@
 """A real multi-process run on JAX's own runtime (``jax.distributed.initialize``).
 
 Two processes on localhost, 4 virtual CPU devices each, train the reference LM
-(``examples/lm/main.py --parallel=mesh``, tiny config) over one 8-device mesh; the result
-must equal the single-process 8-device run (this pytest process, tests/conftest.py's 8
+(``python -m examples.lm.main --config.parallel=mesh``, tiny config) over one 8-device mesh;
+the result must equal the single-process 8-device run (this pytest process, tests/conftest.py's 8
 devices), and only process 0 may write files (metrics, config, plot, checkpoint metadata).
 """
 
@@ -18,14 +18,14 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from examples.lm import train
-from examples.lm.configs.default import Config
+from examples.lm import trainer
+from examples.lm.configs import default
 from tests.helpers import ROOT
 from tests.helpers import subprocess_env
 
 TINY = dict(d_model=16, num_layers=1, num_heads=2, seq_len=8, batch_size=8,
-            corpus_bytes=6000, eval_every=3, eval_batches=1, log_every=1, warmup_steps=1,
-            num_steps=3, checkpoint_every=3, parallel="mesh",
+            corpus_bytes=6000, eval_interval=3, eval_batches=1, log_interval=1, warmup_steps=1,
+            num_steps=3, checkpoint_interval=3, parallel="mesh",
             # SGD with momentum, not Adam: Adam turns the rounding noise of gradients that
             # are zero in exact arithmetic (the key bias: softmax ignores it) into ±lr steps,
             # so its parameters cannot be compared across reduction orders; SGD's can.
@@ -69,8 +69,8 @@ def _free_port() -> int:
 
 
 def _flags(config: dict) -> list[str]:
-    return [f"--{k}={json.dumps(v) if isinstance(v, dict) else v}"
-            for k, v in config.items()] + ["--noprogress"]
+    return [f"--config.{k}={json.dumps(v) if isinstance(v, dict) else v}"
+            for k, v in config.items()] + ["--config.progress=False"]
 
 
 @pytest.mark.slow
@@ -108,8 +108,9 @@ def test_two_processes_train_like_one_process_on_eight_devices(tmp_path):
                 if "process_1" in f.name]  # orbax wrote no array data for process 1
 
     # The same run in this process on one 8-device mesh.
-    want = train.train_and_evaluate(Config(**{**TINY, "checkpoint_every": 0, "progress": False}),
-                                    str(tmp_path / "single"))
+    single = trainer.replace(default.get_config(),
+                             **{**TINY, "checkpoint_interval": 0, "progress": False})
+    want = trainer.train_and_evaluate(single, str(tmp_path / "single"))
     records = [json.loads(line) for line in
                (workdir / "sgd" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3]  # every step once: one writer

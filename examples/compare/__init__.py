@@ -1,1 +1,4 @@
-"""gradkit's main demo: several optimizers on the reference LM (``examples/compare/main.py``)."""
+"""gradkit's main demo: several optimizers on the reference LM.
+
+Run ``python -m examples.compare.main`` from the repository root.
+"""

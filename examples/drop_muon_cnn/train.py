@@ -26,7 +26,6 @@ by a random contrast in [0.7, 1.3], plus Gaussian pixel noise (σ = ``noise``).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -37,25 +36,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from ml_collections import ConfigDict as Config
 
 import gradkit
-
-
-@dataclasses.dataclass
-class Config:
-    channels: tuple[int, ...] = (16, 32, 64)
-    image_size: int = 28
-    num_classes: int = 10
-    num_train: int = 8192
-    noise: float = 0.6
-    batch_size: int = 256
-    num_steps: int = 300
-    learning_rate: float = 0.05  # Muon matrices (conv kernels, head)
-    adam_learning_rate: float = 3e-3  # biases
-    target_accuracy: float = 0.9  # training accuracy (EMA of batch accuracy) to reach
-    log_every: int = 10
-    seed: int = 0
-    progress: bool = True
+from examples import config_checks
 
 
 def make_data(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
@@ -105,8 +89,17 @@ def make_optimizer(cfg: Config, always_full: bool) -> optax.GradientTransformati
                              seed=cfg.seed, adam_learning_rate=cfg.adam_learning_rate)
 
 
-def train_and_evaluate(cfg: Config, workdir: str) -> dict[str, Any]:
+def validate(config) -> None:
+    """Raises ``ValueError`` naming the first invalid field of ``config``."""
+    config_checks.check_positive_ints(config, "num_train", "batch_size", "num_steps",
+                                      "log_interval")
+    config_checks.check_learning_rates(config, "learning_rate", "adam_learning_rate")
+
+
+def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     """Trains Muon and Drop-Muon interleaved; writes ``metrics.jsonl`` and ``summary.json``."""
+    validate(config)
+    cfg = config
     os.makedirs(workdir, exist_ok=True)
     images, labels = make_data(cfg)
     model = CNN(cfg.channels, cfg.num_classes)
@@ -177,7 +170,7 @@ def train_and_evaluate(cfg: Config, workdir: str) -> dict[str, Any]:
             if run["reached"] is None and ema >= cfg.target_accuracy:
                 run["reached"], run["reached_time"] = step, run["clock"]
             records[name] = dict(loss=loss, acc=acc, acc_ema=ema, clock=run["clock"])
-        if step % cfg.log_every == 0 or step == cfg.num_steps:
+        if step % cfg.log_interval == 0 or step == cfg.num_steps:
             with open(metrics_path, "a") as f:
                 f.write(json.dumps({"step": step, **records}) + "\n")
         if bar is not None:
@@ -185,7 +178,7 @@ def train_and_evaluate(cfg: Config, workdir: str) -> dict[str, Any]:
     if bar is not None:
         bar.close()
 
-    summary = {"config": dataclasses.asdict(cfg)}
+    summary = {"config": cfg.to_dict()}
     for name, run in runs.items():
         summary[name] = {
             "steps_to_target": run["reached"], "seconds_to_target": run["reached_time"],

@@ -1,6 +1,6 @@
 r"""Backprop-free byte-level language modelling with EGGROLL (toy scale).
 
-Importable logic of ``examples/eggroll_lm/main.py`` (no flags): :class:`Config` and
+The logic of ``python -m examples.eggroll_lm.main`` (configuration: ``configs/default.py``):
 :func:`train_and_evaluate`. A minGRU byte model (``gradkit.models.mingru``, vocabulary
 256) is trained without gradients: each step, N members (low-rank perturbations of every
 Dense/Embed matrix) score the same batch of text; fitness is −(mean cross-entropy);
@@ -16,61 +16,48 @@ byte, of the mean model on held-out text) to the workdir.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
-from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from ml_collections import ConfigDict as Config
 from tqdm import tqdm
 
 import gradkit
+from examples import config_checks
 from gradkit.data import text
 from gradkit.models.mingru import MinGRULM
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """One EGGROLL LM run (defaults: 300 ES steps on the generated corpus)."""
-
-    steps: int = 300  # ES steps
-    population: int = 64  # population size N (even)
-    sigma: float = 0.02  # perturbation scale σ
-    rank: int = 1  # rank r of the matrix perturbations
-    learning_rate: float = 0.01  # Adam learning rate
-    features: int = 64  # model width
-    depth: int = 2  # minGRU layers
-    batch: int = 16  # sequences per step (shared by all members)
-    seq_len: int = 64  # bytes (characters) per sequence
-    eval_every: int = 25  # held-out evaluation period (steps)
-    seed: int = 0  # seed of init, noise, data order and generated corpus
-    data_path: str | None = None  # local text file or directory (None: generated)
-    corpus_bytes: int = 200_000  # size of the generated corpus
-    # Head bias at init: the training data's log unigram prior, or zeros.
-    head_bias_init: Literal["unigram", "zeros"] = "unigram"
-
 
 # Held-out windows (evenly spaced over the validation tail) scored at each evaluation.
 HELD_OUT_WINDOWS = 64
 
 
-def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> dict:
+def validate(config) -> None:
+    """Raises ``ValueError`` naming the first invalid field of ``config``."""
+    config_checks.check_positive_ints(config, "steps", "population", "rank", "features", "depth",
+                                      "batch", "seq_len", "eval_interval")
+    config_checks.check_learning_rates(config, "learning_rate", "sigma")
+
+
+def train_and_evaluate(config: Config, workdir: str) -> dict:
     """Trains; writes metrics.jsonl, final.json and loss.png to ``workdir``; returns the
     final result (held-out bits per character, uniform and unigram baselines, wall time)."""
+    validate(config)
+    progress = config.progress
     cfg = config
     os.makedirs(workdir, exist_ok=True)
-    data = text.load_text(cfg.data_path, num_bytes=cfg.corpus_bytes, seed=cfg.seed)
+    data = text.load_text(cfg.data_path, num_bytes=cfg.corpus_bytes, key=cfg.seed)
     head_bias = None
     if cfg.head_bias_init == "unigram":
         head_bias = tuple(text.unigram_log_prior(data.train).tolist())
     model = MinGRULM(text.VOCAB_SIZE, cfg.features, cfg.depth, head_bias_init=head_bias)
     n, sigma, rank, t = cfg.population, cfg.sigma, cfg.rank, cfg.seq_len
     params = model.init(jax.random.key(cfg.seed), jnp.zeros((1, t), jnp.int32))["params"]
-    opt = optax.chain(gradkit.scale_by_eggroll(sigma, rank, key=cfg.seed),
+    opt = optax.chain(gradkit.scale_by_eggroll(sigma, rank=rank, key=cfg.seed),
                       optax.adam(cfg.learning_rate))
     opt_state = opt.init(params)
 
@@ -99,7 +86,7 @@ def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> d
                                                batch["targets"])
             row = {"step": i + 1, "population_loss_nats": float(pop_loss),
                    "wall_s": time.time() - start}
-            if (i + 1) % cfg.eval_every == 0 or i + 1 == cfg.steps or i == 0:
+            if (i + 1) % cfg.eval_interval == 0 or i + 1 == cfg.steps or i == 0:
                 row["heldout_bits_per_char"] = float(evaluate(params, held_batch)) / np.log(2)
             history.append(row)
             log.write(json.dumps(row) + "\n")

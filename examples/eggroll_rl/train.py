@@ -1,6 +1,6 @@
 r"""EGGROLL on a gymnax environment (CartPole-v1 by default) with an MLP policy.
 
-Importable logic of ``examples/eggroll_rl/main.py`` (no flags): :class:`Config` and
+The logic of ``python -m examples.eggroll_rl.main`` (configuration: ``configs/default.py``):
 :func:`train_and_evaluate`. Backprop-free: every generation, N perturbed policies (low-rank
 perturbations of every Dense kernel, dense noise on biases) play one episode each; their
 returns are the fitness, ``gradkit.scale_by_eggroll`` turns them into the ES update and
@@ -16,40 +16,21 @@ final mean policy over ``eval_episodes`` episodes, wall time, seed) and
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
 import time
-from typing import Literal
 
 import gymnax
 import jax
 import jax.numpy as jnp
 import optax
+from ml_collections import ConfigDict as Config
 from tqdm import tqdm
 
 import gradkit
+from examples import config_checks
 from gradkit.models.policy import MLPPolicy
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """One EGGROLL RL run (defaults: CartPole-v1, the README's run)."""
-
-    env: str = "CartPole-v1"  # gymnax environment id (CartPole-v1, Acrobot-v1, Pendulum-v1)
-    generations: int = 60  # ES generations (optimizer steps)
-    population: int = 64  # population size N (even: antithetic pairs)
-    sigma: float = 0.1  # perturbation scale σ
-    rank: int = 1  # rank r of the matrix perturbations
-    learning_rate: float = 0.03  # learning rate of the optimizer after the ES estimate
-    optimizer: Literal["adam", "sgd"] = "adam"
-    fitness_shaping: Literal["zscore", "centered_rank", "raw"] = "zscore"
-    hidden: tuple[int, ...] = (64, 64)  # hidden widths of the MLP policy
-    max_steps: int = 0  # episode length cap (0: the environment's own)
-    eval_every: int = 5  # evaluate the mean policy every this many generations
-    eval_episodes: int = 100  # episodes of the final evaluation
-    seed: int = 0  # seed of the policy init, the ES noise and the episodes
 
 
 def make_env(name: str, max_steps: int):
@@ -83,9 +64,18 @@ def episode_returns(env, env_params, act, keys, horizon):
     return total
 
 
-def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> dict:
+def validate(config) -> None:
+    """Raises ``ValueError`` naming the first invalid field of ``config``."""
+    config_checks.check_positive_ints(config, "generations", "population", "rank", "eval_interval",
+                                      "eval_episodes")
+    config_checks.check_learning_rates(config, "learning_rate", "sigma")
+
+
+def train_and_evaluate(config: Config, workdir: str) -> dict:
     """Trains; writes metrics.jsonl, final.json and learning_curve.png to ``workdir``;
     returns the final result (mean/min return of the mean policy, wall times)."""
+    validate(config)
+    progress = config.progress
     cfg = config
     os.makedirs(workdir, exist_ok=True)
     env, env_params, action_dim, continuous, scale = make_env(cfg.env, cfg.max_steps)
@@ -99,7 +89,7 @@ def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> d
     inner = (optax.adam(cfg.learning_rate) if cfg.optimizer == "adam"
              else optax.sgd(cfg.learning_rate))
     opt = optax.chain(
-        gradkit.scale_by_eggroll(sigma, rank, fitness_shaping=cfg.fitness_shaping,
+        gradkit.scale_by_eggroll(sigma, rank=rank, fitness_shaping=cfg.fitness_shaping,
                                  key=cfg.seed),
         inner)
     opt_state = opt.init(params)
@@ -144,7 +134,7 @@ def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> d
                    "fitness_mean": float(jnp.mean(fitness)),
                    "fitness_max": float(jnp.max(fitness)),
                    "wall_s": time.time() - start}
-            if (gen + 1) % cfg.eval_every == 0 or gen + 1 == cfg.generations:
+            if (gen + 1) % cfg.eval_interval == 0 or gen + 1 == cfg.generations:
                 row["eval_return"] = float(jnp.mean(evaluate(params, eval_key,
                                                              cfg.eval_episodes)))
             history.append(row)

@@ -1,6 +1,6 @@
 r"""Grokking at the edge of numerical stability: StableMax and ⊥Grad on a op b mod p.
 
-Importable logic of ``examples/grokking/main.py`` (no flags): :class:`Config` and
+The logic of ``python -m examples.grokking.main`` (configuration: ``configs/default.py``):
 :func:`train_and_evaluate`. Reproduces the claims of Prieto et al., "Grokking at the Edge
 of Numerical Stability" (2025, arXiv 2501.04697) with the paper's setup: the MLP
 2p → 200 → 200 → p on one-hot operands, full-batch training (one step per epoch), a
@@ -12,7 +12,7 @@ random 40% train split.
   * ⊥AdamW without weight decay generalises in far fewer epochs than AdamW with it.
 
 Each epoch is one full-batch step; epochs run inside jitted ``lax.fori_loop``s,
-``chunk`` epochs per call. Every ``log_every`` epochs (metrics cost more than a step, so
+``chunk`` epochs per call. Every ``log_interval`` epochs (metrics cost more than a step, so
 they are not computed every epoch), one row of metrics of the current parameters (before
 that epoch's update; epoch 0 is the initialisation, and a last row has the final
 parameters) goes to ``<workdir>/metrics.jsonl``: train loss and accuracy, test loss and
@@ -28,36 +28,13 @@ command of each: docs/grokking.md.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
-from typing import Literal
 
+from ml_collections import ConfigDict as Config
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """One grokking run (defaults: the paper's Figure 6 ⊥AdamW run, 300 epochs)."""
-
-    op: Literal["+", "-", "*", "/"] = "+"  # operation a op b mod p
-    p: int = 113  # modulus (prime for "/")
-    train_fraction: float = 0.4  # fraction of all pairs used for training
-    loss: Literal["softmax", "stablemax"] = "softmax"  # cross-entropy kind
-    optimizer: Literal["adamw", "perp_adamw", "sgd", "perp_sgd"] = "perp_adamw"
-    lr: float = 0.005  # learning rate
-    weight_decay: float = 0.0  # decoupled for AdamW, L2 for SGD
-    b1: float = 0.9  # AdamW beta1
-    b2: float = 0.99  # AdamW beta2 (paper 0.99; its StableMax runs 0.999)
-    adam_eps: float = 1e-25  # AdamW epsilon (paper: 1e-25)
-    momentum: float = 0.8  # SGD momentum (paper's ⊥SGD: 0.8)
-    dtype: Literal["float32", "float64"] = "float32"  # model and loss dtype
-    model: Literal["mlp", "transformer"] = "mlp"
-    epochs: int = 300  # full-batch epochs (steps)
-    log_every: int = 10  # log all metrics (train and test) every this many epochs
-    chunk: int = 1000  # epochs per jitted call (a multiple of log_every)
-    stop_at_test_acc: float = 0.0  # if > 0, stop after the chunk reaching this test acc
-    max_minutes: float = 0.0  # if > 0, stop after the first chunk ending past this time
-    seed: int = 0  # seed of the split and the initialisation
+from examples import config_checks
 
 
 def make_optimizer(config: Config):
@@ -80,21 +57,26 @@ def make_optimizer(config: Config):
     return gradkit.perp_sgd(lr, momentum=momentum or None, l2_coupled=weight_decay)
 
 
-def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> dict:
+def validate(config) -> None:
+    """Raises ``ValueError`` naming the first invalid field of ``config``."""
+    config_checks.check_positive_ints(config, "p", "epochs", "log_interval", "chunk")
+    config_checks.check_learning_rates(config, "lr", "weight_decay")
+    if config.epochs % config.log_interval or config.chunk % config.log_interval:
+        raise ValueError(f"config.epochs ({config.epochs}) and config.chunk ({config.chunk}) "
+                         f"must be multiples of config.log_interval ({config.log_interval}).")
+
+
+def train_and_evaluate(config: Config, workdir: str) -> dict:
     """Trains; writes metrics.jsonl, summary.json and grokking.png to ``workdir``; returns
     the summary (``config``, ``epochs_run``, ``epochs_to_95_test``, final/max test
     accuracy, the last logged row, wall time)."""
+    validate(config)
+    progress = config.progress
     c = config
     op, p, train_fraction, loss, model = c.op, c.p, c.train_fraction, c.loss, c.model
     optimizer, lr, weight_decay, dtype, seed = c.optimizer, c.lr, c.weight_decay, c.dtype, c.seed
-    epochs, log_every, chunk = c.epochs, c.log_every, c.chunk
+    epochs, log_interval, chunk = c.epochs, c.log_interval, c.chunk
     stop_at_test_acc, max_minutes = c.stop_at_test_acc, c.max_minutes
-    for name, value in (("epochs", epochs), ("log_every", log_every), ("chunk", chunk)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    if epochs % log_every or chunk % log_every:
-        raise ValueError(f"`epochs` ({epochs}) and `chunk` ({chunk}) must be multiples of "
-                         f"`log_every` ({log_every}).")
     import jax
 
     if dtype == "float64":
@@ -172,15 +154,15 @@ def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> d
             cos_nlm=jnp.vdot(-g, w) / (jnp.linalg.norm(g) * jnp.linalg.norm(w) + 1e-30),
         )
 
-    def log_interval(carry, first_epoch):
-        # Metrics are computed once per `log_every` epochs: they cost more than a step.
+    def logged_period(carry, first_epoch):
+        # Metrics are computed once per `log_interval` epochs: they cost more than a step.
         row = metrics(carry[0])
-        carry = jax.lax.fori_loop(first_epoch, first_epoch + log_every, train_epoch, carry)
+        carry = jax.lax.fori_loop(first_epoch, first_epoch + log_interval, train_epoch, carry)
         return carry, row
 
     @jax.jit
     def run_chunk(params, opt_state, first_epochs):
-        return jax.lax.scan(log_interval, (params, opt_state), first_epochs)
+        return jax.lax.scan(logged_period, (params, opt_state), first_epochs)
 
     try:
         from tqdm import tqdm
@@ -198,10 +180,10 @@ def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> d
     with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
         while done < epochs:
             n = min(chunk, epochs - done)
-            firsts = jnp.arange(done, done + n, log_every, dtype=jnp.int32)
+            firsts = jnp.arange(done, done + n, log_interval, dtype=jnp.int32)
             (params, opt_state), m = run_chunk(params, opt_state, firsts)
             m = jax.device_get(m)
-            for i, epoch in enumerate(range(done, done + n, log_every)):
+            for i, epoch in enumerate(range(done, done + n, log_interval)):
                 record(f, {"epoch": epoch, **{k: float(v[i]) for k, v in m.items()}})
             f.flush()  # long runs: rows are readable while training continues
             done += n
@@ -220,7 +202,7 @@ def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> d
     if bar is not None:
         bar.close()
     summary = dict(
-        config=dict(dataclasses.asdict(config), n_train=len(data.y_train),
+        config=dict(config.to_dict(), n_train=len(data.y_train),
                     n_test=len(data.y_test)),
         epochs_run=done,
         epochs_to_95_test=next((r["epoch"] for r in rows if r["test_acc"] >= 0.95), None),

@@ -1,6 +1,7 @@
 r"""Layer-level gradient rules on generated image-like data: TrAct, ReSTE, Ghost BatchNorm.
 
-Importable training logic (no flags; ``main.py`` holds them). Three experiments:
+The logic of ``python -m examples.layers.main`` (configuration: ``configs/default.py``).
+Three experiments:
 
 * ``tract``: a small CNN whose first 4×4 patch conv is plain or TrAct (λ = 0.1), same init,
   same batches, for each optimizer setting; epochs until the test accuracy first reaches
@@ -23,7 +24,6 @@ downloads. Every run appends rows to ``metrics.jsonl`` in the workdir.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -35,44 +35,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from ml_collections import ConfigDict as Config
 from tqdm import tqdm
 
 import gradkit
+from examples import config_checks
 from gradkit import layers
-
-
-@dataclasses.dataclass
-class Config:
-    """Every knob of the three experiments (``main.py`` exposes them as flags)."""
-
-    experiments: tuple[str, ...] = ("tract", "reste", "ghost_bn")
-    seeds: int = 2
-    image_size: int = 16
-    num_classes: int = 10
-    num_train: int = 2048
-    num_test: int = 1024
-    noise: float = 0.4
-    batch_size: int = 128
-    # TrAct
-    tract_epochs: int = 10
-    tract_target: float = 0.85
-    tract_lam: float = 0.1
-    tract_optimizers: tuple[str, ...] = ("sgd:0.08", "adam:0.003")
-    tract_input_scales: tuple[float, ...] = (1.0, 0.1)
-    width: int = 32
-    # ReSTE
-    reste_epochs: int = 20
-    reste_hidden: int = 128
-    reste_lr: float = 0.1
-    reste_fixed_o: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 5.0)
-    reste_o_end: float = 3.0
-    reste_noise: float = 2.0  # pixel noise of the template data (σ = 2·reste_noise)
-    # Ghost BN
-    gbn_epochs: int = 10
-    gbn_large_batch: int = 512
-    gbn_ghost: int = 128
-    gbn_lr: float = 0.05
-
 
 # ----------------------------------------------------------------------------- data
 
@@ -526,8 +494,18 @@ def plot(rows: list[dict], cfg: Config, path: str) -> None:
     plt.close(fig)
 
 
-def train_and_evaluate(cfg: Config, workdir: str) -> dict[str, Any]:
+def validate(config) -> None:
+    """Raises ``ValueError`` naming the first invalid field of ``config``."""
+    config_checks.check_positive_ints(config, "seeds", "num_train", "num_test", "batch_size",
+                                      "tract_epochs", "reste_epochs", "gbn_epochs",
+                                      "gbn_large_batch", "gbn_ghost")
+    config_checks.check_learning_rates(config, "reste_lr", "gbn_lr")
+
+
+def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
     """Runs the selected experiments; writes metrics.jsonl, summary.json and layers.png."""
+    validate(config)
+    cfg = config
     os.makedirs(workdir, exist_ok=True)
     rows: list[dict] = []
     with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:

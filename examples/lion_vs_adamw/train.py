@@ -1,6 +1,6 @@
 r"""Lion vs AdamW on a generated classification task (a small Flax MLP).
 
-Importable logic of ``examples/lion_vs_adamw/main.py`` (no flags): :class:`Config` and
+The logic of ``python -m examples.lion_vs_adamw.main`` (configuration: ``configs/default.py``):
 :func:`train_and_evaluate`. Labels come from a random "teacher" MLP and every step draws a
 fresh batch, so the data needs no download and the comparison measures optimisation, not
 overfitting (test loss is measured on a fixed held-out sample). Following the Lion paper's
@@ -11,7 +11,6 @@ Writes ``metrics.jsonl`` (one line per optimizer per evaluation) and ``loss.png`
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -20,28 +19,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+from ml_collections import ConfigDict as Config
 from tqdm import tqdm
 
 import gradkit
+from examples import config_checks
 from gradkit.models.mlp import MLP
 
 NUM_FEATURES, NUM_CLASSES, TEACHER_WIDTH, TEACHER_SEED = 32, 10, 64, 1234
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """Lion vs AdamW (defaults: the README's run)."""
-
-    steps: int = 2000  # training steps per optimizer
-    batch_size: int = 128
-    num_test: int = 2048  # held-out examples
-    width: int = 128  # hidden width of the student MLP
-    adamw_lr: float = 3e-3
-    adamw_wd: float = 1e-2
-    lion_lr: float = 3e-4  # paper: 3-10x below AdamW's
-    lion_wd: float = 1e-1  # paper: 3-10x above AdamW's
-    eval_every: int = 50  # evaluate every this many steps
-    seed: int = 0  # data, init and batches
 
 
 def _mlp(width: int) -> MLP:
@@ -87,7 +72,7 @@ def train_one(name: str, optimizer: optax.GradientTransformation, config: Config
     start = time.perf_counter()
     for t in tqdm(range(1, config.steps + 1), desc=name, leave=False, disable=not progress):
         params, opt_state, loss = step(params, opt_state, jax.random.fold_in(batch_key, t))
-        if t % config.eval_every == 0 or t == config.steps:
+        if t % config.eval_interval == 0 or t == config.steps:
             test_loss, test_acc = evaluate(params, x_test, y_test)
             records.append(dict(optimizer=name, step=t, train_loss=float(loss),
                                 test_loss=float(test_loss), test_accuracy=float(test_acc),
@@ -112,9 +97,18 @@ def plot(records: list[dict], path: str) -> None:
     fig.savefig(path, dpi=100)
 
 
-def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> dict:
+def validate(config) -> None:
+    """Raises ``ValueError`` naming the first invalid field of ``config``."""
+    config_checks.check_positive_ints(config, "steps", "batch_size", "num_test", "width",
+                                      "eval_interval")
+    config_checks.check_learning_rates(config, "adamw_lr", "adamw_wd", "lion_lr", "lion_wd")
+
+
+def train_and_evaluate(config: Config, workdir: str) -> dict:
     """Trains AdamW and Lion; writes metrics.jsonl and loss.png to ``workdir``; returns
     each optimizer's last record (final test loss/accuracy, seconds)."""
+    validate(config)
+    progress = config.progress
     os.makedirs(workdir, exist_ok=True)
     optimizers = {
         "adamw": optax.adamw(config.adamw_lr, weight_decay=config.adamw_wd),

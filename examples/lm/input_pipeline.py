@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+from ml_collections import ConfigDict as Config
 
-from examples.lm.configs.default import Config
 from gradkit.data import text
 
 
 def load_dataset(config: Config) -> text.TextData:
     """Train/validation byte arrays of ``config`` (``data_path`` or the generated corpus)."""
-    return text.load_text(config.data_path, num_bytes=config.corpus_bytes, seed=config.seed,
+    return text.load_text(config.data_path, num_bytes=config.corpus_bytes, key=config.seed,
                           val_fraction=config.val_fraction)
 
 

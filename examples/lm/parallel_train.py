@@ -1,7 +1,7 @@
 """Data-parallel training steps on JAX's own runtime: ``jax.pmap`` and ``jax.jit`` over a Mesh.
 
 The batch is split over devices and gradients are averaged, so every device applies the
-same update. Used by the reference LM (:mod:`examples.lm.train`); nothing here is
+same update. Used by the reference LM (:mod:`examples.lm.trainer`); nothing here is
 specific to it. Multi-process (multi-host) runs need nothing more: call
 ``jax.distributed.initialize`` first, then :func:`make_data_mesh` spans the devices of all
 processes and :func:`shard_batch` assembles the global batch from each process's rows.

@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from examples.lm.train import read_jsonl
+from examples.lm.trainer import read_jsonl
 
 # One style per run, so runs whose curves coincide stay visible: the dashes and hollow
 # markers of the run drawn on top let the one below show through.

@@ -1,8 +1,8 @@
 """AdamW vs 8-bit AdamW vs FRUGAL vs Fira on the reference byte-level LM: importable logic of
-``examples/memory/main.py``.
+``python -m examples.memory.main``.
 
 Protocol (fixed before any run): every method trains the same model from the same init on
-the same batches (``examples/lm/train.py``: warm-up + cosine schedule, the demo's 600 steps)
+the same batches (``examples/lm/trainer.py``: warm-up + cosine schedule, the demo's 600 steps)
 and is measured by its final validation loss, the bytes of its optimizer state per
 parameter (summed over the actual state pytree after training) and steps per second.
 AdamW uses the LM example's defaults (peak 3e-3, weight decay 0.1 on matrices); 8-bit AdamW the
@@ -16,17 +16,16 @@ AdamW's rate and at its paper's 0.01, both reported.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from typing import Any
 
 import jax
+import ml_collections
 
 import gradkit
 from examples.lm import report
-from examples.lm import train as lm_train
-from examples.lm.configs.default import Config
+from examples.lm import trainer
 
 ADAMW_PEAK = 3e-3
 
@@ -64,27 +63,29 @@ def body_kernel_mask(params: Any) -> Any:
         and x.ndim == 2, params)
 
 
-def method_config(method: str, base: Config) -> Config:
+def method_config(method: str, base: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     optimizer, lr, kwargs = ALL_METHODS[method]
     kwargs = dict(kwargs)
-    kwargs["weight_decay"] = lm_train.OPTIMIZER_DEFAULTS["adamw"]["weight_decay"]
+    kwargs["weight_decay"] = trainer.OPTIMIZER_DEFAULTS["adamw"]["weight_decay"]
+    kwargs["mask"] = trainer.decay_mask
     if optimizer == "frugal":
         kwargs["frugal_mask"] = body_kernel_mask
     if optimizer == "fira":
         kwargs["fira_mask"] = body_kernel_mask
         kwargs["rank"] = max(1, base.d_model // 4)
-    return dataclasses.replace(base, optimizer=optimizer, run_name=method, learning_rate=lr,
-                               opt_kwargs=kwargs)
+    return trainer.replace(base, optimizer=optimizer, run_name=method, learning_rate=lr,
+                           opt_kwargs=kwargs)
 
 
-def run_comparison(methods: list[str], base: Config, workdir: str) -> list[dict]:
+def run_comparison(methods: list[str], base: ml_collections.ConfigDict,
+                   workdir: str) -> list[dict]:
     """Trains each method; appends one row per run to ``<workdir>/memory.jsonl``."""
     os.makedirs(workdir, exist_ok=True)
     out_path = os.path.join(workdir, "memory.jsonl")
     rows = []
     for method in methods:
         cfg = method_config(method, base)
-        result = lm_train.train_and_evaluate(cfg, workdir)
+        result = trainer.train_and_evaluate(cfg, workdir)
         state_bytes = gradkit.memory.state_bytes(result["opt_state"])
         row = {"method": method, "optimizer": cfg.optimizer, "lr": cfg.learning_rate,
                "final_val_loss": result["final_val_loss"],
@@ -117,3 +118,14 @@ def plot(workdir: str, rows: list[dict]) -> str:
     n = rows[0]["num_params"] if rows else 0
     return report.plot_runs(runs, os.path.join(workdir, "memory.png"),
                             f"byte-level LM, {n:,} params")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Trains ``config.methods`` on the LM of ``config``; returns the rows, the markdown
+    table and the path of the plot."""
+    trainer.validate(config)
+    unknown = [m for m in config.methods if m not in ALL_METHODS]
+    if unknown:
+        raise ValueError(f"config.methods: unknown {unknown}; choose among {list(ALL_METHODS)}.")
+    rows = run_comparison(list(config.methods), config, workdir)
+    return {"rows": rows, "table": summary_table(rows), "plot": plot(workdir, rows)}

@@ -3,7 +3,7 @@
 Each ``run_<experiment>(config, workdir)`` trains on generated data, appends rows to
 ``<workdir>/metrics.jsonl``, saves ``<workdir>/<experiment>.png`` and returns a summary
 dict (also written to ``<workdir>/<experiment>_summary.json``). ``config`` is any object
-with the attributes listed in each function (``main.py`` passes its flags).
+with the attributes listed in each function (``configs/default.py``).
 
 * ``pcgrad_toy``: the 2-D two-task landscape (CAGrad's version of PCGrad's Figure 1):
   Adam on the summed loss vs PCGrad→Adam from the same starting points.
@@ -31,6 +31,7 @@ import optax
 from tqdm import tqdm
 
 import gradkit
+from examples import config_checks
 
 matplotlib.use("Agg")
 import itertools
@@ -111,9 +112,9 @@ def toy_trajectory(method: str, start, steps: int, learning_rate: float = 1e-3,
 
 
 def run_pcgrad_toy(config: Any, workdir: str) -> dict:
-    """config: toy_steps, toy_starts (list of "x:y"), learning_rate_toy."""
+    """config: toy_steps, toy_starts (pairs (x, y)), learning_rate_toy."""
     os.makedirs(workdir, exist_ok=True)
-    starts = [tuple(float(v) for v in s.split(":")) for s in config.toy_starts]
+    starts = [tuple(float(v) for v in s) for s in config.toy_starts]
     rows, summary = [], {"steps": config.toy_steps, "runs": []}
     paths = {}
     for start in tqdm(starts, desc="pcgrad toy"):
@@ -209,7 +210,7 @@ def gcond_train(mode: str, config: Any, data, val, key):
     keys = jax.random.split(key, config.gcond_steps)
     for t in tqdm(range(config.gcond_steps), desc=f"gcond {mode}", leave=False):
         params, state = step(params, state, keys[t])
-        if (t + 1) % config.log_every == 0 or t + 1 == config.gcond_steps:
+        if (t + 1) % config.log_interval == 0 or t + 1 == config.gcond_steps:
             v = np.asarray(val_loss(params, val))
             rows.append({"mode": mode, "step": t + 1, "grad_evals": (t + 1) * evals_per_step,
                          "val_loss1": float(v[0]), "val_loss2": float(v[1]),
@@ -219,7 +220,7 @@ def gcond_train(mode: str, config: Any, data, val, key):
 
 def run_gcond_toy(config: Any, workdir: str) -> dict:
     """config: gcond_steps, gcond_micro_batches, gcond_micro_batch_size, gcond_hidden,
-    gcond_learning_rate, gcond_seeds, log_every, seed."""
+    gcond_learning_rate, gcond_seeds, log_interval, seed."""
     os.makedirs(workdir, exist_ok=True)
     key = jax.random.key(config.seed)
     data = make_two_task_data(jax.random.fold_in(key, 1), 4096)
@@ -301,7 +302,7 @@ def adadagrad_train(adaptive: bool, config: Any, data, key):
         samples += b
         if adaptive:
             controller.update(int(proposal))
-        if (t + 1) % config.ada_eval_every == 0:
+        if (t + 1) % config.ada_eval_interval == 0:
             loss = float(full_loss(params))
             rows.append({"adaptive": adaptive, "step": t + 1, "batch_size": b,
                          "samples": samples, "train_loss": loss, "proposal": int(proposal)})
@@ -312,7 +313,7 @@ def adadagrad_train(adaptive: bool, config: Any, data, key):
 
 def run_adadagrad(config: Any, workdir: str) -> dict:
     """config: ada_steps, ada_initial_batch, ada_max_batch, ada_hidden, ada_learning_rate,
-    ada_optimizer, ada_test, ada_eta, ada_theta, ada_nu, ada_target_loss, ada_eval_every,
+    ada_optimizer, ada_test, ada_eta, ada_theta, ada_nu, ada_target_loss, ada_eval_interval,
     seed."""
     os.makedirs(workdir, exist_ok=True)
     key = jax.random.key(config.seed)
@@ -452,8 +453,24 @@ RUNNERS = {"pcgrad_toy": run_pcgrad_toy, "gcond_toy": run_gcond_toy,
            "adadagrad": run_adadagrad, "sven": run_sven}
 
 
+def validate(config) -> None:
+    """Raises ``ValueError`` naming the first invalid field of ``config``."""
+    config_checks.check_positive_ints(config, "toy_steps", "gcond_steps", "gcond_micro_batches",
+                                      "gcond_micro_batch_size", "ada_steps",
+                                      "ada_initial_batch", "ada_max_batch",
+                                      "ada_eval_interval", "sven_epochs", "sven_batch_size",
+                                      "log_interval")
+    config_checks.check_learning_rates(config, "learning_rate_toy", "gcond_learning_rate",
+                                       "ada_learning_rate", "sven_learning_rate",
+                                       "adam_learning_rate")
+    unknown = [e for e in config.experiments if e not in EXPERIMENTS]
+    if unknown:
+        raise ValueError(f"config.experiments: unknown {unknown}; choose among {EXPERIMENTS}.")
+
+
 def train_and_evaluate(config: Any, workdir: str) -> dict:
     """Runs ``config.experiments`` (names from EXPERIMENTS); returns their summaries."""
+    validate(config)
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, "metrics.jsonl")
     if os.path.exists(path):

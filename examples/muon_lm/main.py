@@ -1,50 +1,39 @@
 r"""AuON vs Frobenius-normalised Nesterov SGD vs optax Muon vs AdamW on the reference LM.
 
-  python examples/muon_lm/main.py --workdir=/tmp/muon_lm            # full grid, ~12 runs
-  python examples/muon_lm/main.py --methods=auon,contrib.muon --num_steps=100
+From the repository root::
 
-Each method trains at every learning rate of its fixed 3-point grid (``train.GRIDS``);
-prints a markdown table (best final validation loss per method, all grid values) and
-writes ``<workdir>/muon_lm.jsonl`` and the loss curves of every run to ``muon_lm.png``.
-Model/data/loop flags are the LM's (``examples/lm/cli.py``; ``--help`` lists them).
+  python -m examples.muon_lm.main --workdir=/tmp/muon_lm     # full grid, ~12 runs
+  python -m examples.muon_lm.main --config.methods='("auon", "contrib.muon")' \
+      --config.num_steps=100
+
+Each method trains at every learning rate of its fixed 3-point grid (``train.GRIDS``;
+``config.grid_override`` replaces them); prints a markdown table (best final validation
+loss per method, all grid values) and writes ``<workdir>/muon_lm.jsonl`` and the loss
+curves of every run to ``muon_lm.png``. The configuration is
+``examples/muon_lm/configs/default.py`` (the LM's fields plus the grid's).
 """
 
-from __future__ import annotations
-
-import os
 import pathlib
-import sys
-
-if __package__ in (None, ""):  # run by path: make the `examples` package importable
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from absl import app
 from absl import flags
+from ml_collections import config_flags
 
-from examples.lm import cli
-from examples.lm import report
-from examples.muon_lm import train
-
-cli.define_flags()
-flags.DEFINE_list("methods", ["adamw", "contrib.muon", "auon", "frob_nesterov"],
-                  f"Methods among {sorted(train.GRIDS)}.")
-flags.DEFINE_list("grid_override", [], "Use only these learning rates for every method.")
-flags.DEFINE_float("target_val_loss", 2.0, "Validation loss whose first crossing is reported.")
-flags.adopt_module_key_flags(cli)
 FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", "/tmp/gradkit_muon_lm", "Output directory.")
+config_flags.DEFINE_config_file(
+    "config", str(pathlib.Path(__file__).parent / "configs" / "default.py"),
+    "Grid configuration.", lock_config=True)
 
 
 def main(argv):
-    del argv
-    base = cli.config_from_flags(FLAGS)
-    grids = dict(train.GRIDS)
-    if FLAGS.grid_override:
-        grids = {m: tuple(float(x) for x in FLAGS.grid_override) for m in grids}
-    rows = train.run_grid(FLAGS.methods, base, FLAGS.workdir, grids, FLAGS.target_val_loss)
-    print(train.summary_table(rows, FLAGS.target_val_loss))
-    plot = report.plot_runs(report.runs_in_workdir(FLAGS.workdir),
-                            os.path.join(FLAGS.workdir, "muon_lm.png"), "byte-level LM")
-    print(f"plot: {plot}")
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from examples.muon_lm import train  # imports JAX
+
+    out = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    print(out["table"])
+    print(f"plot: {out['plot']}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """AuON vs Frobenius-normalised Nesterov SGD vs optax Muon vs AdamW (and Drop-Muon) on the
-reference byte-level LM: importable logic of ``examples/muon_lm/main.py``.
+reference byte-level LM: importable logic of ``python -m examples.muon_lm.main``.
 
 Protocol (fixed before any run): every method trains the same model from the same init on
-the same batches (``examples/lm/train.py``, warm-up + cosine schedule) at each learning rate
+the same batches (``examples/lm/trainer.py``, warm-up + cosine schedule) at each learning rate
 of its own 3-point grid (×3 apart, centred on the method's reference value); the table
 reports the best final validation loss of each method and the whole grid. The Muon-like
 methods orthogonalise / normalise the attention and MLP kernels of the blocks only; the
@@ -14,18 +14,18 @@ matrices; the others no weight decay (optax Muon's and the AuON paper's default)
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from typing import Any
 
 import jax
+import ml_collections
 import optax
 from optax import contrib as optax_contrib
 
+from examples import config_checks
 from examples.lm import report
-from examples.lm import train
-from examples.lm.configs.default import Config
+from examples.lm import trainer
 
 ADAM_PEAK = 3e-3
 
@@ -53,7 +53,7 @@ def is_body_kernel(path) -> bool:
 
 def body_kernel_mask(params: Any) -> Any:
     return jax.tree_util.tree_map_with_path(lambda p, x: is_body_kernel(p) and x.ndim == 2,
-                                            params)
+                                        params)
 
 
 def muon_dims(params: Any) -> Any:
@@ -72,33 +72,34 @@ def transformer_layers(params: Any) -> Any:
     return jax.tree_util.tree_map_with_path(lambda p, _: order[_keys(p)[0]], params)
 
 
-def method_config(method: str, lr: float, base: Config) -> Config:
+def method_config(method: str, lr: float,
+                  base: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, ADAM_PEAK, min(base.warmup_steps, base.num_steps - 1), base.num_steps,
         ADAM_PEAK * 0.1)
     run = f"{method}_lr{lr:g}"
     if method == "adamw":
-        return dataclasses.replace(base, optimizer="adamw", run_name=run, learning_rate=lr,
-                                   opt_kwargs={})
+        return trainer.replace(base, optimizer="adamw", run_name=run, learning_rate=lr,
+                               opt_kwargs={})
     if method == "contrib.muon":
         kw = {"adam_learning_rate": schedule, "muon_weight_dimension_numbers": muon_dims}
-        return dataclasses.replace(base, optimizer="contrib.muon", run_name=run,
-                                   learning_rate=lr, opt_kwargs=kw)
+        return trainer.replace(base, optimizer="contrib.muon", run_name=run,
+                               learning_rate=lr, opt_kwargs=kw)
     if method == "drop_muon":
         kw = {"layers": transformer_layers, "muon_mask": body_kernel_mask,
               "adam_learning_rate": schedule}
-        return dataclasses.replace(base, optimizer="drop_muon", run_name=run,
-                                   learning_rate=lr, opt_kwargs=kw)
+        return trainer.replace(base, optimizer="drop_muon", run_name=run,
+                               learning_rate=lr, opt_kwargs=kw)
     kw = {"adam_learning_rate": schedule, "auon_mask": body_kernel_mask}
     if method == "frob_nesterov":
         kw["rms_scaling"] = False
     if method == "hybrid_auon":
         kw["hybrid"] = True
-    return dataclasses.replace(base, optimizer="auon", run_name=run, learning_rate=lr,
-                               opt_kwargs=kw)
+    return trainer.replace(base, optimizer="auon", run_name=run, learning_rate=lr,
+                           opt_kwargs=kw)
 
 
-def run_grid(methods: list[str], base: Config, workdir: str,
+def run_grid(methods: list[str], base: ml_collections.ConfigDict, workdir: str,
              grids: dict[str, tuple[float, ...]] | None = None,
              target: float = 2.0) -> list[dict[str, Any]]:
     """Trains every (method, lr) of the grids; writes ``<workdir>/muon_lm.jsonl``."""
@@ -109,7 +110,7 @@ def run_grid(methods: list[str], base: Config, workdir: str,
     for method in methods:
         for lr in grids[method]:
             cfg = method_config(method, lr, base)
-            result = train.train_and_evaluate(cfg, workdir)
+            result = trainer.train_and_evaluate(cfg, workdir)
             row = {"method": method, "lr": lr, "final_val_loss": result["final_val_loss"],
                    "steps_to_target": report.steps_to_target(result["history"], target),
                    "time_per_step": result["time_per_step"], "num_steps": cfg.num_steps,
@@ -135,3 +136,21 @@ def summary_table(rows: list[dict[str, Any]], target: float) -> str:
         lines.append(f"| {method} | {grid} | {best['lr']:g} | {best['final_val_loss']:.3f} | "
                      f"{reach} | {losses} | {best['time_per_step']:.3f} |")
     return "\n".join(lines)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Trains every (method, learning rate) of ``config``; returns the rows, the markdown
+    table and the path of the plot of every run in ``workdir``."""
+    trainer.validate(config)
+    unknown = [m for m in config.methods if m not in GRIDS]
+    if unknown:
+        raise ValueError(f"config.methods: unknown {unknown}; choose among {sorted(GRIDS)}.")
+    grids = dict(GRIDS)
+    if config.grid_override:
+        config_checks.check_learning_rates({"grid_override": min(config.grid_override)},
+                                           "grid_override")
+        grids = {m: tuple(float(x) for x in config.grid_override) for m in grids}
+    rows = run_grid(list(config.methods), config, workdir, grids, config.target_val_loss)
+    plot = report.plot_runs(report.runs_in_workdir(workdir),
+                            os.path.join(workdir, "muon_lm.png"), "byte-level LM")
+    return {"rows": rows, "table": summary_table(rows, config.target_val_loss), "plot": plot}

@@ -1,51 +1,48 @@
-r"""Importable logic of ``examples/schedules/main.py``. Learning-rate schedules on the
-reference byte-level LM: WSD-S, WSD, cosine, the
-annealing law and refined schedules (gradkit.schedules).
+r"""Learning-rate schedules on the reference byte-level LM: WSD-S, WSD, cosine, the annealing
+law and refined schedules (gradkit.schedules); the logic of ``python -m examples.schedules.main``.
 
 Three claims of the papers, each on the LM of ``examples/lm`` (same init, same batches,
-AdamW at its demo settings, validation loss every ``--eval_every`` steps):
+AdamW at its demo settings, validation loss every ``config.eval_interval`` steps):
 
 1. **WSD-S** (Wen et al. 2024): one run with a decay at each budget T/3, 2T/3, T gives,
    at those steps, validation losses that match or beat separate WSD runs of each budget
    and separate cosine runs of each budget; cyclic cosine (one run, a full cosine per
-   cycle) is the other one-run baseline. WSD decays over ``--decay_fraction`` of its
+   cycle) is the other one-run baseline. WSD decays over ``config.decay_fraction`` of its
    budget, WSD-S over that fraction of each cycle (levanter's semantics), both to
-   ``--final_fraction`` of the peak, like the LM's cosine (10%).
+   ``config.final_fraction`` of the peak, like the LM's cosine (10%).
 2. **Annealing law** (Tissue et al. 2024): fit L(s) = L₀ + A·S₁^(−α) − C·S₂ on the
    constant-rate run and the WSD run of budget T, then predict the cosine run's whole
    validation curve (and the other runs'); report mean |ΔL| over each curve. Points after
-   the warm-up (step > ``--warmup_steps``) are fitted and scored, warm-up steps count at
+   the warm-up (step > ``config.warmup_steps``) are fitted and scored, warm-up steps count at
    the peak rate (the paper's §3.4).
 3. **Refinement** (Defazio et al. 2023): the cosine run of budget T logs ‖g_t‖₁ every
    step; ``refined_schedule(..., optimizer_kind="adam")`` builds a schedule from them (with
    the same warm-up on top), and a second run uses it for the same T steps.
 
-    python examples/schedules/main.py             # 10 runs, 4,800 steps: 34 min measured on
-                                                  # the shared, heavily loaded 2-core machine
-    python examples/schedules/main.py --reuse --law_sensitivity  # tables again + λ sensitivity
-    python examples/schedules/main.py --num_steps=12 --d_model=16 --num_layers=1 --num_heads=2 \
-        --batch_size=4 --seq_len=16 --corpus_bytes=20000 --eval_every=2 --warmup_steps=2 \
-        --noprogress                              # toy size (the test)
+    python -m examples.schedules.main     # 10 runs, 4,800 steps: 34 min measured on the
+                                          # shared, heavily loaded 2-core machine
+    python -m examples.schedules.main --config.reuse --config.law_sensitivity  # tables again
+                                                                               # + λ sensitivity
 
 Writes ``<workdir>/<run>/metrics.jsonl`` per run (per-step ``lr``, ``grad_norm``,
 ``grad_norm_l1``, ``val_loss``), ``<workdir>/summary.json`` (tables and the fit) and the
-plots ``budgets.png``, ``law.png``, ``refined.png``. ``--reuse`` loads runs already
-finished in ``workdir`` (same flags!) instead of training them again.
+plots ``budgets.png``, ``law.png``, ``refined.png``. ``config.reuse`` loads runs already
+finished in ``workdir`` (same config!) instead of training them again.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from typing import Any
 
 import numpy as np
+from ml_collections import ConfigDict as Config
 
 import gradkit
+from examples import config_checks
 from examples.lm import report
-from examples.lm import train
-from examples.lm.configs.default import Config
+from examples.lm import trainer
 
 
 def budgets(total: int, n: int) -> list[int]:
@@ -60,30 +57,30 @@ def run_configs(base: Config, num_budgets: int, decay_fraction: float,
     points = budgets(T, num_budgets)
     runs = {}
     for b in points:
-        runs[f"cosine_{b}"] = dataclasses.replace(base, num_steps=b, schedule="cosine")
-        runs[f"wsd_{b}"] = dataclasses.replace(base, num_steps=b, schedule="wsd", schedule_kwargs={
+        runs[f"cosine_{b}"] = trainer.replace(base, num_steps=b, schedule="cosine")
+        runs[f"wsd_{b}"] = trainer.replace(base, num_steps=b, schedule="wsd", schedule_kwargs={
             "decay_steps": max(1, round(decay_fraction * b)), "decay_shape": decay_shape,
             "final_fraction": final_fraction})
-    runs["wsd_s"] = dataclasses.replace(base, schedule="wsd_s", schedule_kwargs={
+    runs["wsd_s"] = trainer.replace(base, schedule="wsd_s", schedule_kwargs={
         "cycles": points[:-1] or 1, "decay": decay_fraction, "decay_shape": decay_shape,
         "final_fraction": final_fraction})
-    runs["cyclic_cosine"] = dataclasses.replace(base, schedule="wsd_s", schedule_kwargs={
+    runs["cyclic_cosine"] = trainer.replace(base, schedule="wsd_s", schedule_kwargs={
         "cycles": points[:-1] or 1, "decay": None, "decay_shape": "cosine",
         "final_fraction": 0.1})
-    runs["constant"] = dataclasses.replace(base, schedule="wsd", schedule_kwargs={
+    runs["constant"] = trainer.replace(base, schedule="wsd", schedule_kwargs={
         "decay_steps": 0})
-    return {name: dataclasses.replace(cfg, run_name=name) for name, cfg in runs.items()}
+    return {name: trainer.replace(cfg, run_name=name) for name, cfg in runs.items()}
 
 
 def train_or_load(cfg: Config, workdir: str, reuse: bool) -> list[dict[str, Any]]:
     """The run's metrics history: loaded if ``reuse`` and it reached ``num_steps``."""
-    path = os.path.join(train.run_dir(cfg, workdir), "metrics.jsonl")
+    path = os.path.join(trainer.run_dir(cfg, workdir), "metrics.jsonl")
     if reuse and os.path.exists(path):
-        history = train.read_jsonl(path)
+        history = trainer.read_jsonl(path)
         if history and history[-1]["step"] == cfg.num_steps:
-            print(f"{cfg.name}: reusing {path}", flush=True)
+            print(f"{trainer.run_name(cfg)}: reusing {path}", flush=True)
             return history
-    return train.train_and_evaluate(cfg, workdir)["history"]
+    return trainer.train_and_evaluate(cfg, workdir)["history"]
 
 
 def val_curve(history: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +97,7 @@ def val_at(history: list[dict[str, Any]], step: int) -> float:
 
 
 def lr_table(history: list[dict[str, Any]], num_steps: int) -> np.ndarray:
-    """η_1..η_N as logged (``lr`` = schedule(step − 1)); needs ``log_every=1``."""
+    """η_1..η_N as logged (``lr`` = schedule(step − 1)); needs ``log_interval=1``."""
     lrs = {r["step"]: r["lr"] for r in history}
     return np.array([lrs[s] for s in range(1, num_steps + 1)])
 
@@ -188,14 +185,14 @@ def refined_config(base: Config, cosine_history: list[dict[str, Any]], tau: floa
     norms = np.array([by_step[s] for s in range(1, base.num_steps + 1)])
     schedule = gradkit.refined_schedule(norms, peak, "adam", tau,
                                         warmup_steps=min(base.warmup_steps, base.num_steps - 1))
-    return dataclasses.replace(base, schedule=schedule, run_name="refined"), norms
+    return trainer.replace(base, schedule=schedule, run_name="refined"), norms
 
 
 def peak_lr(cfg: Config) -> float:
     if cfg.learning_rate is not None:
         return float(cfg.learning_rate)
-    kw = {**train.OPTIMIZER_DEFAULTS.get(cfg.optimizer, {}), **cfg.opt_kwargs}
-    return float(kw.get("learning_rate", train.FALLBACK_LEARNING_RATE))
+    kw = {**trainer.OPTIMIZER_DEFAULTS.get(cfg.optimizer, {}), **dict(cfg.opt_kwargs)}
+    return float(kw.get("learning_rate", trainer.FALLBACK_LEARNING_RATE))
 
 
 def _pyplot():
@@ -293,13 +290,15 @@ def run_all(base: Config, workdir: str, *, num_budgets: int = 3, decay_fraction:
             decay_factor: float = 0.999, reuse: bool = False,
             sensitivity: bool = False) -> dict[str, Any]:
     """Trains (or reloads) every run, then builds the three tables and plots."""
-    if base.log_every != 1:
-        raise ValueError("`log_every` must be 1: the law and refinement need per-step values.")
+    if base.log_interval != 1:
+        raise ValueError(
+            "config.log_interval must be 1: the law and refinement need per-step values.")
     T = base.num_steps
     points = budgets(T, num_budgets)
-    bad = [b for b in points if b % base.eval_every]
+    bad = [b for b in points if b % base.eval_interval]
     if bad:
-        raise ValueError(f"`eval_every` ({base.eval_every}) must divide every budget {points}.")
+        raise ValueError(
+            f"config.eval_interval ({base.eval_interval}) must divide every budget {points}.")
     configs = run_configs(base, num_budgets, decay_fraction, decay_shape, final_fraction)
     histories = {}
     for i, (name, cfg) in enumerate(configs.items()):
@@ -331,3 +330,17 @@ def run_all(base: Config, workdir: str, *, num_budgets: int = 3, decay_fraction:
                       json.loads(json.dumps(summary, default=float)))
     summary["histories"] = histories
     return summary
+
+
+def train_and_evaluate(config: Config, workdir: str) -> dict[str, Any]:
+    """Runs the three experiments of ``config`` (:mod:`examples.schedules.configs.default`)
+    under ``workdir``; returns the summary of :func:`run_all`."""
+    trainer.validate(config)
+    config_checks.check_positive_ints(config, "num_budgets")
+    config_checks.check_learning_rates(config, "decay_fraction", "final_fraction",
+                                       "refine_tau", "decay_factor")
+    return run_all(config, workdir, num_budgets=config.num_budgets,
+                   decay_fraction=config.decay_fraction, decay_shape=config.decay_shape,
+                   final_fraction=config.final_fraction, refine_tau=config.refine_tau,
+                   decay_factor=config.decay_factor, reuse=config.reuse,
+                   sensitivity=config.law_sensitivity)

@@ -1,31 +1,29 @@
-r"""Sophia-G / Sophia-H vs AdamW on the reference LM, each tuned by a sweep (the logic of main.py).
+r"""Sophia-G / Sophia-H vs AdamW on the reference LM, each tuned by a sweep (the example's logic).
 
 The issue's claim, at CPU scale: does a tiny language model reach a target validation
 loss in fewer steps with Sophia than with AdamW, when each optimizer uses its best
 setting from a sweep? Every run trains the byte-level GPT of
 :mod:`gradkit.models.transformer` on the generated corpus of :mod:`gradkit.data.text`
-through :func:`examples.lm.train.train_and_evaluate` (same init, same batches, warm-up +
+through :func:`examples.lm.trainer.train_and_evaluate` (same init, same batches, warm-up +
 cosine schedule, global-norm gradient clipping 1.0 as in the paper's runs). The sweep is:
 
-- AdamW (betas 0.9/0.95 as in the paper's baselines, weight decay 0.1) over ``--adamw_lrs``;
-- Sophia-G (GNB estimator, k = 10, weight decay 0.1) over ``--sophia_g_lrs`` ×
-  ``--sophia_g_gammas``: in the unclipped regime the step is (lr/γ)·m/h, so lr and γ
+- AdamW (betas 0.9/0.95 as in the paper's baselines, weight decay 0.1) over ``config.adamw_lrs``;
+- Sophia-G (GNB estimator, k = 10, weight decay 0.1) over ``config.sophia_g_lrs`` ×
+  ``config.sophia_g_gammas``: in the unclipped regime the step is (lr/γ)·m/h, so lr and γ
   trade off, and γ sets the win rate (the fraction of unclipped coordinates; the
   official README advises tuning γ so that it stays around 0.1-0.5);
-- Sophia-H (Hutchinson, k = 10) over ``--sophia_h_lrs`` × ``--sophia_h_gammas`` (an empty
-  list skips a family).
+- Sophia-H (Hutchinson, k = 10) over ``config.sophia_h_lrs`` × ``config.sophia_h_gammas``
+  (an empty tuple skips a family).
 
-Each family's best setting is the one reaching ``--target_val_loss`` first (ties and
+Each family's best setting is the one reaching ``config.target_val_loss`` first (ties and
 runs that never reach it: lowest final validation loss). The target is fixed before the
-sweep (default 0.8: the main demo's, ``examples/compare/main.py``).
+sweep (default 0.8: the main demo's, ``examples/compare``).
 
-    python examples/sophia/main.py    # the sweep of docs/sophia.md, ~20 min on 2 idle CPU cores
-    python examples/sophia/main.py --batch_size=256 --num_steps=300 --adamw_lrs=8e-3 \
-        --sophia_g_lrs=3e-3 --sophia_g_gammas=0.5 --sophia_h_lrs=1e-2 \
-        --sophia_h_gammas=10   # the 8×-batch runs of docs/sophia.md
-    python examples/sophia/main.py --num_steps=6 --d_model=16 --num_layers=1 --batch_size=4 \
-        --seq_len=16 --adamw_lrs=1e-3 --sophia_g_lrs=1e-3 --sophia_g_gammas=0.05 \
-        --sophia_h_lrs=   # toy size
+    python -m examples.sophia.main   # the sweep of docs/sophia.md, ~20 min on 2 idle CPU cores
+    python -m examples.sophia.main --config.batch_size=256 --config.num_steps=300 \
+        --config.adamw_lrs='(8e-3,)' --config.sophia_g_lrs='(3e-3,)' \
+        --config.sophia_g_gammas='(0.5,)' --config.sophia_h_lrs='(1e-2,)' \
+        --config.sophia_h_gammas='(10.0,)'   # the 8×-batch runs of docs/sophia.md
 
 Writes ``<workdir>/<run>/metrics.jsonl`` per run (``val_loss``, ``win_rate``, …),
 ``<workdir>/sweep.jsonl`` (one line per run), ``<workdir>/summary.json`` and
@@ -41,27 +39,21 @@ import os
 from typing import Any
 
 import jax
+import ml_collections
 import numpy as np
 import optax
 
+from examples import config_checks
 from examples.lm import report
-from examples.lm import train
-from examples.lm.configs.default import Config
+from examples.lm import trainer
 
-# The default sweep: the one reported in docs/sophia.md for the unigram head-bias init
-# (16 runs, about 20 minutes on 2 idle CPU cores); the notebook runs the same at full size.
-ADAMW_LRS = [2e-3, 4e-3, 8e-3, 1.6e-2]
-SOPHIA_G_LRS = [3e-4, 1e-3, 3e-3]
-SOPHIA_G_GAMMAS = [0.05, 0.5]
-SOPHIA_H_LRS = [1e-3, 3e-3, 1e-2]
-SOPHIA_H_GAMMAS = [1.0, 10.0]
 
 @dataclasses.dataclass
 class Setting:
     """One run of the sweep."""
 
     family: str  # "AdamW", "Sophia-G" or "Sophia-H"
-    optimizer: str  # alias name for examples.lm.train ("adamw" or "sophia")
+    optimizer: str  # alias name for examples.lm.trainer ("adamw" or "sophia")
     learning_rate: float
     opt_kwargs: dict[str, Any]
 
@@ -130,16 +122,16 @@ def win_rate_by_param(opt_state: Any, gamma: float, eps: float = 1e-12,
     return out
 
 
-def run_sweep(base: Config, settings: list[Setting], target: float,
+def run_sweep(base: ml_collections.ConfigDict, settings: list[Setting], target: float,
               workdir: str) -> dict[str, Any]:
     """Trains every setting from ``base`` under ``workdir``; returns the per-run rows and
     each family's best."""
     rows, histories = [], {}
     for i, s in enumerate(settings):
         print(f"[{i + 1}/{len(settings)}] {s.name}", flush=True)
-        cfg = dataclasses.replace(base, optimizer=s.optimizer, run_name=s.name,
-                                  learning_rate=s.learning_rate, opt_kwargs=dict(s.opt_kwargs))
-        result = train.train_and_evaluate(cfg, workdir)
+        cfg = trainer.replace(base, optimizer=s.optimizer, run_name=s.name,
+                              learning_rate=s.learning_rate, opt_kwargs=dict(s.opt_kwargs))
+        result = trainer.train_and_evaluate(cfg, workdir)
         history = result["history"]
         histories[s.name] = history
         val = [r["val_loss"] for r in history if "val_loss" in r]
@@ -216,3 +208,25 @@ def write_outputs(summary: dict[str, Any], workdir: str) -> str:
     report.write_json(os.path.join(workdir, "summary.json"),
                       {k: v for k, v in summary.items() if k != "histories"})
     return plot_best(summary, os.path.join(workdir, "sophia.png"))
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Runs the sweep of ``config`` (:mod:`examples.sophia.configs.default`) under
+    ``workdir``; returns the summary of :func:`run_sweep` with the markdown ``tables``
+    (sweep, best) and the ``plot`` path, after writing :func:`write_outputs`."""
+    trainer.validate(config)
+    for name in ("adamw_lrs", "sophia_g_lrs", "sophia_g_gammas", "sophia_h_lrs",
+                 "sophia_h_gammas"):
+        values = {f"{name}[{i}]": v for i, v in enumerate(config[name])}
+        config_checks.check_learning_rates(values, *values)
+    config_checks.check_positive_ints(config, "update_interval")
+    settings = sweep_settings(
+        list(config.adamw_lrs), (list(config.sophia_g_lrs), list(config.sophia_g_gammas)),
+        (list(config.sophia_h_lrs), list(config.sophia_h_gammas)),
+        adamw_b2=config.adamw_b2, weight_decay=config.weight_decay,
+        update_interval=config.update_interval, refresh_at_start=config.refresh_at_start,
+        bias_correction=config.bias_correction)
+    summary = run_sweep(config, settings, config.target_val_loss, workdir)
+    summary["plot"] = write_outputs(summary, workdir)
+    summary["tables"] = tables(summary)
+    return summary

@@ -1,11 +1,11 @@
 r"""Curvature diagnostics on generated data: edge of stability and bulk + outliers.
 
-Importable logic of ``examples/spectrum/main.py`` (no flags here):
+The logic of ``python -m examples.spectrum.main``: :func:`train_and_evaluate` runs one of
 
 - :func:`edge_of_stability`: full-batch GD (or full-batch Adam) on a small tanh MLP with the
   squared loss on a generated Gaussian-mixture classification set (Cohen et al. 2021's
   setting at CPU size: their tanh/ReLU MLPs on a 5k subset of CIFAR-10 with MSE). Every
-  ``sharpness_every`` steps :func:`gradkit.track_sharpness` measures λ_max(H) by Lanczos
+  ``sharpness_interval`` steps :func:`gradkit.track_sharpness` measures λ_max(H) by Lanczos
   (and, for Adam, the preconditioned λ_max(P⁻¹H) with :func:`gradkit.adam_preconditioner`),
   logged with the loss to ``metrics.jsonl``; ``summary.json`` has the plateau (mean of the
   measured value from its first measurement at ≥ ``reach_fraction`` of the threshold to
@@ -20,7 +20,7 @@ Importable logic of ``examples/spectrum/main.py`` (no flags here):
 
 from __future__ import annotations
 
-import dataclasses
+import glob
 import json
 import math
 import os
@@ -33,8 +33,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from ml_collections import ConfigDict as Config
 
 import gradkit
+from examples import config_checks
 
 # --- Data and model ------------------------------------------------------------------
 
@@ -66,31 +68,11 @@ class MLP(nn.Module):
 # --- Edge of stability -----------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class EoSConfig:
-    optimizer: str = "gd"  # "gd" or "adam"
-    learning_rate: float = 0.2
-    b1: float = 0.9  # Adam
-    b2: float = 0.999  # Adam
-    eps: float = 1e-8  # Adam
-    num_steps: int = 6000
-    sharpness_every: int = 50
-    lanczos_iterations: int = 20
-    num_examples: int = 1000
-    dim: int = 20
-    classes: int = 10
-    separation: float = 0.3
-    width: int = 64
-    depth: int = 2
-    reach_fraction: float = 0.9
-    seed: int = 0
-
-
 def _mse(model, params, x, targets):
     return 0.5 * jnp.mean(jnp.sum((model.apply({"params": params}, x) - targets) ** 2, -1))
 
 
-def edge_of_stability(config: EoSConfig, workdir: str, progress: bool = True) -> dict:
+def edge_of_stability(config: Config, workdir: str, progress: bool = True) -> dict:
     """Trains full batch, tracking (preconditioned) sharpness; writes metrics/summary/plot."""
     os.makedirs(workdir, exist_ok=True)
     x, labels = gaussian_mixture(config.num_examples, config.dim, config.classes,
@@ -114,8 +96,8 @@ def edge_of_stability(config: EoSConfig, workdir: str, progress: bool = True) ->
 
         threshold = gradkit.edge_of_stability_threshold(config.learning_rate, b1=config.b1)
     else:
-        raise ValueError(f"--optimizer must be 'gd' or 'adam', got {config.optimizer!r}.")
-    opt = gradkit.track_sharpness(inner, every=config.sharpness_every,
+        raise ValueError(f"config.optimizer must be 'gd' or 'adam', got {config.optimizer!r}.")
+    opt = gradkit.track_sharpness(inner, every=config.sharpness_interval,
                                   num_iterations=config.lanczos_iterations,
                                   preconditioner_fn=pre_fn, seed=config.seed)
 
@@ -126,9 +108,9 @@ def edge_of_stability(config: EoSConfig, workdir: str, progress: bool = True) ->
         return (optax.apply_updates(params, updates), state), loss
 
     @jax.jit
-    def chunk(params, state):  # `sharpness_every` steps; the first one measures
+    def chunk(params, state):  # `sharpness_interval` steps; the first one measures
         (params, state), losses = jax.lax.scan(step, (params, state),
-                                               length=config.sharpness_every)
+                                               length=config.sharpness_interval)
         return params, state, losses
 
     state = opt.init(params)
@@ -136,7 +118,7 @@ def edge_of_stability(config: EoSConfig, workdir: str, progress: bool = True) ->
     bar = _progress(config.num_steps, progress)
     start = time.time()
     with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
-        for t0 in range(0, config.num_steps, config.sharpness_every):
+        for t0 in range(0, config.num_steps, config.sharpness_interval):
             params, state, losses = chunk(params, state)
             row = {"step": t0, "loss": float(losses[0]),
                    "sharpness": float(state.sharpness), "threshold": threshold}
@@ -145,7 +127,7 @@ def edge_of_stability(config: EoSConfig, workdir: str, progress: bool = True) ->
             rows.append(row)
             f.write(json.dumps(row) + "\n")
             if bar is not None:
-                bar.update(config.sharpness_every)
+                bar.update(config.sharpness_interval)
                 bar.set_postfix(loss=f"{row['loss']:.4f}", sharp=f"{row['sharpness']:.1f}")
     if bar is not None:
         bar.close()
@@ -165,7 +147,7 @@ def edge_of_stability(config: EoSConfig, workdir: str, progress: bool = True) ->
         "plateau": plateau, "plateau_over_threshold": plateau / threshold,
         "plateau_std_over_threshold": float(np.std(tail)) / threshold,
         "final_loss": rows[-1]["loss"], "num_params": _size(params),
-        "seconds": time.time() - start, "config": dataclasses.asdict(config),
+        "seconds": time.time() - start, "config": config.to_dict(),
     }
     with open(os.path.join(workdir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
@@ -209,23 +191,6 @@ def plot_edge_of_stability(workdirs: Sequence[str], out_path: str) -> None:
 # --- Bulk + outliers -----------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class OutliersConfig:
-    classes: Sequence[int] = (2, 4, 6, 8, 10)
-    num_examples: int = 1000
-    dim: int = 20
-    separation: float = 0.7
-    width: int = 32
-    depth: int = 2
-    train_steps: int = 200
-    learning_rate: float = 0.05  # full-batch GD with momentum 0.9
-    num_top: int = 30
-    lanczos_iterations: int = 60
-    slq_iterations: int = 60
-    slq_probes: int = 2
-    seed: int = 0
-
-
 def count_outliers(eigenvalues: Sequence[float]) -> int:
     """Number of eigenvalues above the largest ratio gap λ_i/λ_{i+1} among the positive ones.
 
@@ -239,7 +204,7 @@ def count_outliers(eigenvalues: Sequence[float]) -> int:
     return int(np.argmax(ratios)) + 1
 
 
-def bulk_outliers(config: OutliersConfig, workdir: str, progress: bool = True) -> dict:
+def bulk_outliers(config: Config, workdir: str, progress: bool = True) -> dict:
     """Top Hessian eigenvalues and SLQ density after training, for each number of classes."""
     os.makedirs(workdir, exist_ok=True)
     results = []
@@ -297,7 +262,7 @@ def bulk_outliers(config: OutliersConfig, workdir: str, progress: bool = True) -
                "outliers": [r["outliers"] for r in results],
                "accuracy": [r["accuracy"] for r in results],
                "loss": [r["loss"] for r in results],
-               "config": dataclasses.asdict(config)}
+               "config": config.to_dict()}
     with open(os.path.join(workdir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     plot_bulk_outliers(results, os.path.join(workdir, "outliers.png"))
@@ -350,3 +315,48 @@ def _progress(total: int, enabled: bool):
 def _read_jsonl(path: str) -> list[dict]:
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+EXPERIMENTS = ("eos", "eos_plot", "outliers")
+
+
+def validate(config: Config) -> None:
+    """Raises ``ValueError`` naming the first invalid field of ``config``."""
+    if config.experiment not in EXPERIMENTS:
+        raise ValueError(
+            f"config.experiment must be one of {EXPERIMENTS}, got {config.experiment!r}.")
+    config_checks.check_positive_ints(config.eos, "num_steps", "sharpness_interval",
+                                      "lanczos_iterations", "num_examples", "width")
+    config_checks.check_learning_rates(config.eos, "learning_rate")
+    config_checks.check_positive_ints(config.outliers, "train_steps", "num_top",
+                                      "lanczos_iterations", "slq_iterations", "num_examples")
+    config_checks.check_learning_rates(config.outliers, "learning_rate")
+
+
+def train_and_evaluate(config: Config, workdir: str) -> dict:
+    """Runs ``config.experiment``; returns its summary.
+
+    ``eos``: :func:`edge_of_stability` of ``config.eos`` in
+    ``<workdir>/eos_<optimizer>_lr<learning_rate>`` (with its ``eos.png``); ``eos_plot``:
+    ``<workdir>/eos.png`` from every ``eos`` run in ``workdir``, returns each run's plateau
+    over threshold; ``outliers``: :func:`bulk_outliers` of ``config.outliers`` in
+    ``<workdir>/outliers``.
+    """
+    validate(config)
+    if config.experiment == "eos":
+        eos = config.eos
+        run = os.path.join(workdir, f"eos_{eos.optimizer}_lr{eos.learning_rate:g}")
+        summary = edge_of_stability(eos, run, progress=config.progress)
+        plot_edge_of_stability([run], os.path.join(run, "eos.png"))
+        return summary
+    if config.experiment == "eos_plot":
+        runs = sorted(glob.glob(os.path.join(workdir, "eos_*", "summary.json")))
+        runs_dirs = [os.path.dirname(r) for r in runs]
+        plot_edge_of_stability(runs_dirs, os.path.join(workdir, "eos.png"))
+        out = {}
+        for run_dir, path in zip(runs_dirs, runs, strict=True):
+            with open(path) as f:
+                out[os.path.basename(run_dir)] = json.load(f)["plateau_over_threshold"]
+        return out
+    return bulk_outliers(config.outliers, os.path.join(workdir, "outliers"),
+                         progress=config.progress)

@@ -1,10 +1,10 @@
 r"""Gradient-spike fault injection: Adam vs SPAM vs Stable-SPAM on a small MLP.
 
-Importable logic of ``examples/spikes/main.py`` (no flags): :class:`Config`,
+The logic of ``python -m examples.spikes.main`` (configuration: ``configs/default.py``):
 :func:`train_and_evaluate` and :func:`run_optimizer` (one optimizer's run, which
 ``notebooks/spam.ipynb`` calls). A 2-hidden-layer tanh MLP is trained on generated
 regression data (a random teacher MLP plus noise) with minibatch gradients. Every
-``spike_every`` steps (from ``spike_first``) the whole gradient is multiplied by the next
+``spike_interval`` steps (from ``spike_first``) the whole gradient is multiplied by the next
 factor of ``spike_scales`` (default 1e3, 1e4, 1e5, 1e6: the SPAM paper reports spikes of up
 to 1000× typical gradients in LLM training). Outputs in the workdir:
 
@@ -18,7 +18,6 @@ steps): a spike that lands right on a reset reaches Adam's fresh moments unclipp
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -26,27 +25,11 @@ import os
 import jax
 import jax.numpy as jnp
 import optax
+from ml_collections import ConfigDict as Config
 from tqdm import tqdm
 
 import gradkit
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """One fault-injection comparison (defaults: the README's run, ~1 min on a CPU)."""
-
-    steps: int = 3000  # training steps
-    spike_first: int = 150  # first step (0-based) with an injected spike
-    spike_every: int = 300  # steps between spikes (0: no spikes)
-    spike_scales: tuple[float, ...] = (1e3, 1e4, 1e5, 1e6)  # spike factors, cycled
-    learning_rate: float = 1e-3  # learning rate of every optimizer
-    optimizers: tuple[str, ...] = ("adam", "spam", "stable_spam")  # see make_optimizer
-    hidden: int = 64  # hidden width of the MLP
-    num_samples: int = 1024  # generated training samples
-    batch_size: int = 64  # minibatch size
-    log_every: int = 25  # steps per logged row (and per jitted chunk)
-    seed: int = 0  # seed of data, init and minibatches
-    also_clean: bool = True  # also train each optimizer without spikes
+from examples import config_checks
 
 
 def scales_label(scales) -> str:
@@ -93,13 +76,13 @@ def make_optimizer(name: str, lr: float, steps: int) -> optax.GradientTransforma
     if name == "adam":
         return optax.adam(lr)
     if name == "spam":
-        return gradkit.spam(lr, count_every=1)
+        return gradkit.spam(lr, count_interval=1)
     if name == "stable_spam":
-        return gradkit.stable_spam(lr, total_steps=steps, count_every=1)
+        return gradkit.stable_spam(lr, total_steps=steps, count_interval=1)
     if name == "clip_adam":  # the composable form: clip + Adam, reset, warm-up
         return optax.chain(
             gradkit.with_periodic_reset(
-                optax.chain(gradkit.clip_spikes(count_every=1), optax.scale_by_adam()),
+                optax.chain(gradkit.clip_spikes(count_interval=1), optax.scale_by_adam()),
                 reset_interval=500),
             optax.scale_by_learning_rate(gradkit.post_reset_warmup(500, 150, base=lr)))
     raise ValueError(f"unknown optimizer {name!r}")
@@ -121,7 +104,7 @@ def run_optimizer(name: str, spikes: bool, cfg: Config, progress: bool = True) -
     params = init_mlp(kp, cfg.hidden)
     opt = make_optimizer(name, cfg.learning_rate, cfg.steps)
     scales = jnp.asarray([float(s) for s in cfg.spike_scales])
-    every = cfg.spike_every if spikes else 0
+    every = cfg.spike_interval if spikes else 0
 
     def one_step(carry, step):
         params, state = carry
@@ -137,7 +120,7 @@ def run_optimizer(name: str, spikes: bool, cfg: Config, progress: bool = True) -
 
     @jax.jit
     def chunk(carry, start):
-        steps = start + jnp.arange(cfg.log_every)
+        steps = start + jnp.arange(cfg.log_interval)
         carry, (loss, clipped, hit) = jax.lax.scan(one_step, carry, steps)
         full_loss = mse(carry[0], x, y)
         return carry, (full_loss, jnp.mean(loss), jnp.sum(clipped), jnp.any(hit))
@@ -145,11 +128,11 @@ def run_optimizer(name: str, spikes: bool, cfg: Config, progress: bool = True) -
     carry = (params, opt.init(params))
     rows = []
     label = f"{name}{'' if spikes else ' (clean)'}"
-    for start in tqdm(range(0, cfg.steps, cfg.log_every), desc=label, leave=False,
+    for start in tqdm(range(0, cfg.steps, cfg.log_interval), desc=label, leave=False,
                       disable=not progress):
         carry, (full_loss, batch_loss, clipped, hit) = chunk(carry, start)
         rows.append({
-            "optimizer": name, "spikes": spikes, "step": start + cfg.log_every,
+            "optimizer": name, "spikes": spikes, "step": start + cfg.log_interval,
             "train_loss": float(full_loss), "batch_loss": float(batch_loss),
             "num_clipped": int(clipped), "spike_in_chunk": bool(hit),
         })
@@ -173,14 +156,14 @@ def plot(rows: list[dict], cfg: Config, path: str) -> None:
             if spikes:
                 ax_clip.plot([r["step"] for r in sel], [r["num_clipped"] for r in sel],
                              color=colors.get(name), label=name)
-    if cfg.spike_every > 0:
-        for s in range(cfg.spike_first, cfg.steps, cfg.spike_every):
+    if cfg.spike_interval > 0:
+        for s in range(cfg.spike_first, cfg.steps, cfg.spike_interval):
             ax_loss.axvline(s, color="gray", alpha=0.3, lw=0.8)
     ax_loss.set_yscale("log")
     ax_loss.set_ylabel("train loss (full data)")
     ax_loss.legend(fontsize=8)
     ax_loss.set_title("Injected gradient spikes " + scales_label(cfg.spike_scales))
-    ax_clip.set_ylabel(f"entries clipped per {cfg.log_every} steps")
+    ax_clip.set_ylabel(f"entries clipped per {cfg.log_interval} steps")
     ax_clip.set_yscale("symlog")
     ax_clip.set_ylim(bottom=0)
     ax_clip.set_xlabel("step")
@@ -189,10 +172,22 @@ def plot(rows: list[dict], cfg: Config, path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
-def train_and_evaluate(config: Config, workdir: str, progress: bool = True) -> dict:
+def validate(config) -> None:
+    """Raises ``ValueError`` naming the first invalid field of ``config``."""
+    config_checks.check_positive_ints(config, "steps", "hidden", "num_samples", "batch_size",
+                                      "log_interval")
+    config_checks.check_learning_rates(config, "learning_rate")
+    if config.spike_interval < 0:
+        raise ValueError("config.spike_interval must be ≥ 0 (0: no spikes), got "
+                         f"{config.spike_interval!r}.")
+
+
+def train_and_evaluate(config: Config, workdir: str) -> dict:
     """Runs every optimizer (spiked, and clean if ``also_clean``); writes metrics.jsonl,
     summary.json and spikes.png to ``workdir``; returns the summary
     ``{name or name_clean: {"final_train_loss", "total_clipped"}}``."""
+    validate(config)
+    progress = config.progress
     cfg = config
     os.makedirs(workdir, exist_ok=True)
     rows = []

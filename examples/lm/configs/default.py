@@ -1,73 +1,59 @@
-"""Default configuration of the reference LM run (``examples/lm/main.py``).
+"""Default configuration of the reference LM run (``python -m examples.lm.main``).
 
-A frozen dataclass stands in for Flax's ``ml_collections.ConfigDict`` (not a gradkit
-dependency): ``get_config()`` returns the defaults, ``dataclasses.replace(config, ...)``
-(or ``get_config(num_steps=...)``) derives variants, and the absl flags of
-:mod:`examples.lm.cli` mirror the fields one to one.
+Every field can be overridden on the command line, e.g. ``--config.num_steps=2000``,
+``--config.learning_rate=3e-4`` or ``--config.opt_kwargs='{"weight_decay": 1.0}'`` (a dict
+literal); the shared trainer :mod:`examples.lm.trainer` reads nothing else.
 """
 
-from __future__ import annotations
-
-import dataclasses
-from typing import Any
-
-# Output-head bias initialisations (Config.head_bias_init).
-HEAD_BIAS_INITS = ("unigram", "zeros")
-# Learning-rate schedules by name (Config.schedule; a callable is also accepted).
-SCHEDULES = ("cosine", "constant", "wsd", "wsd_s")
-PARALLEL_MODES = ("none", "pmap", "mesh")
+import ml_collections
+from ml_collections import config_dict
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """Everything a run needs except where it writes (``train_and_evaluate``'s workdir)."""
-
-    run_name: str | None = None  # run directory under workdir; default: the optimizer name
-    # Optimizer.
-    optimizer: str = "adamw"  # gradkit alias first, then optax (dotted: "contrib.muon")
-    learning_rate: float | None = None  # peak; None: train.OPTIMIZER_DEFAULTS or 1e-3
-    opt_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    # "cosine" (warm-up then cosine to 10%), "constant", "wsd", "wsd_s" (gradkit.schedules,
-    # warm-up = warmup_steps, other arguments from schedule_kwargs), or any optax schedule.
-    schedule: Any = "cosine"
-    schedule_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    warmup_steps: int = 50
-    grad_clip: float = 0.0  # global-norm clipping before the optimizer; 0 disables
+def get_config() -> ml_collections.ConfigDict:
+    """The defaults of one LM run (everything but where it writes, the ``--workdir``)."""
+    config = ml_collections.ConfigDict()
+    config.run_name = config_dict.placeholder(str)  # run directory; None: the optimizer name
+    # Optimizer: a gradkit alias first, then optax (dotted: "contrib.muon").
+    config.optimizer = "adamw"
+    # Peak learning rate; None: trainer.OPTIMIZER_DEFAULTS[optimizer] or 1e-3.
+    config.learning_rate = config_dict.placeholder(float)
+    # Keyword arguments of the optimizer, on top of trainer.OPTIMIZER_DEFAULTS[optimizer].
+    config.opt_kwargs = {}
+    # "cosine" (warm-up then cosine to 10%), "constant", "wsd" or "wsd_s" (gradkit.schedules,
+    # warm-up = warmup_steps, their other arguments from schedule_kwargs).
+    config.schedule = "cosine"
+    config.schedule_kwargs = {}
+    config.warmup_steps = 50
+    config.grad_clip = 0.0  # global-norm clipping before the optimizer; 0 disables
     # Model.
-    d_model: int = 64
-    num_layers: int = 2
-    num_heads: int = 4
-    mlp_ratio: int = 4
-    norm: str = "pre"
-    qk_layernorm: bool = False
-    stable_embedding: bool = False  # Xavier-uniform embedding + LayerNorm (8-bit recipe)
-    z_loss: float = 0.0
+    config.d_model = 64
+    config.num_layers = 2
+    config.num_heads = 4
+    config.mlp_ratio = 4
+    config.norm = "pre"  # LayerNorm placement: "pre" or "peri"
+    config.qk_layernorm = False
+    # Xavier-uniform embedding + LayerNorm (the 8-bit recipe; with an 8-bit optimizer keep
+    # its state 32-bit: opt_kwargs={"keep_32bit": ["tok_embed"]}).
+    config.stable_embedding = False
+    config.z_loss = 0.0  # output-logit z-loss coefficient (1e-4 typical)
     # Output-head bias at init: "unigram" = the training data's centred log unigram
     # frequencies (docs/lm.md: a zero bias stalls bounded-step optimizers), "zeros" = Flax.
-    head_bias_init: str = "unigram"
+    config.head_bias_init = "unigram"
     # Data.
-    data_path: str | None = None  # local text file or directory; None: generated corpus
-    corpus_bytes: int = 2_000_000
-    val_fraction: float = 0.05
-    batch_size: int = 32  # global batch (all devices, all processes)
-    seq_len: int = 64
-    seed: int = 0
+    config.data_path = config_dict.placeholder(str)  # text file or directory; None: generated
+    config.corpus_bytes = 2_000_000
+    config.val_fraction = 0.05
+    config.batch_size = 32  # global batch (all devices, all processes)
+    config.seq_len = 64
+    config.seed = 0  # init, data order and generated corpus
     # Loop.
-    num_steps: int = 600
-    stop_after: int | None = None  # stop early at this step (simulates an interruption)
-    log_every: int = 10
-    eval_every: int = 50
-    eval_batches: int = 4
-    checkpoint_every: int = 0  # 0: no checkpoints
-    resume: bool = False
-    parallel: str = "none"  # "none" | "pmap" | "mesh"
-    progress: bool = True
-
-    @property
-    def name(self) -> str:
-        return self.run_name or self.optimizer
-
-
-def get_config(**overrides: Any) -> Config:
-    """The default configuration, with ``overrides`` applied."""
-    return dataclasses.replace(Config(), **overrides)
+    config.num_steps = 600
+    config.stop_after = config_dict.placeholder(int)  # stop early at this step (then resume)
+    config.log_interval = 10
+    config.eval_interval = 50
+    config.eval_batches = 4
+    config.checkpoint_interval = 0  # 0: no checkpoints
+    config.resume = False  # refused if the run's config differs, e.g. another num_steps
+    config.parallel = "none"  # "none" | "pmap" | "mesh"
+    config.progress = True  # tqdm progress bar
+    return config
