@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from optax.contrib import _muon as optax_muon_impl
 
 import gradkit
 
@@ -75,9 +74,42 @@ def test_newton_schulz_step_matches_optax_orthogonalisation():
     ours = x / (jnp.linalg.norm(x) + 1e-8)
     for _ in range(5):
         ours = gradkit.newton_schulz_step(ours)
-    theirs = optax_muon_impl.orthogonalize_via_newton_schulz(
-        x, jnp.asarray(gradkit.muon._auon.MUON_NS_COEFFS), ns_steps=5)
+    # optax's public Muon with β = 0 and no Nesterov orthogonalises the gradient itself.
+    muon = optax.contrib.scale_by_muon(ns_coeffs=(3.4445, -4.7750, 2.0315), ns_steps=5,
+                                       beta=0.0, nesterov=False)
+    theirs, _ = muon.update(x, muon.init(x))
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def _hybrid_auon_later_np(g, gamma=1.5, ns_steps=5):
+    """Float64 transcription of the repository's later ``HybridAuON`` step (first step,
+    momentum already applied): NS on G/‖G‖, then the NS output divided by the cosh-RMS of
+    its *renormalised* copy; no aspect factor."""
+    x = g.T if g.shape[0] > g.shape[1] else g
+    x = x / (np.linalg.norm(x) + 1e-7)
+    a, b, c = 3.4445, -4.7750, 2.0315
+    for _ in range(ns_steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    x = x.T if g.shape[0] > g.shape[1] else x
+    r = np.sqrt(np.mean(np.cosh(gamma * x / (np.linalg.norm(x) + 1e-7)) ** 2))
+    return x / (r + 1e-8)
+
+
+@pytest.mark.parametrize("shape, shorter", [((10, 10), 0.08), ((16, 16), 0.05),
+                                            ((64, 64), 0.014), ((128, 32), 0.006)])
+def test_later_hybrid_auon_differs_from_closest_settings_by_the_documented_factor(
+        shape, shorter):
+    # The docstring's numbers: our step is shorter than the later HybridAuON's by about
+    # 8 % (10×10), 5 % (16×16), 1.4 % (64×64), 0.6 % (128×32); same direction.
+    g = np.random.default_rng(0).normal(size=shape)
+    opt = gradkit.scale_by_auon(gamma=1.5, hybrid=True, ns_steps=5, aspect_factor=False,
+                                nesterov=False, beta=0.0)
+    ours, _ = opt.update(jnp.asarray(g, jnp.float32), opt.init(jnp.zeros(shape)))
+    later = _hybrid_auon_later_np(g)
+    ratio = float(np.linalg.norm(ours) / np.linalg.norm(later))
+    assert 1.0 - ratio == pytest.approx(shorter, rel=0.25), ratio
+    np.testing.assert_allclose(np.asarray(ours) / ratio, later, rtol=2e-3, atol=2e-4)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 3), (8, 8), (64, 32), (256, 64)])
@@ -152,6 +184,10 @@ def test_zero_gradient_gives_zero_update_and_nan_poisons_only_its_matrix():
     (gradkit.scale_by_auon, dict(ns_steps=-1), "ns_steps"),
     (gradkit.auon, dict(learning_rate=-1.0), "learning_rate"),
     (gradkit.auon, dict(learning_rate=0.1, weight_decay=-1.0), "weight_decay"),
+    (gradkit.auon, dict(learning_rate=0.1, adam_b1=1.0), "adam_b1"),
+    (gradkit.auon, dict(learning_rate=0.1, adam_b1=-0.1), "adam_b1"),
+    (gradkit.auon, dict(learning_rate=0.1, adam_b2=1.5), "adam_b2"),
+    (gradkit.auon, dict(learning_rate=0.1, adam_eps=-1e-8), "adam_eps"),
 ])
 def test_bad_hyperparameters_raise_naming_the_argument(factory, kwargs, name):
     with pytest.raises(ValueError, match=f"`{name}`"):

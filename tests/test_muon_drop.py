@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import chex
 import jax
@@ -76,9 +77,30 @@ def test_start_layer_zero_every_step_is_optax_muon():
     chex.assert_trees_all_close(p_ours, p_theirs, rtol=2e-5, atol=1e-6)
 
 
+def test_key_accepts_an_int_or_a_typed_key_and_stores_key_data():
+    params = _mlp_params()
+    from_int = gradkit.drop_muon(0.02, key=3).init(params)[0].key
+    from_key = gradkit.drop_muon(0.02, key=jax.random.key(3)).init(params)[0].key
+    np.testing.assert_array_equal(from_int, from_key)
+    assert from_int.dtype == jnp.uint32
+
+
+def test_wide_kernel_takes_the_muon_aspect_factor():
+    # Dense_0 (4, 8): fan_out/fan_in = 2, so the active step is √2 × the orthogonalised
+    # momentum, as optax.contrib.muon's width scaling (and AuON's aspect factor).
+    params = {"Dense_0": {"kernel": jnp.zeros((4, 8))}}
+    grads = {"Dense_0": {"kernel": jax.random.normal(jax.random.key(1), (4, 8))}}
+    opt = gradkit.scale_by_drop_muon()
+    u, _ = opt.update(grads, opt.init(params), params)
+    plain = optax.contrib.scale_by_muon()  # no shape scaling
+    g = grads["Dense_0"]["kernel"]
+    v, _ = plain.update(g, plain.init(g))
+    np.testing.assert_allclose(u["Dense_0"]["kernel"], math.sqrt(2) * v, rtol=1e-4, atol=1e-6)
+
+
 def test_sampled_start_layers_are_uniform_and_predictable():
     params = _mlp_params()
-    opt = gradkit.drop_muon(0.02, seed=3)
+    opt = gradkit.drop_muon(0.02, key=3)
     state = opt.init(params)
     grads = jax.tree.map(jnp.ones_like, params)
 
@@ -101,7 +123,7 @@ def test_sampled_start_layers_are_uniform_and_predictable():
 def test_custom_start_probs_and_layer_order():
     params = _mlp_params()
     order = ["Dense_2", "Dense_1", "Dense_0"]  # reversed: Dense_2 is now layer 0
-    opt = gradkit.scale_by_drop_muon(order, start_probs=(0.0, 0.0, 1.0))
+    opt = gradkit.scale_by_drop_muon(layers=order, start_probs=(0.0, 0.0, 1.0))
     state = opt.init(params)
     grads = jax.tree.map(jnp.ones_like, params)
     u, state = opt.update(grads, state, params)

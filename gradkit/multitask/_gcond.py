@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _validation
+from gradkit import _common
 from gradkit.multitask import _tasks
 
 
@@ -41,7 +41,7 @@ class GCondState(NamedTuple):
     min_cosine: chex.Array  # float32 scalar, the first (most severe) conflict's cosine (1 if none).
 
 
-def effective_angle(c: jax.Array, thresholds: Sequence[float] = (-0.8, -0.5, 0.0),
+def gcond_effective_angle(c: jax.Array, thresholds: Sequence[float] = (-0.8, -0.5, 0.0),
                     remap_power: float = 2.0, eps: float = 1e-8) -> jax.Array:
     r"""GCond's conflict angle α(c) from a cosine similarity c.
 
@@ -105,7 +105,7 @@ def _resolve(g0, h, prev_sq, ema, history, *, thresholds, weights, remap_power, 
         i, j = iu[p], ju[p]
         winner = arbitrate(a, i, j, sq, history)
         loser = i + j - winner
-        alpha = effective_angle(cmin, thresholds, remap_power, eps)
+        alpha = gcond_effective_angle(cmin, thresholds, remap_power, eps)
         s_w = jnp.sin(alpha)
         s_l = jnp.sin(jnp.minimum(alpha, jnp.pi / 2))
         dot = c[i, j]
@@ -151,7 +151,7 @@ def gcond(
        a task that won each of the last ``dominance_window`` conflicts loses (the
        reference code; its README says the opposite); otherwise the higher score
        0.8·max(cos(G_k, G_k^prev), 0) + 0.2·(‖G_k‖/e_k)/(‖G_i‖/e_i + ‖G_j‖/e_j) wins
-       (ties: the lower index). With α = :func:`effective_angle` (c), simultaneously
+       (ties: the lower index). With α = :func:`gcond_effective_angle` (c), simultaneously
 
        .. math::
 
@@ -202,7 +202,7 @@ def gcond(
       <https://arxiv.org/abs/2509.07252>`_, 2025 (conflict resolution, arbitrator,
       stochastic accumulation); reference ``AlevLab-dev/GCond`` ``grad_conductor.py``.
     """
-    _validation.check_positive_int("num_tasks", num_tasks)
+    _common.check_positive_int("num_tasks", num_tasks)
     thresholds = tuple(float(t) for t in thresholds)
     if len(thresholds) != 3:
         raise ValueError(f"`thresholds` must be (t_crit, t_main, t_weak), got {thresholds}.")
@@ -210,21 +210,21 @@ def gcond(
             thresholds[0] <= thresholds[1] <= thresholds[2]):
         raise ValueError("`thresholds` must be non-decreasing cosines in [-1, 1] "
                          f"(t_crit <= t_main <= t_weak), got {thresholds}.")
-    _validation.check_interval("momentum", momentum, 0.0, 1.0)
-    _validation.check_interval("norm_ema_decay", norm_ema_decay, 0.0, 1.0)
+    _common.check_interval("momentum", momentum, 0.0, 1.0)
+    _common.check_interval("norm_ema_decay", norm_ema_decay, 0.0, 1.0)
     weights = tuple(float(w) for w in tie_breaking_weights)
     if len(weights) != 2 or min(weights) < 0 or sum(weights) <= 0:
         raise ValueError("`tie_breaking_weights` must be 2 non-negative numbers with a "
                          f"positive sum, got {tie_breaking_weights}.")
     if dominance_window != 0:
-        _validation.check_positive_int("dominance_window", dominance_window)
-    _validation.check_positive("remap_power", remap_power)
+        _common.check_positive_int("dominance_window", dominance_window)
+    _common.check_positive("remap_power", remap_power)
     iters = 2 * num_tasks if max_iters is None else max_iters
     if max_iters is not None and max_iters != 0:
-        _validation.check_positive_int("max_iters", max_iters)
+        _common.check_positive_int("max_iters", max_iters)
     if norm_cap is not None:
-        _validation.check_positive("norm_cap", norm_cap)
-    _validation.check_positive("eps", eps)
+        _common.check_positive("norm_cap", norm_cap)
+    _common.check_positive("eps", eps)
     beta = momentum
 
     def init_fn(params):
@@ -243,8 +243,8 @@ def gcond(
         )
 
     def update_fn(updates, state, params=None):
-        updates = _tasks.as_stacked(updates, params, what="task")
-        k = _tasks.num_stacked(updates)
+        updates = _common.as_stacked(updates, params, what="task")
+        k = _common.num_stacked(updates)
         if k != num_tasks:
             raise ValueError(f"gcond was built for num_tasks={num_tasks} but `updates` has "
                              f"{k} tasks on its leading axis.")
@@ -267,7 +267,7 @@ def gcond(
     "norm_cap"))
 def _gcond_step(updates, state, *, thresholds, beta, norm_ema_decay, weights, remap_power,
                 eps, max_iters, norm_cap):
-    k = _tasks.num_stacked(updates)
+    k = _common.num_stacked(updates)
     g0 = _tasks.gram(updates)
     raw_norm = jnp.sqrt(jnp.diagonal(g0))
     if k > 1:
@@ -344,8 +344,8 @@ def gcond_accumulate(
             updates, opt_state = opt.update(grads, opt_state, params)
             return optax.apply_updates(params, updates), opt_state
     """
-    _validation.check_positive_int("num_tasks", num_tasks)
-    n = _tasks.num_stacked(_tasks.as_stacked(micro_batches, None, what="micro-batch"))
+    _common.check_positive_int("num_tasks", num_tasks)
+    n = _common.num_stacked(_common.as_stacked(micro_batches, None, what="micro-batch"))
     lam = [1.0] * num_tasks if task_weights is None else [float(w) for w in task_weights]
     if len(lam) != num_tasks:
         raise ValueError(f"`task_weights` has {len(lam)} entries for {num_tasks} tasks.")

@@ -15,7 +15,6 @@ final combination), so the cost is O(K²P) whatever the task order.
 from __future__ import annotations
 
 import functools
-import numbers
 from typing import Any
 from typing import Literal
 from typing import NamedTuple
@@ -25,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _validation
+from gradkit import _common
 from gradkit.multitask import _tasks
 
 
@@ -34,14 +33,6 @@ class PCGradState(NamedTuple):
 
     count: chex.Array  # int32 scalar, number of updates so far.
     key: chex.Array  # uint32 raw key data (threefry: uint32[2]) of the task-order PRNG.
-
-
-def _key_data(key: Any) -> jax.Array:
-    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-        return jax.random.key_data(jax.random.key(int(key)))
-    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(key)
-    return jnp.asarray(key, jnp.uint32)
 
 
 def pcgrad_coefficients(g: jax.Array, orders: jax.Array) -> jax.Array:
@@ -71,7 +62,7 @@ def pcgrad_coefficients(g: jax.Array, orders: jax.Array) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("shuffle", "reduction"))
 def _pcgrad_step(updates, key_data, shuffle, reduction):
     """One PCGrad step on stacked task gradients; returns (output tree, next key data)."""
-    k = _tasks.num_stacked(updates)
+    k = _common.num_stacked(updates)
     next_raw, step_raw = jax.random.split(jax.random.wrap_key_data(key_data))
     if shuffle:
         orders = jax.vmap(lambda kk: jax.random.permutation(kk, k))(
@@ -118,7 +109,8 @@ def pcgrad(
     as the paper does.
 
     Args:
-      key: seed (int) or JAX PRNG key of the task orders; stored in the state.
+      key: an int or a ``jax.random.key`` for the task orders; stored in the state as
+        raw key data.
       reduction: ``"sum"`` (paper) or ``"mean"`` over tasks.
       shuffle: draw a random order per task and step (paper); ``False`` uses 0..K-1.
       axis_name: if set, the task gradients are first averaged over this mapped axis
@@ -151,16 +143,16 @@ def pcgrad(
       Yu et al., `Gradient Surgery for Multi-Task Learning
       <https://arxiv.org/abs/2001.06782>`_, 2020 (Algorithm 1).
     """
-    _validation.check_choice("reduction", reduction, ("sum", "mean"))
+    _common.check_choice("reduction", reduction, ("sum", "mean"))
     if not isinstance(shuffle, bool):
         raise TypeError(f"`shuffle` must be a bool, got {shuffle!r}.")
 
     def init_fn(params):
         del params
-        return PCGradState(count=jnp.zeros([], jnp.int32), key=_key_data(key))
+        return PCGradState(count=jnp.zeros([], jnp.int32), key=_common.key_data(key))
 
     def update_fn(updates, state, params=None):
-        updates = _tasks.as_stacked(updates, params, what="task")
+        updates = _common.as_stacked(updates, params, what="task")
         if axis_name is not None:
             updates = jax.lax.pmean(updates, axis_name)
         out, next_key = _pcgrad_step(updates, state.key, shuffle, reduction)

@@ -9,7 +9,6 @@ Bright-Thonney, Harvey, Lukas, Thaler, 2026, arXiv 2604.01279. Reference code
 from __future__ import annotations
 
 import functools
-import numbers
 from collections.abc import Callable
 from typing import Any
 from typing import NamedTuple
@@ -20,8 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gradkit import _validation
-from gradkit.multitask import _tasks
+from gradkit import _common
 
 # Singular values at or below this get 1/σ := 0 (the reference ``pinv``'s ``tol``).
 SVEN_ABS_TOL = 1e-10
@@ -79,11 +77,11 @@ def _unflatten(vec: jax.Array, like: Any) -> Any:
 def _check_k(k: Any) -> None:
     if k is None:
         return
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+    if not _common.is_int(k):
         raise TypeError(
             f"`k` must be a static Python int (it fixes the SVD truncation's shape), got "
             f"{k!r}; with optax.inject_hyperparams pass static_args=('k',).")
-    _validation.check_positive_int("k", k)
+    _common.check_positive_int("k", k)
 
 
 def scale_by_sven(
@@ -153,8 +151,8 @@ def scale_by_sven(
       `arXiv:2604.01279 <https://arxiv.org/abs/2604.01279>`_, 2026 (boxed update rule).
     """
     _check_k(k)
-    _validation.check_interval("rtol", rtol, 0.0, 1.0)
-    _validation.check_positive("kappa", kappa)
+    _common.check_interval("rtol", rtol, 0.0, 1.0)
+    _common.check_positive("kappa", kappa)
 
     def init_fn(params):
         del params
@@ -180,7 +178,7 @@ def scale_by_sven(
         if isinstance(jacobian, jax.Array | np.ndarray) and jnp.ndim(jacobian) == 2:
             m = jacobian
         else:
-            jacobian = _tasks.as_stacked(jacobian, None, what="sample")
+            jacobian = _common.as_stacked(jacobian, None, what="sample")
             if jax.tree.structure(jacobian) != jax.tree.structure(updates):
                 raise ValueError(
                     "`jacobian` must be structured like the updates/params with a leading "
@@ -219,12 +217,12 @@ def _direction_jit(residuals, m, k, rtol):
 
 def sven(
     learning_rate: optax.ScalarOrSchedule,
+    *,
     k: int | None = None,
     rtol: float = 1e-3,
     kappa: float = 2.0,
     weight_decay: optax.ScalarOrSchedule = 0.0,
     mask: Any | Callable[[optax.Params], Any] | None = None,
-    *,
     axis_name: str | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Sven: θ ← θ − η (M_k⁺ R + λθ), the truncated pseudo-inverse step.
@@ -235,7 +233,7 @@ def sven(
     The reference notebook's 1-D regression uses η = 0.1, k = 64 at batch 128.
 
     Args:
-      learning_rate: η > 0 or a schedule.
+      learning_rate: η ≥ 0 or a schedule.
       k, rtol, kappa, axis_name: see :func:`scale_by_sven`.
       weight_decay: decoupled weight decay λ ≥ 0 (multiplied by η; the reference has
         none).
@@ -248,8 +246,8 @@ def sven(
       Bright-Thonney, Harvey, Lukas, Thaler, Sven: Singular Value dEsceNt,
       `arXiv:2604.01279 <https://arxiv.org/abs/2604.01279>`_, 2026.
     """
-    _validation.check_learning_rate(learning_rate)
-    _validation.check_nonnegative("weight_decay", weight_decay)
+    _common.check_learning_rate(learning_rate)
+    _common.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
         scale_by_sven(k, rtol, kappa, axis_name=axis_name),
         optax.add_decayed_weights(weight_decay, mask),

@@ -9,7 +9,6 @@ Jan 2026) differs, see :func:`scale_by_auon` and ``docs/muon.md``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 from typing import NamedTuple
@@ -19,9 +18,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _validation
-
-MUON_NS_COEFFS = (3.4445, -4.7750, 2.0315)
+from gradkit import _common
+from gradkit.muon import _base
 
 
 class ScaleByAuonState(NamedTuple):
@@ -42,35 +40,15 @@ def cosh_rms(x: jax.Array, gamma: jax.typing.ArrayLike = 1.0) -> jax.Array:
     return jnp.sqrt(jnp.mean(jnp.square(jnp.cosh(gamma * x))))
 
 
-def newton_schulz_step(x: jax.Array, coeffs=MUON_NS_COEFFS) -> jax.Array:
-    r"""One quintic Newton–Schulz step X ← aX + (bA + cA²)X, A = XXᵀ (on the wide side).
-
-    The iteration of Muon (Jordan et al., 2024; ``optax.contrib.muon``'s default
-    coefficients (3.4445, −4.7750, 2.0315)); optax's own step is private in 0.2.8, so
-    this is the same formula written out. A tall X is transposed first (the map
-    commutes with transposition) so the Gram matrix is the small one.
-    """
-    a, b, c = coeffs
-    if x.shape[-2] > x.shape[-1]:
-        return newton_schulz_step(x.T, coeffs).T
-    gram = x @ x.T
-    return a * x + (b * gram + c * (gram @ gram)) @ x
-
-
 def _auon_direction(g, gamma, ns_steps, rms_scaling):
     """U for one matrix G (the update before the aspect factor and learning rate)."""
     x = g.astype(jnp.promote_types(g.dtype, jnp.float32))
     x = x / (jnp.sqrt(jnp.sum(jnp.square(x))) + 1e-7)
     for _ in range(ns_steps):
-        x = newton_schulz_step(x)
+        x = _base.newton_schulz_step(x)
     if rms_scaling:
         x = x / (cosh_rms(x, gamma) + 1e-8)
     return x
-
-
-def _aspect_factor(shape) -> float:
-    """√max(1, fan_out/fan_in) for a kernel of shape (fan_in, fan_out) (Flax layout)."""
-    return math.sqrt(max(1.0, shape[1] / shape[0]))
 
 
 def scale_by_auon(
@@ -109,10 +87,16 @@ def scale_by_auon(
     Deliberate settings (see ``docs/muon.md``): we follow paper v1 / the first code.
     The repository's later ``AuON`` (Jan 2026) uses γ = 1.5 inside cosh, divides the
     *unnormalised* G_t (u = G/r(γG/‖G‖), so the step scales with ‖G‖), has no aspect
-    factor, decoupled weight decay and lr 0.24; its ``HybridAuON`` uses 5 NS steps. Get
-    γ and the NS count with ``gamma=1.5, hybrid=True, ns_steps=5``; the unnormalised
-    division is not offered. The first code computed in bfloat16; we compute in
-    float32 (or wider) and cast the update back to the gradient's dtype.
+    factor, decoupled weight decay and lr 0.24; the unnormalised division is not
+    offered. Its ``HybridAuON`` (5 NS steps) is closest to ``gamma=1.5, hybrid=True,
+    ns_steps=5, aspect_factor=False`` but is not equal to it: it renormalises the NS
+    output before the brake, r = √mean(cosh²(γ X_t/‖X_t‖_F)), where we (and paper §3.2)
+    take r = √mean(cosh²(γ X_t)). Five NS steps leave ‖X_t‖_F ≈ √min(m, n), so our r is
+    the larger and our step the shorter, by the factor r_later/r_ours: 8 % on a 10×10
+    matrix, 5 % on 16×16, 1.4 % on 64×64, 0.6 % on 128×32 (Gaussian momentum; the
+    direction is the same; tested against a NumPy transcription of ``HybridAuON``). The
+    first code computed in bfloat16; we compute in float32 (or wider) and cast the
+    update back to the gradient's dtype.
 
     ``rms_scaling=False`` drops the cosh brake: u = √(aspect)·G/‖G‖_F, Frobenius-
     normalised Nesterov SGD, the baseline that AuON is ≈ equal to at real sizes
@@ -146,12 +130,12 @@ def scale_by_auon(
       <https://arxiv.org/abs/2509.24320>`_, 2025 (v1; §3.1 cosh-RMS scaling, §3.2
       hybrid; code ``ryyzn9/AuON``).
     """
-    _validation.check_interval("beta", beta, 0.0, 1.0)
-    _validation.check_positive("gamma", gamma)
+    _common.check_interval("beta", beta, 0.0, 1.0)
+    _common.check_positive("gamma", gamma)
     if ns_steps is None:
         ns_steps = 1 if hybrid else 0
-    _validation.check_nonnegative_int("ns_steps", ns_steps)
-    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
+    _common.check_nonnegative_int("ns_steps", ns_steps)
+    mu_dtype = _common.canonicalize_dtype(mu_dtype)
 
     def init_fn(params):
         for path, leaf in jax.tree_util.tree_leaves_with_path(params):
@@ -166,7 +150,7 @@ def scale_by_auon(
 
     def update_fn(updates, state, params=None):
         del params
-        _validation.check_same_structure(updates, state.mu)
+        _common.check_same_structure(updates, state.mu)
         buf = optax.tree.update_moment(updates, state.mu, beta, 1)
         if nesterov:
             g_hat = jax.tree.map(lambda g, b: (1.0 - beta) * g + beta * b, updates, buf)
@@ -176,7 +160,7 @@ def scale_by_auon(
         def leaf(g, direction_input):
             u = _auon_direction(direction_input, gamma, ns_steps, rms_scaling)
             if aspect_factor:
-                u = _aspect_factor(g.shape) * u
+                u = _base.aspect_factor(g.shape) * u
             return u.astype(g.dtype)
 
         new_updates = jax.tree.map(leaf, updates, g_hat)
@@ -204,17 +188,15 @@ def _adamw_traced_hparams(learning_rate, b1, b2, eps, weight_decay, mu_dtype):
     update time, so that e.g. 1 − b2 rounds exactly as under ``optax.inject_hyperparams``
     (which makes the same arrays) while bfloat16 moments stay bfloat16."""
 
-    def make(weak):
-        cast = (lambda x: jnp.asarray(x) if isinstance(x, float) else x) if weak else None
-        args = (b1, b2, eps) if cast is None else tuple(cast(x) for x in (b1, b2, eps))
-        return optax.adamw(learning_rate, b1=args[0], b2=args[1], eps=args[2],
+    def make(cast):
+        return optax.adamw(learning_rate, b1=cast(b1), b2=cast(b2), eps=cast(eps),
                            weight_decay=weight_decay, mu_dtype=mu_dtype)
 
-    def init_fn(params):
-        return make(False).init(params)
+    def init_fn(params):  # no arrays at construction time: cast only inside the update
+        return make(lambda x: x).init(params)
 
     def update_fn(updates, state, params=None):
-        return make(True).update(updates, state, params)
+        return make(_common.weak).update(updates, state, params)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -222,9 +204,9 @@ def _adamw_traced_hparams(learning_rate, b1, b2, eps, weight_decay, mu_dtype):
 def auon(
     learning_rate: optax.ScalarOrSchedule,
     beta: jax.typing.ArrayLike = 0.95,
+    *,
     weight_decay: optax.ScalarOrSchedule = 0.0,
     mask: Any | Callable[[optax.Params], Any] | None = None,
-    *,
     nesterov: bool = True,
     hybrid: bool = False,
     ns_steps: int | None = None,
@@ -255,7 +237,9 @@ def auon(
         :func:`scale_by_auon`.
       weight_decay: decoupled weight decay λ ≥ 0 of the matrices (× η).
       mask: pytree or callable selecting the matrices that get weight decay.
-      adam_b1, adam_b2, adam_eps, adam_weight_decay: AdamW of the non-matrix leaves.
+      adam_b1, adam_b2: AdamW's decays for the non-matrix leaves, each in [0, 1).
+      adam_eps: AdamW's ε, ≥ 0.
+      adam_weight_decay: AdamW's decoupled weight decay, ≥ 0.
       adam_learning_rate: its learning rate; ``None`` uses ``learning_rate``.
       auon_mask: pytree of bools or callable ``params -> pytree``: which 2-D leaves
         take AuON (``None``: all; the reference code excludes the token embedding).
@@ -272,13 +256,16 @@ def auon(
       Maity, `AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates
       <https://arxiv.org/abs/2509.24320>`_, 2025 (v1, §3).
     """
-    _validation.check_learning_rate(learning_rate)
-    _validation.check_nonnegative("weight_decay", weight_decay)
-    _validation.check_nonnegative("adam_weight_decay", adam_weight_decay)
+    _common.check_learning_rate(learning_rate)
+    _common.check_nonnegative("weight_decay", weight_decay)
+    _common.check_interval("adam_b1", adam_b1, 0.0, 1.0)
+    _common.check_interval("adam_b2", adam_b2, 0.0, 1.0)
+    _common.check_nonnegative("adam_eps", adam_eps)
+    _common.check_nonnegative("adam_weight_decay", adam_weight_decay)
     if adam_learning_rate is None:
         adam_learning_rate = learning_rate
     else:
-        _validation.check_learning_rate(adam_learning_rate, "adam_learning_rate")
+        _common.check_learning_rate(adam_learning_rate, "adam_learning_rate")
     matrix = optax.chain(
         scale_by_auon(beta, nesterov=nesterov, hybrid=hybrid, ns_steps=ns_steps,
                       gamma=gamma, rms_scaling=rms_scaling, aspect_factor=aspect_factor,

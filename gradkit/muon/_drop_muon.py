@@ -6,13 +6,12 @@ arXiv 2510.02239 (no official code). The active layers take exactly the step of
 step count) for matrices and ``optax.scale_by_adam`` for the other leaves, as
 ``optax.contrib.muon`` routes them; with s ≡ 0 the method *is* ``optax.contrib.muon``
 (tested). The wall-clock gain needs a backward pass that stops at layer s:
-:func:`drop_muon_value_and_grad` builds it without recompiling per s.
+:func:`drop_muon_value_and_grad` (``gradkit/muon/_drop_muon_layers.py``) builds it without
+recompiling per s.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
@@ -25,107 +24,24 @@ import numpy as np
 import optax
 from optax import contrib as optax_contrib
 
-from gradkit import _control
-from gradkit import _validation
-
-# `layers`: None (top-level keys of the params dict, natural order), the top-level key
-# names from the input end to the output end, or a callable params -> pytree of layer
-# indices (int; -1 for leaves that are always updated).
-Layers = None | Sequence[str] | Callable[[Any], Any]
-
-ALWAYS_ACTIVE = -1
-
-
-def _natural_key(name: str):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(name))]
-
-
-def _top_key(path) -> str:
-    entry = path[0]
-    for attr in ("key", "name", "idx"):
-        if hasattr(entry, attr):
-            return str(getattr(entry, attr))
-    return str(entry)
-
-
-def layer_indices(params: Any, layers: Layers = None) -> Any:
-    """The layer index of every leaf of `params` (a pytree of Python ints, −1 = always on).
-
-    Args:
-      params: the parameter (or gradient) pytree; only its paths are used.
-      layers: ``None``: one layer per top-level key, in natural order (``Conv_0``,
-        ``Conv_1``, ..., ``Conv_10``, ``Dense_0``: note that this sorts names, so pass
-        the order explicitly for anything whose names do not sort input → output);
-        a sequence of top-level key names from the input end to the output end (every
-        top-level key must appear); or a callable ``params -> pytree of int``
-        (layer indices 0..L−1, or −1 for leaves updated at every step).
-
-    Returns:
-      A pytree of ints with the structure of `params`.
-    """
-    if callable(layers):
-        tree = layers(params)
-        got, want = jax.tree.structure(tree), jax.tree.structure(params)
-        if got != want:
-            raise ValueError(f"`layers` callable must return a pytree structured like the "
-                             f"params.\n  got: {got}\n  expected: {want}")
-        return jax.tree.map(int, tree)
-    paths, treedef = jax.tree_util.tree_flatten_with_path(params)
-    tops = [_top_key(p) if p else "" for p, _ in paths]
-    if layers is None:
-        order = sorted(set(tops), key=_natural_key)
-    else:
-        if isinstance(layers, str):
-            raise TypeError("`layers` must be a sequence of top-level key names, not a str.")
-        order = [str(name) for name in layers]
-        missing = sorted(set(tops) - set(order))
-        if missing:
-            raise ValueError(f"`layers` must name every top-level key of the params; "
-                             f"missing {missing}, given {order}.")
-    index = {name: i for i, name in enumerate(order)}
-    return jax.tree.unflatten(treedef, [index[t] for t in tops])
-
-
-def _num_layers(indices: Any) -> int:
-    leaves = jax.tree.leaves(indices)
-    return max([i for i in leaves if i >= 0], default=-1) + 1
+from gradkit import _common
+from gradkit.muon import _base
+from gradkit.muon._drop_muon_layers import Layers
+from gradkit.muon._drop_muon_layers import drop_muon_layer_indices
+from gradkit.muon._drop_muon_layers import num_layers
+from gradkit.muon._drop_muon_layers import sample_start_layer
 
 
 class ScaleByDropMuonState(NamedTuple):
     """State for :func:`scale_by_drop_muon`."""
 
     count: chex.Array  # int32 scalar, number of updates so far.
-    key: chex.Array  # uint32[2], raw threefry key data of `seed`.
+    key: chex.Array  # uint32[2], raw key data of `key` (the start layers' PRNG).
     start_layer: chex.Array  # int32 scalar, the start layer s of the last update.
     layer_counts: chex.Array  # int32[L], how many updates each layer has taken.
     mu: optax.Updates  # Momentum (Muon) / first moment (Adam), params' shapes.
     nu: optax.Updates  # Adam's second moment for non-matrix leaves; float32[] else.
     ns_coeffs: chex.Array  # float32[3] or [n, 3], as optax's MuonState.
-
-
-def _check_layers_structure(updates, indices):
-    if jax.tree.structure(updates) != jax.tree.structure(indices):
-        raise ValueError("`updates` must have the same pytree structure as the params.")
-
-
-def sample_start_layer(key_data: jax.Array, count: jax.Array, num_layers: int,
-                       start_probs: Sequence[float] | None = None) -> jax.Array:
-    """The start layer s of step `count` (int32): fold_in(key, count), uniform or `start_probs`."""
-    key = jax.random.fold_in(jax.random.wrap_key_data(key_data), count)
-    if start_probs is None:
-        return jax.random.randint(key, (), 0, num_layers, dtype=jnp.int32)
-    return jax.random.choice(key, num_layers, p=jnp.asarray(start_probs, jnp.float32)
-                             ).astype(jnp.int32)
-
-
-def find_drop_muon_state(opt_state: Any) -> ScaleByDropMuonState:
-    """Finds the (single) :class:`ScaleByDropMuonState` inside a (chained) optax state."""
-    found = [s for s in jax.tree.leaves(
-        opt_state, is_leaf=lambda x: isinstance(x, ScaleByDropMuonState))
-        if isinstance(s, ScaleByDropMuonState)]
-    if len(found) != 1:
-        raise ValueError(f"Expected one ScaleByDropMuonState in opt_state, found {len(found)}.")
-    return found[0]
 
 
 def drop_muon_next_start_layer(opt_state: Any,
@@ -134,19 +50,9 @@ def drop_muon_next_start_layer(opt_state: Any,
 
     `start_probs` must be the one given to :func:`scale_by_drop_muon`.
     """
-    state = find_drop_muon_state(opt_state)
+    state = _common.find_state(opt_state, ScaleByDropMuonState, "drop_muon_next_start_layer")
     return sample_start_layer(state.key, state.count, state.layer_counts.shape[0],
                               start_probs)
-
-
-def _is_static_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-
-
-def _muon_dims(ndim: int) -> optax_contrib.MuonDimensionNumbers:
-    """Flax layout: the last axis is the output, all others the reduction (conv kernels)."""
-    return optax_contrib.MuonDimensionNumbers(reduction_axis=tuple(range(ndim - 1)),
-                                              output_axis=ndim - 1)
 
 
 def _muon_leaves(tree: Any, muon_mask: Any) -> Any:
@@ -158,20 +64,14 @@ def _muon_leaves(tree: Any, muon_mask: Any) -> Any:
     return jax.tree.map(lambda x, c: bool(jnp.ndim(x) >= 2 and c), tree, chosen)
 
 
-def _width_factor(shape) -> float:
-    """√max(1, fan_out/fan_in), as ``optax.contrib.muon``'s shape scaling."""
-    fan_in, fan_out = math.prod(shape[:-1]), shape[-1]
-    return math.sqrt(max(1.0, fan_out / fan_in))
-
-
 def scale_by_drop_muon(
-    layers: Layers = None,
-    *,
-    start_probs: Sequence[float] | None = None,
-    seed: int = 0,
-    ns_coeffs: Any = (3.4445, -4.7750, 2.0315),
-    ns_steps: int | None = None,
     beta: jax.typing.ArrayLike = 0.95,
+    *,
+    layers: Layers = None,
+    start_probs: Sequence[float] | None = None,
+    key: Any = 0,
+    ns_coeffs: Any = _base.MUON_NS_COEFFS,
+    ns_steps: int | None = None,
     eps: jax.typing.ArrayLike = 1e-8,
     nesterov: bool = True,
     adam_b1: jax.typing.ArrayLike = 0.9,
@@ -209,11 +109,13 @@ def scale_by_drop_muon(
     only (as optax's muon, none on Adam leaves).
 
     Args:
-      layers: layer assignment, see :func:`layer_indices` (default: one layer per
-        top-level key, natural order). Static.
+      beta: Muon's momentum β, in [0, 1) (optax's default 0.95).
+      layers: layer assignment, see :func:`drop_muon_layer_indices` (default: one layer
+        per top-level key, natural order). Static.
       start_probs: probabilities of s = 0..L−1 (``None``: uniform). Static.
-      seed: seed of the key the start layers are drawn from.
-      ns_coeffs, ns_steps, beta, eps, nesterov: ``optax.contrib.scale_by_muon``'s
+      key: an int or a ``jax.random.key`` the start layers are drawn from; stored in
+        the state as raw key data.
+      ns_coeffs, ns_steps, eps, nesterov: ``optax.contrib.scale_by_muon``'s
         (``ns_steps=None`` means its default 5; a static int, ``None`` by default so
         that ``optax.inject_hyperparams`` leaves it alone).
       adam_b1, adam_b2: Adam of the non-matrix leaves (its eps is ``eps``).
@@ -232,21 +134,22 @@ def scale_by_drop_muon(
 
     Example:
       >>> import gradkit, optax
-      >>> opt = optax.chain(gradkit.scale_by_drop_muon(["Conv_0", "Conv_1", "Dense_0"]),
-      ...                   optax.scale(-0.02))
+      >>> opt = optax.chain(
+      ...     gradkit.scale_by_drop_muon(layers=["Conv_0", "Conv_1", "Dense_0"]),
+      ...     optax.scale(-0.02))
 
     References:
       Gruntkowska, Maziane, Qu, Richtárik, `Drop-Muon: Update Less, Converge Faster
       <https://arxiv.org/abs/2510.02239>`_, 2025 (Algorithm 1, randomized progressive
       training).
     """
-    _validation.check_interval("beta", beta, 0.0, 1.0)
-    _validation.check_interval("adam_b1", adam_b1, 0.0, 1.0)
-    _validation.check_interval("adam_b2", adam_b2, 0.0, 1.0)
-    _validation.check_nonnegative("eps", eps)
-    _validation.check_nonnegative("weight_decay", weight_decay)
+    _common.check_interval("beta", beta, 0.0, 1.0)
+    _common.check_interval("adam_b1", adam_b1, 0.0, 1.0)
+    _common.check_interval("adam_b2", adam_b2, 0.0, 1.0)
+    _common.check_nonnegative("eps", eps)
+    _common.check_nonnegative("weight_decay", weight_decay)
     ns_steps = 5 if ns_steps is None else ns_steps
-    _validation.check_positive_int("ns_steps", ns_steps)
+    _common.check_positive_int("ns_steps", ns_steps)
     if start_probs is not None:
         probs = np.asarray(start_probs, np.float64)
         if probs.ndim != 1 or np.any(probs < 0) or not np.isclose(probs.sum(), 1.0):
@@ -256,24 +159,20 @@ def scale_by_drop_muon(
     if layers is not None and not callable(layers) and isinstance(layers, str):
         raise TypeError("`layers` must be a sequence of top-level key names, not a str.")
 
-    # Python-float hyperparameters become weakly typed float32 arrays inside the update,
-    # so that e.g. 1 − β rounds exactly as under optax.inject_hyperparams (which makes
-    # the same arrays) while bfloat16 moments stay bfloat16.
-    def weak(x):
-        return jnp.asarray(x) if isinstance(x, float) else x
+    weak = _common.weak  # Python floats round as under optax.inject_hyperparams
 
     def muon_for(ndim):
         return optax_contrib.scale_by_muon(
             ns_coeffs=ns_coeffs, ns_steps=ns_steps, beta=weak(beta), eps=weak(eps),
-            nesterov=nesterov, weight_dimension_numbers={"w": _muon_dims(ndim)})
+            nesterov=nesterov, weight_dimension_numbers={"w": _base.flax_dimension_numbers(ndim)})
 
     def adam():
         return optax.scale_by_adam(b1=weak(adam_b1), b2=weak(adam_b2), eps=weak(eps),
                                    nesterov=nesterov)
 
     def resolve(tree):
-        indices = layer_indices(tree, layers)
-        num = _num_layers(indices)
+        indices = drop_muon_layer_indices(tree, layers)
+        num = num_layers(indices)
         if num == 0:
             raise ValueError("`layers` assigned no leaf to a layer (need at least one).")
         if start_probs is not None and len(start_probs) != num:
@@ -289,7 +188,7 @@ def scale_by_drop_muon(
                           else jnp.zeros_like(x), params, _muon_leaves(params, muon_mask))
         return ScaleByDropMuonState(
             count=jnp.zeros([], jnp.int32),
-            key=jax.random.key_data(jax.random.key(seed)),
+            key=_common.key_data(key),
             start_layer=jnp.zeros([], jnp.int32),
             layer_counts=jnp.zeros([num], jnp.int32),
             mu=mu, nu=nu,
@@ -298,7 +197,7 @@ def scale_by_drop_muon(
 
     def update_fn(updates, state, params=None, *, start_layer=None, **extra_args):
         del extra_args
-        _validation.check_same_structure(updates, state.mu)
+        _common.check_same_structure(updates, state.mu)
         indices, num = resolve(updates)
         if num != state.layer_counts.shape[0]:
             raise ValueError(f"The params have {num} layers but the state was "
@@ -306,7 +205,7 @@ def scale_by_drop_muon(
         if weight_decay is not None and not (isinstance(weight_decay, (int, float))
                                              and weight_decay == 0) and params is None:
             raise ValueError("`scale_by_drop_muon` with weight_decay > 0 needs `params`.")
-        static_s = _is_static_int(start_layer)
+        static_s = _common.is_int(start_layer)
         if start_layer is None:
             s = sample_start_layer(state.key, state.count, num, start_probs)
         elif static_s:
@@ -342,7 +241,7 @@ def scale_by_drop_muon(
                     u, st = inner.update(
                         {"w": g}, optax_contrib.MuonState(
                             count=layer_count, mu={"w": m}, ns_coeffs=state.ns_coeffs))
-                    u = (_width_factor(g.shape) * u["w"]).astype(g.dtype)
+                    u = (_base.aspect_factor(g.shape) * u["w"]).astype(g.dtype)
                     if dm and p is not None:
                         u = (u + weak(weight_decay) * p).astype(g.dtype)
                     return u, st.mu["w"].astype(m.dtype), v
@@ -376,7 +275,7 @@ def scale_by_drop_muon(
             elif static_s:
                 outs = run_frozen()
             else:
-                outs = _control.cond(layer >= s, run_active, run_frozen)
+                outs = jax.lax.cond(layer >= s, run_active, run_frozen)
             for i, out in zip(members, outs, strict=True):
                 results[i] = out
         out_u = [r[0] for r in results]
@@ -395,13 +294,13 @@ def scale_by_drop_muon(
 
 def drop_muon(
     learning_rate: optax.ScalarOrSchedule,
-    layers: Layers = None,
-    *,
-    start_probs: Sequence[float] | None = None,
-    seed: int = 0,
-    ns_coeffs: Any = (3.4445, -4.7750, 2.0315),
-    ns_steps: int | None = None,
     beta: jax.typing.ArrayLike = 0.95,
+    *,
+    layers: Layers = None,
+    start_probs: Sequence[float] | None = None,
+    key: Any = 0,
+    ns_coeffs: Any = _base.MUON_NS_COEFFS,
+    ns_steps: int | None = None,
     eps: jax.typing.ArrayLike = 1e-8,
     nesterov: bool = True,
     adam_b1: jax.typing.ArrayLike = 0.9,
@@ -421,7 +320,7 @@ def drop_muon(
 
     Args:
       learning_rate: scalar or schedule η (shared by Muon and Adam leaves).
-      layers, start_probs, seed, ns_coeffs, ns_steps, beta, eps, nesterov, adam_b1,
+      beta, layers, start_probs, key, ns_coeffs, ns_steps, eps, nesterov, adam_b1,
         adam_b2, weight_decay: see :func:`scale_by_drop_muon`.
       mask: pytree or callable selecting the matrices that get weight decay.
       muon_mask: see :func:`scale_by_drop_muon`.
@@ -441,14 +340,14 @@ def drop_muon(
       Gruntkowska, Maziane, Qu, Richtárik, `Drop-Muon: Update Less, Converge Faster
       <https://arxiv.org/abs/2510.02239>`_, 2025 (Algorithm 1).
     """
-    _validation.check_learning_rate(learning_rate)
-    core = scale_by_drop_muon(layers, start_probs=start_probs, seed=seed, ns_coeffs=ns_coeffs,
-                              ns_steps=ns_steps, beta=beta, eps=eps, nesterov=nesterov,
+    _common.check_learning_rate(learning_rate)
+    core = scale_by_drop_muon(beta, layers=layers, start_probs=start_probs, key=key,
+                              ns_coeffs=ns_coeffs, ns_steps=ns_steps, eps=eps, nesterov=nesterov,
                               adam_b1=adam_b1, adam_b2=adam_b2, weight_decay=weight_decay,
                               weight_decay_mask=mask, muon_mask=muon_mask)
     if adam_learning_rate is None:
         return optax.chain(core, optax.scale_by_learning_rate(learning_rate))
-    _validation.check_learning_rate(adam_learning_rate, "adam_learning_rate")
+    _common.check_learning_rate(adam_learning_rate, "adam_learning_rate")
 
     def labels(params):
         return jax.tree.map(lambda m: "muon" if m else "adam", _muon_leaves(params, muon_mask))
@@ -456,85 +355,3 @@ def drop_muon(
     return optax.chain(core, optax.partition(
         {"muon": optax.scale_by_learning_rate(learning_rate),
          "adam": optax.scale_by_learning_rate(adam_learning_rate)}, labels))
-
-
-def drop_muon_value_and_grad(
-    fun: Callable[..., Any],
-    layers: Layers = None,
-    *,
-    has_aux: bool = False,
-) -> Callable[..., tuple[Any, Any]]:
-    r"""``jax.value_and_grad(fun)`` whose backward pass stops at a (traced) start layer.
-
-    Returns ``vg(params, start_layer, *args, **kwargs) -> (value, grads)``: ``grads``
-    holds ∂fun/∂W for the leaves of layers ≥ ``start_layer`` (and those with index −1)
-    and zeros for the earlier layers, whose gradients are never computed: inside a
-    ``jax.lax.switch`` over the L possible start layers, branch s differentiates
-    ``fun`` only with respect to layers s..L and closes over the earlier layers as
-    constants, so the backward pass neither forms their weight gradients nor
-    back-propagates activations into them. All L branches are compiled once into one
-    program (jit it once; the start layer is a runtime int32, no recompilation per s);
-    at run time only branch s executes. The forward pass is always complete.
-
-    With a Python int ``start_layer`` the branch is built directly (no ``lax.switch``).
-    On XLA:CPU this is the fast pattern: convolutions (and large matmuls) inside a
-    conditional's branch are compiled far less efficiently than in the entry
-    computation (measured in ``docs/muon.md``: a CNN step 30× slower), so on CPU jit one
-    step function per start layer (``static_argnums``; L compilations, cached, none per
-    step) and dispatch on the host with ``int(drop_muon_next_start_layer(state))``.
-
-    Args:
-      fun: ``fun(params, *args, **kwargs)`` → scalar (or ``(scalar, aux)``).
-      layers: layer assignment, as given to :func:`scale_by_drop_muon`.
-      has_aux: as in ``jax.value_and_grad``.
-
-    Returns:
-      The function ``vg`` described above.
-
-    Example:
-      >>> import gradkit, jax
-      >>> vg = jax.jit(gradkit.drop_muon_value_and_grad(loss_fn))  # doctest: +SKIP
-      >>> s = gradkit.drop_muon_next_start_layer(opt_state)  # doctest: +SKIP
-      >>> loss, grads = vg(params, s, batch)  # doctest: +SKIP
-      >>> updates, opt_state = opt.update(grads, opt_state, params,
-      ...                                 start_layer=s)  # doctest: +SKIP
-
-    References:
-      Gruntkowska, Maziane, Qu, Richtárik, `Drop-Muon: Update Less, Converge Faster
-      <https://arxiv.org/abs/2510.02239>`_, 2025 (§ cost model: the backward pass of
-      randomized progressive training stops at layer s).
-    """
-
-    def vg(params, start_layer, *args, **kwargs):
-        indices = layer_indices(params, layers)
-        num = _num_layers(indices)
-        leaves, treedef = jax.tree.flatten(params)
-        idx = treedef.flatten_up_to(indices)
-
-        def branch(s):
-            train = [i for i, layer in enumerate(idx) if layer < 0 or layer >= s]
-
-            def run(leaves_all):
-                def partial_fun(train_leaves):
-                    full = list(leaves_all)
-                    for i, x in zip(train, train_leaves, strict=True):
-                        full[i] = x
-                    return fun(jax.tree.unflatten(treedef, full), *args, **kwargs)
-
-                value, g_train = jax.value_and_grad(partial_fun, has_aux=has_aux)(
-                    [leaves_all[i] for i in train])
-                grads = [jnp.zeros_like(x) for x in leaves_all]
-                for i, g in zip(train, g_train, strict=True):
-                    grads[i] = g
-                return value, jax.tree.unflatten(treedef, grads)
-
-            return run
-
-        if _is_static_int(start_layer):
-            if not 0 <= start_layer < num:
-                raise ValueError(f"`start_layer` must be in [0, {num}), got {start_layer}.")
-            return branch(int(start_layer))(leaves)
-        s = jnp.clip(jnp.asarray(start_layer, jnp.int32), 0, num - 1)
-        return jax.lax.switch(s, [branch(k) for k in range(num)], leaves)
-
-    return vg

@@ -1,14 +1,12 @@
-"""AdAdaGrad batch-size tests and AdaGrad-Norm (gradkit.multitask._adadagrad)."""
+"""AdAdaGrad batch-size tests (gradkit/persample/_adadagrad.py)."""
 
 from __future__ import annotations
 
 import math
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 import gradkit
@@ -84,58 +82,6 @@ def test_matches_numpy_transcription_on_random_gradients(per_tensor):
         assert max(want.values()) > 12  # not vacuous: some test grows the batch
 
 
-def _mlp_loss(params, example):
-    x, y = example
-    h = jnp.tanh(x @ params["w1"] + params["b1"])
-    return jnp.mean((h @ params["w2"] - y) ** 2)
-
-
-def _mlp_problem(batch=16):
-    k = jax.random.split(jax.random.key(0), 4)
-    params = {"w1": jax.random.normal(k[0], (3, 5)), "b1": jnp.zeros(5),
-              "w2": jax.random.normal(k[1], (5, 2))}
-    data = (jax.random.normal(k[2], (batch, 3)), jax.random.normal(k[3], (batch, 2)))
-    return params, data
-
-
-def test_memory_aware_statistics_equal_per_sample_gradient_ones():
-    params, data = _mlp_problem()
-    grads = jax.vmap(jax.grad(_mlp_loss), in_axes=(None, 0))(params, data)
-    want, want_mean = gradkit.per_sample_statistics(grads)
-    got, got_mean = jax.jit(lambda p, d: gradkit.per_sample_statistics_from_loss(
-        _mlp_loss, p, d, chunk_size=4))(params, data)
-    chex.assert_trees_all_close(got, want, rtol=1e-5)
-    chex.assert_trees_all_close(got_mean, want_mean, rtol=1e-5, atol=1e-7)
-    assert int(gradkit.adadagrad_batch_size_from_statistics(got, "augmented")) == int(
-        gradkit.adadagrad_batch_size(grads, "augmented"))
-
-
-def test_eight_devices_equal_one_device():
-    n = jax.device_count()
-    params, data = _mlp_problem(batch=4 * n)
-    grads = jax.vmap(jax.grad(_mlp_loss), in_axes=(None, 0))(params, data)
-    want, _ = gradkit.per_sample_statistics(grads)
-    shard = lambda x: x.reshape(n, x.shape[0] // n, *x.shape[1:])  # noqa: E731
-
-    def per_device(g, d):
-        stats, _ = gradkit.per_sample_statistics(g, axis_name="i")
-        stats2, _ = gradkit.per_sample_statistics_from_loss(_mlp_loss, params, d,
-                                                             axis_name="i")
-        sizes = jnp.stack([gradkit.adadagrad_batch_size(g, t, axis_name="i")
-                           for t in ("norm", "augmented")])
-        return stats, stats2, sizes
-
-    stats, stats2, sizes = jax.pmap(per_device, axis_name="i")(
-        jax.tree.map(shard, grads), jax.tree.map(shard, data))
-    for d in (0, n - 1):
-        chex.assert_trees_all_close(jax.tree.map(lambda x, d=d: x[d], stats), want, rtol=1e-5)
-        chex.assert_trees_all_close(jax.tree.map(lambda x, d=d: x[d], stats2), want,
-                                    rtol=1e-5)
-    one = [int(gradkit.adadagrad_batch_size(grads, t)) for t in ("norm", "augmented")]
-    np.testing.assert_array_equal(sizes[0], one)
-    assert min(one) == 4 * n  # the global batch, not the per-device one
-
-
 def test_edge_cases_and_errors():
     zero = {"w": jnp.array([[1.0, -1.0], [-1.0, 1.0]])}  # mean gradient exactly zero
     assert int(gradkit.adadagrad_batch_size(zero, max_batch_size=500)) == 500
@@ -150,9 +96,6 @@ def test_edge_cases_and_errors():
         gradkit.adadagrad_batch_size({"w": G}, eta=0.0)
     with pytest.raises(ValueError, match="mismatched sample axes"):
         gradkit.adadagrad_batch_size({"w": G, "b": jnp.ones(4)})
-    params, data = _mlp_problem()
-    with pytest.raises(ValueError, match="chunk_size"):
-        gradkit.per_sample_statistics_from_loss(_mlp_loss, params, data, chunk_size=5)
 
 
 def test_buckets_and_controller_are_monotone():
@@ -169,39 +112,3 @@ def test_buckets_and_controller_are_monotone():
     assert c.history == [8, 8, 20, 20, 70]
     with pytest.raises(ValueError, match="maximum"):
         gradkit.AdaptiveBatchSize(initial=8, maximum=4)
-
-
-def test_adagrad_norm_closed_form_two_steps():
-    opt = gradkit.adagrad_norm(learning_rate=0.1, initial_accumulator_value=0.0, eps=0.0)
-    params = {"a": jnp.zeros(1), "b": jnp.zeros(1)}
-    state = opt.init(params)
-    u1, state = opt.update({"a": jnp.array([3.0]), "b": jnp.array([4.0])}, state, params)
-    np.testing.assert_allclose([u1["a"][0], u1["b"][0]], [-0.06, -0.08], rtol=1e-6)
-    u2, state = opt.update({"a": jnp.array([0.0]), "b": jnp.array([5.0])}, state, params)
-    np.testing.assert_allclose([u2["a"][0], u2["b"][0]], [0.0, -0.1 * 5 / math.sqrt(50)],
-                               rtol=1e-6)
-    assert float(state[0].sum_of_squares) == pytest.approx(50.0)
-    # b_0² = 11: the first step is g / √(11 + 25).
-    opt = gradkit.adagrad_norm(learning_rate=1.0, initial_accumulator_value=11.0, eps=0.0)
-    u, _ = opt.update({"a": jnp.array([3.0]), "b": jnp.array([4.0])}, opt.init(params), params)
-    np.testing.assert_allclose(u["a"], [-0.5], rtol=1e-6)
-
-
-def test_adagrad_norm_on_one_scalar_is_optax_adagrad():
-    ours = gradkit.adagrad_norm(0.3, initial_accumulator_value=0.1, eps=0.0)
-    ref = optax.adagrad(0.3, initial_accumulator_value=0.1, eps=0.0)
-    p_ours, _ = helpers.apply_steps(ours, {"x": jnp.array(2.0)},
-                                    lambda p, s: jax.grad(helpers.parabola)(p), 5)
-    p_ref, _ = helpers.apply_steps(ref, {"x": jnp.array(2.0)},
-                                   lambda p, s: jax.grad(helpers.parabola)(p), 5)
-    chex.assert_trees_all_close(p_ours, p_ref, rtol=1e-6)
-
-
-def test_adagrad_norm_zero_gradient_and_validation():
-    opt = gradkit.scale_by_adagrad_norm(eps=0.0)
-    u, _ = opt.update({"w": jnp.zeros(3)}, opt.init(None))
-    np.testing.assert_array_equal(u["w"], 0.0)
-    with pytest.raises(ValueError, match="learning_rate"):
-        gradkit.adagrad_norm(learning_rate=0.0)
-    with pytest.raises(ValueError, match="initial_accumulator_value"):
-        gradkit.adagrad_norm(0.1, initial_accumulator_value=-1.0)

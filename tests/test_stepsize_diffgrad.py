@@ -121,7 +121,7 @@ def test_one_dimensional_toy_global_minimum_and_half_lr_adam_control():
     (dict(learning_rate=1e-3, b1=1.0), "b1"),
     (dict(learning_rate=1e-3, b2=-0.1), "b2"),
     (dict(learning_rate=1e-3, eps=-1.0), "eps"),
-    (dict(learning_rate=0.0), "learning_rate"),
+    (dict(learning_rate=-1e-3), "learning_rate"),
     (dict(learning_rate=1e-3, weight_decay=-1.0), "weight_decay"),
 ])
 def test_bad_hyperparameters_raise_naming_the_argument(kwargs, name):

@@ -3,7 +3,7 @@
 Dubey et al., *diffGrad: An Optimization Method for Convolutional Neural Networks*,
 IEEE TNNLS 2020, arXiv 1909.11015. Checked against the official PyTorch code
 ``shivram1987/diffGrad`` (``diffGrad_v2.py``, MIT licence; facts only, nothing copied),
-by a float64 NumPy transcription of it in ``tests/test_muon_diffgrad.py``.
+by a float64 NumPy transcription of it in ``tests/test_stepsize_diffgrad.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _validation
+from gradkit import _common
 
 
 class ScaleByDiffGradState(NamedTuple):
@@ -76,9 +76,9 @@ def scale_by_diffgrad(
       <https://arxiv.org/abs/1909.11015>`_, 2020 (Eqs. (3)-(6), Algorithm 1; official
       code ``diffGrad_v2.py``).
     """
-    _validation.check_interval("b1", b1, 0.0, 1.0)
-    _validation.check_interval("b2", b2, 0.0, 1.0)
-    _validation.check_nonnegative("eps", eps)
+    _common.check_interval("b1", b1, 0.0, 1.0)
+    _common.check_interval("b2", b2, 0.0, 1.0)
+    _common.check_nonnegative("eps", eps)
 
     def init_fn(params):
         return ScaleByDiffGradState(
@@ -90,10 +90,8 @@ def scale_by_diffgrad(
 
     def update_fn(updates, state, params=None):
         del params
-        _validation.check_same_structure(updates, state.mu)
-        # Python floats as weakly typed float32 arrays: 1 − b2 then rounds exactly as
-        # under optax.inject_hyperparams, and bfloat16 moments stay bfloat16.
-        b1_, b2_, eps_ = (jnp.asarray(x) if isinstance(x, float) else x for x in (b1, b2, eps))
+        _common.check_same_structure(updates, state.mu)
+        b1_, b2_, eps_ = _common.weak(b1), _common.weak(b2), _common.weak(eps)
         mu = optax.tree.update_moment(updates, state.mu, b1_, 1)
         nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, b2_, 2)
         count = optax.safe_increment(state.count)
@@ -120,10 +118,10 @@ def diffgrad(
     learning_rate: optax.ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.999,
+    *,
     eps: jax.typing.ArrayLike = 1e-8,
     weight_decay: optax.ScalarOrSchedule = 0.0,
     mask: Any | Callable[[optax.Params], Any] | None = None,
-    *,
     coupled_weight_decay: bool = False,
 ) -> optax.GradientTransformation:
     r"""diffGrad with decoupled (default) or the official code's coupled weight decay.
@@ -136,7 +134,7 @@ def diffgrad(
     g_{t−1}). With λ = 0 (the paper's and the code's default) both are the same.
 
     Args:
-      learning_rate: scalar or schedule η (paper default 1e-3).
+      learning_rate: scalar or schedule η ≥ 0 (paper default 1e-3).
       b1, b2, eps: see :func:`scale_by_diffgrad` (defaults 0.9, 0.999, 1e-8).
       weight_decay: λ ≥ 0.
       mask: pytree or callable selecting the leaves that get weight decay.
@@ -154,8 +152,8 @@ def diffgrad(
       Dubey et al., `diffGrad: An Optimization Method for Convolutional Neural Networks
       <https://arxiv.org/abs/1909.11015>`_, 2020 (Algorithm 1; ``diffGrad_v2.py``).
     """
-    _validation.check_nonnegative("weight_decay", weight_decay)
-    _validation.check_learning_rate(learning_rate)
+    _common.check_nonnegative("weight_decay", weight_decay)
+    _common.check_learning_rate(learning_rate)
     decay = optax.add_decayed_weights(weight_decay, mask)
     core = scale_by_diffgrad(b1=b1, b2=b2, eps=eps)
     if coupled_weight_decay:
