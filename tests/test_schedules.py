@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 
 import chex
 import jax
@@ -281,14 +282,58 @@ def test_refined_closed_form_two_levels():
     np.testing.assert_allclose(_values(adam, range(4)), [1, 0.5, 0.125, 0], rtol=1e-6)
 
 
-def _median_filter_reflect(g, width):
-    """Transcription of a centred running median with (d c b a | a b c d | d c b a) padding:
-    window i − ⌊k/2⌋ .. i + k − 1 − ⌊k/2⌋, value the sorted window's element ⌊k/2⌋ (for
-    even k the upper middle value, as scipy.ndimage.median_filter)."""
-    n, half = len(g), width // 2
-    padded = np.concatenate([g[::-1], g, g[::-1]])
-    return np.array([np.sort(padded[n + i - half: n + i - half + width])[half]
+def _median_filter_paper(g, tau):
+    """Transcription of the paper's filter (Alg. 1, the authors' README recipe): odd width
+    2·⌊⌊τT⌋/2⌋ + 1, a centred window, indices before the start read G_1 (nearest), indices
+    past the end read the mirror image without repeating the edge (… c b a | b c …)."""
+    n = len(g)
+    width = 2 * (int(tau * n) // 2) + 1
+    half = width // 2
+
+    def at(i):
+        if i < 0:
+            return g[0]
+        return g[i] if i < n else g[2 * (n - 1) - i]
+
+    return np.array([np.median([at(j) for j in range(i - half, i + half + 1)])
                      for i in range(n)])
+
+
+def _rho(smoothed, kind):
+    w = smoothed ** -2 if kind == "sgd" else 1 / smoothed
+    rho = np.array([w[t] * w[t + 1:].sum() for t in range(len(w))])
+    return rho / rho.max()
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+@pytest.mark.parametrize("tau", [0.4, 0.5])
+def test_refined_filter_odd_width_nearest_start_reflected_end(kind, tau):
+    # G = 1..10, τT = 4 or 5 → width 5 (4 is made odd). Start: nearest (1 1 | 1 2 3 → 1,
+    # 1 | 1 2 3 4 → 2); end: reflection (7 8 9 10 | 9 → 9, 8 9 10 | 9 8 → 9).
+    g = np.arange(1.0, 11.0)
+    smoothed = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 9], dtype=np.float64)
+    np.testing.assert_array_equal(_median_filter_paper(g, tau), smoothed)
+    w = [Fraction(1, int(s) ** (2 if kind == "sgd" else 1)) for s in smoothed]
+    rho = [w[t] * sum(w[t + 1:]) for t in range(10)]
+    want = np.array([float(r / max(rho)) for r in rho])
+    np.testing.assert_allclose(gradkit.schedules.refined_schedule_values(g, kind, tau), want,
+                               rtol=1e-12)
+
+
+def test_refined_rising_then_settling_norms():
+    # Norms rise over 5 steps and settle at 1; width ⌊0.1·50⌋ = 5 → 5. The paper's filter
+    # keeps this sequence as it is (nearest start padding repeats 0.2; the flat tail
+    # reflects onto itself), so ρ_t ∝ w_t·Σ_{p>t} w_p with w = G⁻² exactly:
+    # w = [25, 6.25, 25/9, 1.5625, 1 (46 times)], ρ_1/ρ_0 = 6.25·(25/9 + 1.5625 + 46) /
+    # (25·(6.25 + 25/9 + 1.5625 + 46)) = 0.2224…
+    g = np.concatenate([[0.2, 0.4, 0.6, 0.8], np.ones(46)])
+    np.testing.assert_array_equal(_median_filter_paper(g, 0.1), g)
+    got = gradkit.schedules.refined_schedule_values(g, "sgd", 0.1)
+    w = g ** -2
+    want = np.array([w[t] * w[t + 1:].sum() for t in range(50)])
+    np.testing.assert_allclose(got, want / want.max(), rtol=1e-12)
+    tail = 25 / 9 + 1.5625 + 46
+    np.testing.assert_allclose(got[1], 6.25 * tail / (25 * (6.25 + tail)), rtol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["sgd", "adam"])
@@ -296,10 +341,7 @@ def _median_filter_reflect(g, width):
 def test_refined_matches_float64_transcription(kind, tau):
     rng = np.random.default_rng(0)
     g = np.exp(rng.normal(0, 0.5, 200)) * np.linspace(3, 1, 200)
-    smoothed = _median_filter_reflect(g, max(1, int(tau * 200)))
-    w = smoothed ** -2 if kind == "sgd" else 1 / smoothed
-    rho = np.array([w[t] * w[t + 1:].sum() for t in range(200)])
-    rho /= rho.max()
+    rho = _rho(_median_filter_paper(g, tau), kind)
     np.testing.assert_allclose(gradkit.schedules.refined_schedule_values(g, kind, tau), rho,
                                rtol=1e-12)
     lr = gradkit.refined_schedule(g, 3e-3, kind, tau)

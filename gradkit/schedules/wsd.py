@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _validation
+from gradkit import _common
 
 DecayShape = Literal["linear", "cosine", "1-sqrt", "1-square"]
 DECAY_SHAPES: tuple[str, ...] = ("linear", "cosine", "1-sqrt", "1-square")
@@ -41,7 +41,7 @@ def decay_shape_fn(decay_shape: DecayShape) -> Callable[[jax.Array], jax.Array]:
     ``"linear"``: 1 − x; ``"cosine"``: ½(1 + cos πx); ``"1-sqrt"``: 1 − √x
     (Hägele et al. 2024, arXiv 2405.18392); ``"1-square"``: 1 − x².
     """
-    _validation.check_choice("decay_shape", decay_shape, DECAY_SHAPES)
+    _common.check_choice("decay_shape", decay_shape, DECAY_SHAPES)
     if decay_shape == "linear":
         return lambda x: 1.0 - x
     if decay_shape == "cosine":
@@ -52,8 +52,8 @@ def decay_shape_fn(decay_shape: DecayShape) -> Callable[[jax.Array], jax.Array]:
 
 
 def _check_peak(peak_value) -> None:
-    _validation.check_positive("peak_value", peak_value)
-    x = _validation.concrete_number(peak_value)
+    _common.check_positive("peak_value", peak_value)
+    x = _common.concrete_number(peak_value)
     if x is not None and not math.isfinite(x):
         raise ValueError(f"`peak_value` must be finite, got {peak_value!r}.")
 
@@ -123,9 +123,9 @@ def wsd_schedule(
       papers and libraries (see ``docs/schedules.md``).
     """
     _check_peak(peak_value)
-    _validation.check_positive_int("total_steps", total_steps)
-    _validation.check_nonnegative_int("warmup_steps", warmup_steps)
-    _validation.check_nonnegative_int("decay_steps", decay_steps)
+    _common.check_positive_int("total_steps", total_steps)
+    _common.check_nonnegative_int("warmup_steps", warmup_steps)
+    _common.check_nonnegative_int("decay_steps", decay_steps)
     if decay_steps > total_steps:
         raise ValueError(
             f"`decay_steps` must be <= `total_steps` ({total_steps}), got {decay_steps}."
@@ -136,7 +136,7 @@ def wsd_schedule(
             f"{warmup_steps} + {decay_steps}."
         )
     shape = decay_shape_fn(decay_shape)
-    _validation.check_interval("final_fraction", final_fraction, 0.0, 1.0, high_closed=True)
+    _common.check_interval("final_fraction", final_fraction, 0.0, 1.0, high_closed=True)
     r = float(final_fraction)
     decay_start = total_steps - decay_steps
 
@@ -175,7 +175,7 @@ def wsd_s_cycle_points(total_steps: int, cycles: int | Sequence[int]) -> list[in
     An int n gives n cycles ending at ``int(T/n·(i+1))``, i < n − 1, and at T; a list
     gives the end points (T is appended when the last one is smaller).
     """
-    _validation.check_positive_int("total_steps", total_steps)
+    _common.check_positive_int("total_steps", total_steps)
     if isinstance(cycles, numbers.Integral) and not isinstance(cycles, bool):
         if cycles < 1 or cycles > total_steps:
             raise ValueError(
@@ -248,7 +248,13 @@ def wsd_s_schedule(
       total_steps: T ≥ 1.
       cycles: number of equal cycles, or the list of cycle end steps (budget points).
       warmup: first-cycle warm-up (default 0.01 = levanter's).
-      decay: decay length per cycle (default 0.1 of each cycle; ``None``: full cycle).
+      decay: decay length per cycle (default 0.1 of each cycle; ``None``: the whole
+        cycle after its warm-up). levanter's default is ``decay=None``, under which a
+        cycle has no stable phase (with its default cosine shape, cyclic cosine):
+        that is the baseline WSD-S is compared against, not WSD-S. We default to a
+        short decay, 0.1 of each cycle, the fraction of levanter's own cyclic
+        configuration (``config/llama2_7b.yaml``: ``cycle_length`` 10000, ``decay``
+        0.1, ``rewarmup`` 0); pass ``decay=None`` for levanter's default schedule.
       rewarmup: re-warm-up per later cycle (default 0, levanter's).
       decay_shape: S, as in :func:`wsd_schedule` (levanter has linear and cosine; the
         1-sqrt and 1-square shapes are our extension).
@@ -276,7 +282,7 @@ def wsd_s_schedule(
     _check_peak(peak_value)
     points = wsd_s_cycle_points(total_steps, cycles)
     shape = decay_shape_fn(decay_shape)
-    _validation.check_interval("final_fraction", final_fraction, 0.0, 1.0, high_closed=True)
+    _common.check_interval("final_fraction", final_fraction, 0.0, 1.0, high_closed=True)
     r = float(final_fraction)
 
     segments = []  # (start, end, warmup_steps, decay_steps, warmup_from)
