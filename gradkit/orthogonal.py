@@ -15,7 +15,6 @@ tensor, flattened, ``g⊥ = g − (⟨w,g⟩/(⟨w,w⟩ + 1e-30))·w`` then
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _validation
+from gradkit import _common
 
 MaskOrFn = Any | Callable[[optax.Params], Any] | None
 
@@ -47,9 +46,10 @@ def _project(g: jax.Array, w: jax.Array, renormalize: bool, eps: jax.typing.Arra
 
 
 def project_orthogonal(
+    *,
     renormalize: bool = True,
     eps: jax.typing.ArrayLike = 1e-30,
-    mask: MaskOrFn = None,
+    projection_mask: MaskOrFn = None,
 ) -> optax.GradientTransformation:
     r"""Projects each gradient tensor orthogonal to its parameter tensor (⊥Grad).
 
@@ -83,15 +83,15 @@ def project_orthogonal(
     Args:
       renormalize: rescale g⊥ to the norm of g (official code; default).
       eps: ε added to ⟨w,w⟩ and to ‖g⊥‖, > 0 (official: 1e-30).
-      mask: optional pytree of bools (or a callable returning one; optax calls it
-        with the params at init and the updates at each step) with the params'
-        structure; tensors marked ``False`` pass through unprojected. Applied with
-        ``optax.masked``.
+      projection_mask: optional pytree of bools (or a callable returning one; optax
+        calls it with the params at init and the updates at each step) with the
+        params' structure; tensors marked ``False`` pass through unprojected. Applied
+        with ``optax.masked``.
 
     Returns:
       An ``optax.GradientTransformation`` whose ``update`` needs ``params``
       (raises ``ValueError`` without them). Stateless: ``optax.EmptyState``, or
-      ``optax.MaskedState(EmptyState())`` with a mask.
+      ``optax.MaskedState(EmptyState())`` with a ``projection_mask``.
 
     Example:
       >>> import gradkit, optax
@@ -101,7 +101,7 @@ def project_orthogonal(
       Prieto et al., `Grokking at the Edge of Numerical Stability
       <https://arxiv.org/abs/2501.04697>`_, 2025 (§6, Eq. (9)).
     """
-    _validation.check_positive("eps", eps)
+    _common.check_positive("eps", eps)
     if not isinstance(renormalize, bool):
         raise TypeError(f"`renormalize` must be a bool, got {renormalize!r}.")
 
@@ -118,21 +118,21 @@ def project_orthogonal(
         return new, state
 
     projection = optax.GradientTransformation(init_fn, update_fn)
-    if mask is None:
+    if projection_mask is None:
         return projection
-    return optax.masked(projection, mask)
+    return optax.masked(projection, projection_mask)
 
 
 def perp_adamw(
     learning_rate: optax.ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.99,
+    *,
     eps: jax.typing.ArrayLike = 1e-25,
     eps_root: jax.typing.ArrayLike = 0.0,
     mu_dtype: Any | None = None,
     weight_decay: optax.ScalarOrSchedule = 0.0,
     mask: MaskOrFn = None,
-    *,
     renormalize: bool = True,
     projection_eps: jax.typing.ArrayLike = 1e-30,
     projection_mask: MaskOrFn = None,
@@ -157,7 +157,7 @@ def perp_adamw(
       weight_decay: decoupled weight decay (≥ 0), multiplied by the learning rate.
       mask: pytree/callable selecting the leaves that get weight decay.
       renormalize, projection_eps, projection_mask: ``renormalize``, ``eps`` and
-        ``mask`` of :func:`project_orthogonal`.
+        ``projection_mask`` of :func:`project_orthogonal`.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -170,15 +170,15 @@ def perp_adamw(
       Prieto et al., `Grokking at the Edge of Numerical Stability
       <https://arxiv.org/abs/2501.04697>`_, 2025 (§6, ⊥AdamW).
     """
-    _validation.check_learning_rate(learning_rate)
-    _validation.check_interval("b1", b1, 0.0, 1.0)
-    _validation.check_interval("b2", b2, 0.0, 1.0)
-    _validation.check_nonnegative("eps", eps)
-    _validation.check_nonnegative("eps_root", eps_root)
-    _validation.check_nonnegative("weight_decay", weight_decay)
+    _common.check_learning_rate(learning_rate)
+    _common.check_interval("b1", b1, 0.0, 1.0)
+    _common.check_interval("b2", b2, 0.0, 1.0)
+    _common.check_nonnegative("eps", eps)
+    _common.check_nonnegative("eps_root", eps_root)
+    _common.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
         project_orthogonal(renormalize=renormalize, eps=projection_eps,
-                           mask=projection_mask),
+                           projection_mask=projection_mask),
         optax.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype),
         optax.add_decayed_weights(weight_decay, mask),
         optax.scale_by_learning_rate(learning_rate),
@@ -188,19 +188,18 @@ def perp_adamw(
 def perp_sgd(
     learning_rate: optax.ScalarOrSchedule,
     momentum: float | None = 0.8,
+    *,
     nesterov: bool = False,
     l2_coupled: optax.ScalarOrSchedule = 0.0,
-    mask: MaskOrFn = None,
-    *,
+    l2_mask: MaskOrFn = None,
     renormalize: bool = True,
     projection_eps: jax.typing.ArrayLike = 1e-30,
     projection_mask: MaskOrFn = None,
-    weight_decay: optax.ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""⊥SGD: ⊥Grad on the gradient, then SGD with (heavy-ball) momentum.
 
     ``optax.chain(project_orthogonal(...), optax.add_decayed_weights(l2_coupled,
-    mask), optax.trace(momentum, nesterov), optax.scale_by_learning_rate(lr))``,
+    l2_mask), optax.trace(momentum, nesterov), optax.scale_by_learning_rate(lr))``,
     i.e. torch's ``SGD(lr, momentum, weight_decay=λ)`` applied to the projected
     gradient, as in the official code: the L2 term λw is added after the projection
     and before the momentum buffer (``buf ← μ·buf + g⊥ + λw``, ``w ← w − lr·buf``),
@@ -213,10 +212,9 @@ def perp_sgd(
       momentum: heavy-ball momentum in [0, 1), or ``None`` for plain SGD.
       nesterov: Nesterov momentum.
       l2_coupled: coupled L2 coefficient λ ≥ 0 (torch ``SGD``'s ``weight_decay``).
-      mask: pytree/callable selecting the leaves that get the L2 term.
-      renormalize, projection_eps, projection_mask: see :func:`project_orthogonal`.
-      weight_decay: deprecated name of ``l2_coupled`` (it always was coupled L2);
-        emits a ``DeprecationWarning`` and will be removed in the next release.
+      l2_mask: pytree/callable selecting the leaves that get the L2 term.
+      renormalize, projection_eps, projection_mask: ``renormalize``, ``eps`` and
+        ``projection_mask`` of :func:`project_orthogonal`.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -229,19 +227,14 @@ def perp_sgd(
       Prieto et al., `Grokking at the Edge of Numerical Stability
       <https://arxiv.org/abs/2501.04697>`_, 2025 (§6, ⊥SGD).
     """
-    if weight_decay is not None:
-        warnings.warn(
-            "perp_sgd(weight_decay=...) is deprecated: it is a coupled L2 term, now "
-            "named `l2_coupled`.", DeprecationWarning, stacklevel=2)
-        l2_coupled = weight_decay
-    _validation.check_learning_rate(learning_rate)
+    _common.check_learning_rate(learning_rate)
     if momentum is not None:
-        _validation.check_interval("momentum", momentum, 0.0, 1.0)
-    _validation.check_nonnegative("l2_coupled", l2_coupled)
+        _common.check_interval("momentum", momentum, 0.0, 1.0)
+    _common.check_nonnegative("l2_coupled", l2_coupled)
     return optax.chain(
         project_orthogonal(renormalize=renormalize, eps=projection_eps,
-                           mask=projection_mask),
-        optax.add_decayed_weights(l2_coupled, mask),
+                           projection_mask=projection_mask),
+        optax.add_decayed_weights(l2_coupled, l2_mask),
         (optax.trace(decay=momentum, nesterov=nesterov) if momentum is not None
          else optax.identity()),
         optax.scale_by_learning_rate(learning_rate),

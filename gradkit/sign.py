@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _validation
+from gradkit import _common
 
 KappaName = Literal["sign", "identity", "huber", "tanh", "relativistic"]
 Kappa = KappaName | Callable[[jax.Array], jax.Array]
@@ -55,8 +55,8 @@ def kappa_fn(kappa: Kappa, a: float = 1.0) -> Callable[[jax.Array], jax.Array]:
     """
     if callable(kappa):
         return kappa
-    _validation.check_choice("kappa", kappa, KAPPA_NAMES)
-    _validation.check_positive("a", a)
+    _common.check_choice("kappa", kappa, KAPPA_NAMES)
+    _common.check_positive("a", a)
     if kappa == "sign":
         return jnp.sign
     if kappa == "identity":
@@ -96,6 +96,7 @@ class ScaleByLionKState(NamedTuple):
 def scale_by_lion_k(
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.99,
+    *,
     kappa: Kappa = "sign",
     a: float = 1.0,
     mu_dtype: Any | None = None,
@@ -149,12 +150,12 @@ def scale_by_lion_k(
       Chen, Liu, Liang, Liu, `Lion Secretly Solves Constrained Optimization: As
       Lyapunov Predicts <https://arxiv.org/abs/2310.05898>`_, 2023 (Eq. (2), §3).
     """
-    _validation.check_interval("b1", b1, 0.0, 1.0)
-    _validation.check_interval("b2", b2, 0.0, 1.0)
+    _common.check_interval("b1", b1, 0.0, 1.0)
+    _common.check_interval("b2", b2, 0.0, 1.0)
     grad_k = kappa_fn(kappa, a)
     if callable(kappa):
         _check_kappa_preserves_shape(grad_k)
-    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
+    mu_dtype = _common.canonicalize_dtype(mu_dtype)
 
     def init_fn(params):
         mu = optax.tree.zeros_like(params, dtype=mu_dtype)
@@ -171,7 +172,7 @@ def scale_by_lion_k(
 
     def update_fn(updates, state, params=None):
         del params
-        _validation.check_same_structure(updates, state.mu)
+        _common.check_same_structure(updates, state.mu)
         new_updates = jax.tree.map(_direction, updates, state.mu)
         mu = optax.tree.update_moment(updates, state.mu, b2, 1)
         mu = optax.tree.cast(mu, mu_dtype)
@@ -183,9 +184,10 @@ def scale_by_lion_k(
 
 def lion_k(
     learning_rate: optax.ScalarOrSchedule,
-    kappa: Kappa = "sign",
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.99,
+    *,
+    kappa: Kappa = "sign",
     a: float = 1.0,
     mu_dtype: Any | None = None,
     weight_decay: optax.ScalarOrSchedule = 1e-3,
@@ -203,8 +205,8 @@ def lion_k(
     ``optax.sgd(η(1−β), momentum=β, nesterov=True)``.
 
     Args:
-      learning_rate: scalar or schedule η_t.
-      kappa, b1, b2, a, mu_dtype: see :func:`scale_by_lion_k`.
+      learning_rate: scalar or schedule η_t (≥ 0).
+      b1, b2, kappa, a, mu_dtype: see :func:`scale_by_lion_k`.
       weight_decay: decoupled weight decay λ (≥ 0), multiplied by η_t.
       mask: pytree or callable selecting the leaves that get weight decay.
 
@@ -215,8 +217,8 @@ def lion_k(
       Chen, Liu, Liang, Liu, `Lion Secretly Solves Constrained Optimization: As
       Lyapunov Predicts <https://arxiv.org/abs/2310.05898>`_, 2023 (Eq. (2)).
     """
-    _validation.check_learning_rate(learning_rate)
-    _validation.check_nonnegative("weight_decay", weight_decay)
+    _common.check_learning_rate(learning_rate)
+    _common.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
         scale_by_lion_k(b1=b1, b2=b2, kappa=kappa, a=a, mu_dtype=mu_dtype),
         optax.add_decayed_weights(weight_decay, mask),
@@ -228,11 +230,14 @@ def lion(
     learning_rate: optax.ScalarOrSchedule,
     b1: jax.typing.ArrayLike = 0.9,
     b2: jax.typing.ArrayLike = 0.99,
+    *,
     mu_dtype: Any | None = None,
     weight_decay: optax.ScalarOrSchedule = 1e-3,
     mask: Any | Callable[[optax.Params], Any] | None = None,
 ) -> optax.GradientTransformationExtraArgs:
-    r"""The Lion optimizer (EvoLved Sign Momentum), with ``optax.lion``'s signature.
+    r"""The Lion optimizer (EvoLved Sign Momentum), with ``optax.lion``'s arguments.
+
+    The arguments after ``b2`` are keyword-only (positional in ``optax.lion``).
 
     .. math::
 
@@ -267,9 +272,9 @@ def lion(
     """
     return lion_k(
         learning_rate,
+        b1,
+        b2,
         kappa="sign",
-        b1=b1,
-        b2=b2,
         mu_dtype=mu_dtype,
         weight_decay=weight_decay,
         mask=mask,

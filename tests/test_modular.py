@@ -14,16 +14,26 @@ from gradkit.models.modular import GrokkingTransformer
 
 
 def test_paper_split_sizes_and_determinism():
-    data = modular_arithmetic(113, "+", 0.4, seed=0)
+    data = modular_arithmetic(113, "+", 0.4, key=0)
     assert data.x_train.shape == (5107, 2) and data.x_test.shape == (7662, 2)
     assert data.x_train.dtype == np.int32 and data.y_train.dtype == np.int32
-    again = modular_arithmetic(113, "+", 0.4, seed=0)
+    again = modular_arithmetic(113, "+", 0.4, key=0)
     np.testing.assert_array_equal(data.x_train, again.x_train)
-    other = modular_arithmetic(113, "+", 0.4, seed=1)
+    other = modular_arithmetic(113, "+", 0.4, key=1)
     assert not np.array_equal(data.x_train, other.x_train)
     # Train and test partition all pairs.
     both = np.concatenate([data.x_train, data.x_test])
     assert len({tuple(r) for r in both}) == 113 * 113
+
+
+def test_split_key_is_an_int_or_a_jax_key():
+    typed = modular_arithmetic(13, "+", 0.4, key=jax.random.key(5))
+    raw = modular_arithmetic(13, "+", 0.4, key=jax.random.key_data(jax.random.key(5)))
+    np.testing.assert_array_equal(typed.x_train, raw.x_train)
+    other = modular_arithmetic(13, "+", 0.4, key=jax.random.key(6))
+    assert not np.array_equal(typed.x_train, other.x_train)
+    with pytest.raises(TypeError, match="`key`"):
+        modular_arithmetic(13, "+", 0.4, key="5")
 
 
 @pytest.mark.parametrize("op,fn", [

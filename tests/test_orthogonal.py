@@ -88,9 +88,14 @@ class ProjectOrthogonalTest(chex.TestCase):
         np.testing.assert_allclose(u1["w"], -lr * b1, rtol=1e-6)
         u2, _ = opt.update(g, state, w)  # same w: the buffer doubles up to 0.5·b1 + b1
         np.testing.assert_allclose(u2["w"], -lr * 1.5 * b1, rtol=1e-6)
-        with pytest.warns(DeprecationWarning, match="l2_coupled"):
-            old = gradkit.perp_sgd(lr, momentum=0.5, weight_decay=lam)
-        chex.assert_trees_all_equal(old.update(g, old.init(w), w)[0], u1)
+        # The coupled L2 term has one name: `weight_decay` (decoupled in gradkit) is no
+        # argument of perp_sgd.
+        with pytest.raises(TypeError, match="weight_decay"):
+            gradkit.perp_sgd(lr, momentum=0.5, weight_decay=lam)
+        # l2_mask selects the leaves that get λw: masked out, step 1 is the bare ⊥ step.
+        masked = gradkit.perp_sgd(lr, momentum=0.5, l2_coupled=lam, l2_mask={"w": False})
+        np.testing.assert_allclose(masked.update(g, masked.init(w), w)[0]["w"],
+                                   -lr * np.array([0.0, np.sqrt(2)]), rtol=1e-6)
         with pytest.raises(ValueError, match="l2_coupled"):
             gradkit.perp_sgd(lr, l2_coupled=-1.0)
 
@@ -121,16 +126,17 @@ class ProjectOrthogonalTest(chex.TestCase):
             chex.assert_trees_all_close(out, grads, rtol=1e-6)  # passes through
             chex.assert_trees_all_equal_dtypes(out, grads)
 
-    def test_mask_selects_tensors(self):
+    def test_projection_mask_selects_tensors(self):
         mask = {"dense": {"kernel": True, "bias": False}, "conv": False}
-        tx = gradkit.project_orthogonal(mask=mask)
+        tx = gradkit.project_orthogonal(projection_mask=mask)
         out, _ = tx.update(self.grads, tx.init(self.params), self.params)
         chex.assert_trees_all_equal(out["dense"]["bias"], self.grads["dense"]["bias"])
         chex.assert_trees_all_equal(out["conv"], self.grads["conv"])
         np.testing.assert_allclose(_flat(out["dense"]["kernel"]),
                                    _reference(self.grads["dense"]["kernel"],
                                               self.params["dense"]["kernel"]), rtol=1e-5)
-        fn_mask = gradkit.project_orthogonal(mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
+        fn_mask = gradkit.project_orthogonal(
+            projection_mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
         out2, _ = fn_mask.update(self.grads, fn_mask.init(self.params), self.params)
         chex.assert_trees_all_equal(out2["dense"]["bias"], self.grads["dense"]["bias"])
 

@@ -24,15 +24,15 @@ class _Jitted:
         self.apply = jax.jit(self.module.apply)
 
 
-def _init(cfg, length=8, seed=0):
+def _init(cfg, length=8, key=0):
     model = _Jitted(cfg)
     init = jax.jit(model.module.init)
-    params = init(jax.random.key(seed), jnp.zeros((1, length), jnp.int32))
+    params = init(jax.random.key(key), jnp.zeros((1, length), jnp.int32))
     return model, params
 
 
-def _tokens(shape, vocab=50, seed=1):
-    return jax.random.randint(jax.random.key(seed), shape, 0, vocab)
+def _tokens(shape, vocab=50, key=1):
+    return jax.random.randint(jax.random.key(key), shape, 0, vocab)
 
 
 @pytest.mark.parametrize(
@@ -207,7 +207,7 @@ def _unigram_model(train, **options):
 
 
 def test_head_bias_init_gives_the_unigram_entropy_as_initial_loss():
-    data = text.load_text(None, num_bytes=20_000, seed=0)
+    data = text.load_text(None, num_bytes=20_000, key=0)
     model, params = _unigram_model(data.train)
     batch = next(text.eval_batches(data.train, 64, 16, 1))
     # With the head kernel zeroed the logits are the bias alone: the loss is the

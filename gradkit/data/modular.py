@@ -9,11 +9,12 @@ with ``int(train_fraction · N)`` training pairs (p = 113, 40%: 5107 / 7662).
 
 from __future__ import annotations
 
+from typing import Any
 from typing import NamedTuple
 
 import numpy as np
 
-from gradkit import _validation
+from gradkit import _common
 
 OPS: dict[str, str] = {
     "+": "+", "add": "+", "add_mod": "+",
@@ -39,8 +40,8 @@ def _is_prime(n: int) -> bool:
 
 def all_pairs(p: int, op: str = "+") -> tuple[np.ndarray, np.ndarray]:
     """All operand pairs and labels of ``a op b mod p``, in row-major (a, b) order."""
-    _validation.check_positive_int("p", p)
-    _validation.check_choice("op", op, tuple(OPS))
+    _common.check_positive_int("p", p)
+    _common.check_choice("op", op, tuple(OPS))
     sym = OPS[op]
     if sym == "/" and not _is_prime(p):
         raise ValueError(f"`p` must be prime for division mod p, got {p}.")
@@ -64,7 +65,7 @@ def modular_arithmetic(
     p: int = 113,
     op: str = "+",
     train_fraction: float = 0.4,
-    seed: int = 0,
+    key: Any = 0,
 ) -> ModularSplit:
     """``a op b mod p`` for op in ``+ - * /`` (or ``add sub mul div``), split at random.
 
@@ -73,7 +74,8 @@ def modular_arithmetic(
       op: the operation: ``"+"``, ``"-"``, ``"*"``, ``"/"`` (a·b⁻¹) or their names.
       train_fraction: fraction of all pairs used for training, in (0, 1); the
         training set has ``int(train_fraction · N)`` pairs, as the official code.
-      seed: seed of the random split (NumPy ``default_rng``).
+      key: key of the random split: an int (NumPy ``default_rng``'s seed) or a
+        ``jax.random.key`` (its key data seeds ``default_rng``).
 
     Returns:
       A :class:`ModularSplit` of int32 NumPy arrays. Feed the pairs to
@@ -82,11 +84,11 @@ def modular_arithmetic(
 
     Example:
       >>> from gradkit.data.modular import modular_arithmetic
-      >>> data = modular_arithmetic(113, "+", 0.4, seed=0)
+      >>> data = modular_arithmetic(113, "+", 0.4, key=0)
       >>> data.x_train.shape, data.x_test.shape
       ((5107, 2), (7662, 2))
     """
-    _validation.check_interval("train_fraction", train_fraction, 0.0, 1.0,
+    _common.check_interval("train_fraction", train_fraction, 0.0, 1.0,
                                low_closed=False, high_closed=False)
     x, y = all_pairs(p, op)
     n_train = int(train_fraction * len(x))
@@ -94,6 +96,6 @@ def modular_arithmetic(
         raise ValueError(
             f"`train_fraction` = {train_fraction} leaves an empty train or test set "
             f"for {len(x)} pairs.")
-    perm = np.random.default_rng(seed).permutation(len(x))
+    perm = np.random.default_rng(_common.numpy_seed(key)).permutation(len(x))
     tr, te = perm[:n_train], perm[n_train:]
     return ModularSplit(x[tr], y[tr], x[te], y[te], p)

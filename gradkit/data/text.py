@@ -8,9 +8,10 @@ the loss keeps falling for thousands of steps even for a tiny model.
 
 Tokens are bytes (vocabulary 256). The last ``val_fraction`` of the bytes is the
 validation split (a contiguous tail, as nanoGPT does). Training batches are random
-windows drawn from ``numpy.random.default_rng((seed, step))``: a batch is a pure
-function of ``(seed, step)``, which is what makes resuming from a checkpoint exact
-without saving any loader state.
+windows drawn from ``numpy.random.default_rng((key, step))``: a batch is a pure
+function of ``(key, step)``, which is what makes resuming from a checkpoint exact
+without saving any loader state. A ``key`` is an int (used as NumPy's seed) or a
+``jax.random.key`` (its key data seeds NumPy).
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+
+from gradkit import _common
 
 VOCAB_SIZE = 256
 
@@ -82,15 +86,15 @@ def _sentence(rng: np.random.Generator) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-def generated_corpus(num_bytes: int = 1_000_000, seed: int = 0) -> bytes:
-    """English-like text from a fixed PCFG; deterministic given ``(num_bytes, seed)``.
+def generated_corpus(num_bytes: int = 1_000_000, key: Any = 0) -> bytes:
+    """English-like text from a fixed PCFG; deterministic given ``(num_bytes, key)``.
 
     Sentences are separated by spaces, paragraphs (3-7 sentences) by newlines. Exactly
     ``num_bytes`` bytes of ASCII are returned.
     """
     if num_bytes < 1:
         raise ValueError(f"`num_bytes` must be ≥ 1, got {num_bytes}.")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_common.numpy_seed(key))
     parts: list[str] = []
     size = 0
     while size < num_bytes:
@@ -139,7 +143,7 @@ def load_text(
     path: str | os.PathLike | None = None,
     *,
     num_bytes: int = 1_000_000,
-    seed: int = 0,
+    key: Any = 0,
     val_fraction: float = 0.1,
 ) -> TextData:
     """Loads ``path`` (file or directory) or, if ``None``, the generated corpus.
@@ -147,13 +151,13 @@ def load_text(
     Args:
       path: local text file or directory; ``None`` uses :func:`generated_corpus`.
       num_bytes: size of the generated corpus (ignored when ``path`` is given).
-      seed: seed of the generated corpus.
+      key: key of the generated corpus (an int or a ``jax.random.key``).
       val_fraction: fraction in (0, 1) of the bytes (the tail) used for validation.
     """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"`val_fraction` must be in (0, 1), got {val_fraction}.")
     if path is None:
-        raw, source = generated_corpus(num_bytes, seed), f"generated(num_bytes={num_bytes})"
+        raw, source = generated_corpus(num_bytes, key), f"generated(num_bytes={num_bytes})"
     else:
         raw, source = read_text(path), os.fspath(path)
     tokens = np.frombuffer(raw, dtype=np.uint8)
@@ -213,14 +217,15 @@ def train_batch(
     step: int,
     batch_size: int,
     seq_len: int,
-    seed: int = 0,
+    key: Any = 0,
     *,
     shard: int = 0,
     num_shards: int = 1,
 ) -> dict[str, np.ndarray]:
     """The training batch for ``step``: ``batch_size`` random windows of ``seq_len + 1``
     bytes, as ``{"inputs": int32[B, T], "targets": int32[B, T]}`` (targets shifted by one).
-    A pure function of ``(tokens, step, batch_size, seq_len, seed)``.
+    A pure function of ``(tokens, step, batch_size, seq_len, key)``; ``key`` is an int or a
+    ``jax.random.key``.
 
     For multi-host data parallelism, host ``shard`` of ``num_shards`` gets rows
     ``[shard·B/n, (shard+1)·B/n)`` of that same global batch, so the global batch does not
@@ -233,7 +238,8 @@ def train_batch(
             f"`batch_size` ({batch_size}) must split evenly into `num_shards` ({num_shards}) "
             f"and `shard` ({shard}) must be in [0, num_shards)."
         )
-    rng = np.random.default_rng((seed, step))
+    seed = _common.numpy_seed(key)
+    rng = np.random.default_rng((*seed, step) if isinstance(seed, tuple) else (seed, step))
     starts = rng.integers(0, len(tokens) - seq_len, size=batch_size)
     per = batch_size // num_shards
     return _windows(tokens, starts[shard * per : (shard + 1) * per], seq_len)

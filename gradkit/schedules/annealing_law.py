@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradkit import _validation
+from gradkit import _common
 
 # A schedule as an optax callable of the update count, or the learning rates
 # η_1..η_N themselves (entry i − 1 is the rate of step i, i.e. optax count i − 1).
@@ -69,7 +69,7 @@ class AnnealingLawFit(NamedTuple):
 
 
 def _check_decay_factor(decay_factor: float) -> None:
-    _validation.check_interval("decay_factor", decay_factor, 0.0, 1.0)
+    _common.check_interval("decay_factor", decay_factor, 0.0, 1.0)
 
 
 def _learning_rates(schedule: ScheduleLike, num_steps: int, name: str = "schedule"):
@@ -132,9 +132,9 @@ def annealing_law_areas(
       Tissue, Wang, Wang, `Scaling Law with Learning Rate Annealing
       <https://arxiv.org/abs/2408.11029>`_, 2024 (Eq. 1 and the momentum form of S₂).
     """
-    _validation.check_positive_int("num_steps", num_steps)
+    _common.check_positive_int("num_steps", num_steps)
     _check_decay_factor(decay_factor)
-    _validation.check_int("warmup_steps", warmup_steps, 0, num_steps, high_name="num_steps")
+    _common.check_int("warmup_steps", warmup_steps, 0, num_steps, high_name="num_steps")
     lrs = _learning_rates(schedule, num_steps).copy()
     if warmup_steps:
         lrs[:warmup_steps] = lrs[warmup_steps]
@@ -248,7 +248,7 @@ def fit_annealing_law(
     curves = list(curves)
     if not curves:
         raise ValueError("`curves` must hold at least one (schedule, steps, losses) triple.")
-    _validation.check_positive("huber_delta", huber_delta)
+    _common.check_positive("huber_delta", huber_delta)
     grid = dict(DEFAULT_INITIAL_GRID if initial_grid is None else initial_grid)
     if set(grid) != set(DEFAULT_INITIAL_GRID) or any(len(list(v)) == 0 for v in grid.values()):
         raise ValueError(
@@ -322,7 +322,7 @@ def predict_annealing_law(
     if theta.shape != (4,):
         raise ValueError(f"`params` must be (L0, A, alpha, C), got {params!r}.")
     if isinstance(steps, int) and not isinstance(steps, bool):
-        _validation.check_positive_int("steps", steps)
+        _common.check_positive_int("steps", steps)
         steps = np.arange(1, steps + 1)
     steps = np.asarray(steps)
     if steps.ndim != 1 or steps.size == 0 or steps.min() < 1:
