@@ -32,7 +32,7 @@ def _extra_args(params, batch):
 
 def _setup(num_steps=2, batch_size=16):
     params = jax.jit(MODEL.init)(jax.random.key(0), jnp.zeros((1, 8), jnp.int32))
-    tokens = np.frombuffer(text.generated_corpus(4000, seed=0), np.uint8)
+    tokens = np.frombuffer(text.generated_corpus(4000, key=0), np.uint8)
     batches = [text.train_batch(tokens, s, batch_size, 8) for s in range(num_steps)]
     return params, batches
 
