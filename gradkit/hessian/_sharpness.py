@@ -1,4 +1,9 @@
-"""Sharpness, preconditioned sharpness, stability thresholds and a periodic tracking hook."""
+"""Sharpness, preconditioned sharpness, stability thresholds and a periodic tracking hook.
+
+Cohen et al. 2021 (arXiv 2103.00065): under full-batch gradient descent λ_max(H) rises to
+the stability threshold 2/η (the edge of stability); Cohen et al. 2022 (arXiv 2207.14484):
+under Adam the preconditioned sharpness λ_max(P⁻¹H) equilibrates at (2+2β₁)/((1−β₁)η).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _control
-from gradkit import _validation
+from gradkit import _common
+from gradkit.hessian._hvp import LossFn
 from gradkit.hessian._sophia import ScaleBySophiaState
-from gradkit.hessian._spectrum import LossFn
 from gradkit.hessian._spectrum import hessian_top_eigenvalues
 
 
@@ -47,18 +51,9 @@ def edge_of_stability_threshold(learning_rate: float, b1: float = 0.0) -> float:
       Cohen et al., `Adaptive Gradient Methods at the Edge of Stability
       <https://arxiv.org/abs/2207.14484>`_, 2022 (§2: (2+2β₁)/((1−β₁)η) = 38/η).
     """
-    _validation.check_positive("learning_rate", learning_rate)
-    _validation.check_interval("b1", b1, 0.0, 1.0)
+    _common.check_positive("learning_rate", learning_rate)
+    _common.check_interval("b1", b1, 0.0, 1.0)
     return (2.0 + 2.0 * b1) / ((1.0 - b1) * learning_rate)
-
-
-def _find_state(opt_state: Any, kind: type, who: str) -> Any:
-    found = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, kind))
-             if isinstance(s, kind)]
-    if len(found) != 1:
-        raise ValueError(f"{who} needs exactly one {kind.__name__} in `opt_state`, found "
-                         f"{len(found)}.")
-    return found[0]
 
 
 def adam_preconditioner(
@@ -102,7 +97,7 @@ def adam_preconditioner(
       Cohen et al., `Adaptive Gradient Methods at the Edge of Stability
       <https://arxiv.org/abs/2207.14484>`_, 2022 (§2, the Adam preconditioner).
     """
-    adam = _find_state(opt_state, optax.ScaleByAdamState, "adam_preconditioner")
+    adam = _common.find_state(opt_state, optax.ScaleByAdamState, "adam_preconditioner")
     t = jnp.maximum(adam.count, 1).astype(jnp.float32)
     c1, c2 = 1.0 - b1**t, 1.0 - b2**t
     return jax.tree.map(
@@ -127,7 +122,7 @@ def sophia_preconditioner(opt_state: Any, *, gamma: float = 0.01, eps: float = 1
     References:
       Liu et al., `Sophia <https://arxiv.org/abs/2305.14342>`_, 2023 (Algorithm 3).
     """
-    sophia = _find_state(opt_state, ScaleBySophiaState, "sophia_preconditioner")
+    sophia = _common.find_state(opt_state, ScaleBySophiaState, "sophia_preconditioner")
     return jax.tree.map(lambda h: jnp.maximum(gamma * h.astype(jnp.float32), eps), sophia.nu)
 
 
@@ -137,7 +132,7 @@ def sharpness(
     *extra: Any,
     preconditioner: Any | None = None,
     num_iterations: int = 20,
-    seed: int | jax.Array = 0,
+    key: int | jax.Array = 0,
     axis_name: str | None = None,
 ) -> jax.Array:
     r"""λ_max(∇²L(θ)) (or the preconditioned λ_max(P⁻¹∇²L(θ))) by Lanczos.
@@ -153,7 +148,7 @@ def sharpness(
       *extra: further positional arguments of ``loss_fn``.
       preconditioner: None, or P as from :func:`adam_preconditioner`.
       num_iterations: Lanczos steps.
-      seed: integer or PRNG key for the start vector.
+      key: an int or a ``jax.random`` key for the start vector.
       axis_name: data-parallel axis (see :func:`gradkit.hvp`).
 
     Returns:
@@ -169,7 +164,7 @@ def sharpness(
       Gradient Methods at the Edge of Stability <https://arxiv.org/abs/2207.14484>`_, 2022.
     """
     values, _ = hessian_top_eigenvalues(loss_fn, params, *extra, k=1,
-                                        num_iterations=num_iterations, seed=seed,
+                                        num_iterations=num_iterations, key=key,
                                         preconditioner=preconditioner, axis_name=axis_name)
     return values[0]
 
@@ -190,7 +185,7 @@ def preconditioned_sharpness(loss_fn: LossFn, params: Any, preconditioner: Any, 
       params: the point θ.
       preconditioner: a pytree like ``params`` of positive entries P.
       *extra: further positional arguments of ``loss_fn``.
-      **kwargs: ``num_iterations``, ``seed``, ``axis_name`` of :func:`sharpness`.
+      **kwargs: ``num_iterations``, ``key``, ``axis_name`` of :func:`sharpness`.
 
     Returns:
       A float scalar.
@@ -212,27 +207,30 @@ class TrackSharpnessState(NamedTuple):
 
     count: chex.Array  # int32 scalar, number of updates so far.
     sharpness: chex.Array  # float32 scalar, λ_max(H) at the last measurement (NaN before).
-    preconditioned_sharpness: chex.Array  # float32, λ_max(P⁻¹H) at the last one (else NaN).
+    # float32 scalar, λ_max(P⁻¹H) at the last measurement (NaN at t = 0); None (no leaf)
+    # without a `preconditioner_fn`.
+    preconditioned_sharpness: chex.Array | None
     key: chex.Array  # uint32[2] raw PRNG key data for the Lanczos start vectors.
     inner_state: Any  # the wrapped optimizer's state.
 
 
 def track_sharpness(
     inner: optax.GradientTransformation,
-    every: int,
+    sharpness_interval: int,
     *,
     num_iterations: int = 20,
     preconditioner_fn: Callable[[Any], Any] | None = None,
-    seed: int = 0,
+    key: int | jax.Array = 0,
     axis_name: str | None = None,
 ) -> optax.GradientTransformationExtraArgs:
-    r"""Wraps any optax optimizer to measure the sharpness every ``every`` steps.
+    r"""Wraps any optax optimizer to measure the sharpness every k steps.
 
-    At updates t = 0, k, 2k, … (k = ``every``; t = the state's ``count`` before the
-    update) it computes, at the current params (before this step's update),
+    At updates t = 0, k, 2k, … (k = ``sharpness_interval``; t = the state's ``count``
+    before the update) it computes, at the current params (before this step's update),
     λ_max(H) by :func:`sharpness` on the extra arg ``obj_fn(params)`` and, when
     ``preconditioner_fn`` is given, λ_max(P⁻¹H) with P = ``preconditioner_fn(inner
-    state)`` (e.g. :func:`adam_preconditioner`; NaN at t = 0, before any update).
+    state)`` (e.g. :func:`adam_preconditioner`; NaN at t = 0, before any update;
+    without ``preconditioner_fn`` the state's ``preconditioned_sharpness`` is None).
     Both are kept in the state until the next measurement, so a training loop logs
     them with ``optax.tree_utils.tree_get(state, "sharpness")`` at no cost. The
     measurement runs inside ``lax.cond``: the other steps cost one comparison. The
@@ -241,10 +239,11 @@ def track_sharpness(
 
     Args:
       inner: the optimizer to wrap.
-      every: k ≥ 1.
+      sharpness_interval: k ≥ 1, steps between measurements.
       num_iterations: Lanczos steps per measurement.
       preconditioner_fn: optional ``inner_state -> P``.
-      seed: seed of the Lanczos start vectors (split at every measurement).
+      key: an int or a ``jax.random`` key for the Lanczos start vectors (split at every
+        measurement).
       axis_name: data-parallel axis (see :func:`gradkit.hvp`).
 
     Returns:
@@ -253,7 +252,7 @@ def track_sharpness(
 
     Example:
       >>> import gradkit, optax, jax.numpy as jnp
-      >>> opt = gradkit.track_sharpness(optax.sgd(0.1), every=10)
+      >>> opt = gradkit.track_sharpness(optax.sgd(0.1), sharpness_interval=10)
       >>> p = jnp.ones(3)
       >>> obj_fn = lambda p: jnp.sum(p ** 2)
       >>> u, state = opt.update(2 * p, opt.init(p), p, obj_fn=obj_fn)
@@ -265,15 +264,16 @@ def track_sharpness(
       Stability <https://arxiv.org/abs/2103.00065>`_, 2021 (sharpness tracked during
       training).
     """
-    _validation.check_positive_int("every", every)
-    _validation.check_positive_int("num_iterations", num_iterations)
+    _common.check_positive_int("sharpness_interval", sharpness_interval)
+    _common.check_positive_int("num_iterations", num_iterations)
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params):
         nan = jnp.full([], jnp.nan, jnp.float32)
         return TrackSharpnessState(
-            count=jnp.zeros([], jnp.int32), sharpness=nan, preconditioned_sharpness=nan,
-            key=jax.random.key_data(jax.random.key(seed)), inner_state=inner.init(params))
+            count=jnp.zeros([], jnp.int32), sharpness=nan,
+            preconditioned_sharpness=None if preconditioner_fn is None else nan,
+            key=_common.key_data(key), inner_state=inner.init(params))
 
     def update_fn(updates, state, params=None, *, obj_fn=None, **extra_args):
         if obj_fn is None:
@@ -281,27 +281,27 @@ def track_sharpness(
                              "`opt.update(grads, state, params, obj_fn=...)`.")
         if params is None:
             raise ValueError("track_sharpness needs `params`.")
-        key, sub = jax.random.split(jax.random.wrap_key_data(state.key))
+        next_key, sub = jax.random.split(jax.random.wrap_key_data(state.key))
 
         def measure(_):
             k1, k2 = jax.random.split(sub)
-            lam = sharpness(obj_fn, params, num_iterations=num_iterations, seed=k1,
+            lam = sharpness(obj_fn, params, num_iterations=num_iterations, key=k1,
                             axis_name=axis_name).astype(jnp.float32)
             if preconditioner_fn is None:
-                return lam, jnp.full([], jnp.nan, jnp.float32)
+                return lam, None
             p = preconditioner_fn(state.inner_state)
             plam = sharpness(obj_fn, params, preconditioner=p, num_iterations=num_iterations,
-                             seed=k2, axis_name=axis_name).astype(jnp.float32)
+                             key=k2, axis_name=axis_name).astype(jnp.float32)
             return lam, jnp.where(state.count > 0, plam, jnp.nan)
 
-        lam, plam = _control.cond(
-            state.count % every == 0, measure,
+        lam, plam = jax.lax.cond(
+            state.count % sharpness_interval == 0, measure,
             lambda _: (state.sharpness, state.preconditioned_sharpness), None)
         new_updates, inner_state = inner.update(updates, state.inner_state, params,
                                                 obj_fn=obj_fn, **extra_args)
         return new_updates, TrackSharpnessState(
             count=optax.safe_increment(state.count), sharpness=lam,
-            preconditioned_sharpness=plam, key=jax.random.key_data(key),
+            preconditioned_sharpness=plam, key=jax.random.key_data(next_key),
             inner_state=inner_state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

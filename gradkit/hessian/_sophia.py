@@ -1,4 +1,4 @@
-"""Diagonal-Hessian estimators (Hutchinson, Gauss-Newton-Bartlett) and Sophia.
+"""Sophia: clipped diagonal-Newton steps from a periodically refreshed Hessian estimate.
 
 Sophia (Liu, Li, Hall, Liang, Ma, 2023, arXiv 2305.14342, Algorithm 3) preconditions
 an EMA of gradients by an EMA of a cheap diagonal-Hessian estimate, refreshed every
@@ -8,10 +8,9 @@ an EMA of gradients by an EMA of a cheap diagonal-Hessian estimate, refreshed ev
     h_t = β₂ h_{t−k} + (1−β₂) ĥ_t    if t mod k = 1, else h_t = h_{t−1}
     θ_{t+1} = θ_t − η_t λ θ_t − η_t · clip(m_t / max(γ h_t, ε), 1).
 
-Two estimators ĥ are given (paper §2.3): Hutchinson's u ⊙ (H u) (Sophia-H) and
-Gauss-Newton-Bartlett B · ĝ ⊙ ĝ with ĝ the gradient of the mean cross-entropy on labels
-sampled from the model's own softmax (Sophia-G). Both are optax transforms whose
-"updates" output is the estimate, so any user estimator can replace them.
+The estimator ĥ is Hutchinson's u ⊙ (H u) (Sophia-H), Gauss-Newton-Bartlett B · ĝ ⊙ ĝ
+(Sophia-G; both in :mod:`gradkit.hessian._estimators`) or any optax transform whose
+"updates" output is the estimate.
 
 Reference implementations checked against: the official PyTorch code
 (``Liuhong99/Sophia``, ``SophiaG`` and ``train_sophiag.py``) and
@@ -31,9 +30,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _control
-from gradkit.hessian import _hvp
-from gradkit import _validation
+from gradkit import _common
+from gradkit.hessian._estimators import gnb_diag_hessian
+from gradkit.hessian._estimators import hutchinson_diag_hessian
 
 EstimatorName = Literal["hutchinson", "gnb"]
 Estimator = EstimatorName | optax.GradientTransformation
@@ -43,223 +42,9 @@ GAMMA_SOPHIA_H = 0.01
 GAMMA_SOPHIA_G = 0.05
 
 
-def _seed_key(seed: Any) -> jax.Array:
-    """Raw uint32 key data for `seed` (orbax-checkpointable)."""
-    if isinstance(seed, jax.Array) and jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(seed)
-    if isinstance(seed, jax.Array) and seed.dtype == jnp.uint32 and seed.ndim == 1:
-        return seed
-    return jax.random.PRNGKey(seed)
-
-
-def _missing(name: str, who: str) -> ValueError:
-    return ValueError(
-        f"{who} needs the keyword extra arg `{name}`: call "
-        f"`opt.update(grads, state, params, {name}=...)` (see "
-        f"gradkit.sophia_extra_args to build it from a Flax apply_fn)."
-    )
-
-
-_as_varying = _hvp.as_varying
-
-
-class HutchinsonDiagHessianState(NamedTuple):
-    """State for :func:`hutchinson_diag_hessian`."""
-
-    key: chex.Array  # uint32[2] raw PRNG key data, split at every estimate.
-
-
-def hutchinson_diag_hessian(
-    key: int | jax.Array | None = None,
-    *,
-    distribution: Literal["rademacher", "gaussian"] = "rademacher",
-    axis_name: str | None = None,
-    seed: int | jax.Array | None = None,
-) -> optax.GradientTransformationExtraArgs:
-    r"""Hutchinson's estimator of the Hessian diagonal: ĥ = u ⊙ (∇²f(θ) u).
-
-    .. math::
-
-        \hat h = u \odot (\nabla^2 f(\theta)\, u),\qquad
-        \mathbb{E}[\hat h] = \operatorname{diag}\nabla^2 f(\theta)
-
-    for u with i.i.d. zero-mean unit-variance entries (Sophia paper, §2.3, Eq. (7)).
-    The Hessian-vector product is forward-over-reverse,
-    ``jax.jvp(jax.grad(obj_fn), (params,), (u,))``: one extra backward-like pass.
-    The incoming updates are ignored; the output "updates" are ĥ (params' dtypes).
-
-    With the same key and ``distribution="rademacher"`` this equals
-    ``optax.contrib.hutchinson_estimator_diag_hessian`` exactly. The paper states
-    u ~ N(0, I) (``"gaussian"``); Rademacher (optax's choice) has lower variance:
-    Var ĥ_i = Σ_{j≠i} H_ij² instead of
-    2H_ii² + Σ_{j≠i} H_ij².
-
-    Multi-device: with ``axis_name`` set, ĥ is ``lax.pmean``-ed over that axis. All
-    replicas draw the same u (the key is replicated), so the result is exactly
-    u ⊙ (H̄ u) for H̄ the mean of the per-device Hessians, i.e. the estimate on the
-    global batch when ``obj_fn`` is a per-device mean loss over equal-size batches.
-    Works under ``pmap`` and ``shard_map`` (there, replicated params are first marked
-    device-varying so shard_map's implicit sum of gradients of replicated inputs does
-    not add to the explicit mean; tested against pmap).
-
-    Args:
-      key: an int seed or a ``jax.random`` key for the probe vectors u (None: 0).
-      distribution: ``"rademacher"`` (±1) or ``"gaussian"`` (standard normal).
-      axis_name: a pmap/shard_map axis to average the estimate over, or None.
-      seed: deprecated alias of ``key`` (``DeprecationWarning``; next release removes it).
-
-    Returns:
-      An ``optax.GradientTransformationExtraArgs`` whose update takes the
-      keyword-only extra arg ``obj_fn(params) -> scalar loss`` (required) and
-      ignores unknown extra args.
-
-    Example:
-      >>> import gradkit, jax.numpy as jnp
-      >>> est = gradkit.hutchinson_diag_hessian(key=0)
-      >>> params = jnp.ones(3)
-      >>> h, _ = est.update(params, est.init(params), params,
-      ...                   obj_fn=lambda p: jnp.sum(p ** 4))  # diag = 12 p² = 12
-
-    References:
-      Hutchinson, `A stochastic estimator of the trace of the influence matrix for
-      Laplacian smoothing splines`, 1989.
-
-      Liu et al., `Sophia: A Scalable Stochastic Second-order Optimizer for Language
-      Model Pre-training <https://arxiv.org/abs/2305.14342>`_, 2023 (§2.3).
-    """
-    _validation.check_choice("distribution", distribution, ("rademacher", "gaussian"))
-    key = _validation.resolve_key(key, seed, "hutchinson_diag_hessian")
-    sampler = jax.random.rademacher if distribution == "rademacher" else jax.random.normal
-
-    def init_fn(params):
-        del params
-        return HutchinsonDiagHessianState(key=_seed_key(key))
-
-    def update_fn(updates, state, params=None, *, obj_fn=None, **extra_args):
-        del updates, extra_args
-        if obj_fn is None:
-            raise _missing("obj_fn", "hutchinson_diag_hessian")
-        if params is None:
-            raise ValueError("hutchinson_diag_hessian needs `params`.")
-        key, subkey = jax.random.split(state.key)
-        probes = optax.tree.random_like(subkey, params, sampler, dtype=jnp.float32)
-        probes = jax.tree.map(lambda u, p: u.astype(p.dtype), probes, params)
-        hvp = _hvp.local_hvp(obj_fn, params, probes, axis_name)
-        diag = jax.tree.map(lambda hu, u, p: (hu * u).astype(p.dtype), hvp, probes, params)
-        diag = _hvp.axis_mean(diag, axis_name)
-        return diag, HutchinsonDiagHessianState(key=key)
-
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-class GNBDiagHessianState(NamedTuple):
-    """State for :func:`gnb_diag_hessian`."""
-
-    key: chex.Array  # uint32[2] raw PRNG key data, split at every estimate.
-
-
-def gnb_diag_hessian(
-    key: int | jax.Array | None = None,
-    *,
-    axis_name: str | None = None,
-    seed: int | jax.Array | None = None,
-) -> optax.GradientTransformationExtraArgs:
-    r"""Gauss-Newton-Bartlett estimator of the (Gauss-Newton) Hessian diagonal.
-
-    .. math::
-
-        \hat y_b \sim \operatorname{softmax}(f(\theta, x_b)),\quad
-        \hat g = \nabla_\theta \frac1B \sum_{b=1}^B
-            \ell_{\mathrm{CE}}(f(\theta, x_b), \hat y_b),\quad
-        \hat h = B\, \hat g \odot \hat g
-
-    (Sophia paper, Algorithm 2). With v_b = ∇_θ ℓ_CE(f(θ, x_b), ŷ_b) = J_bᵀ(p_b − e_ŷ_b),
-    Bartlett's identities give E[v_b] = 0 and E[v_b v_bᵀ] = J_bᵀ(diag p_b − p_b p_bᵀ)J_b;
-    samples are independent, so the cross terms of ĝ ⊙ ĝ vanish and
-    E[ĥ] = (1/B) Σ_b diag(J_bᵀ(diag p_b − p_b p_bᵀ)J_b): exactly the diagonal of the
-    Gauss-Newton matrix of the mean cross-entropy (tested).
-
-    ``logits_fn(params)`` returns logits whose last axis is the classes; every other
-    axis indexes a position (batch, tokens). An optional ``mask`` (bool or 0/1,
-    shape = the logits' leading axes) drops padded positions; B counts only the kept
-    positions. One forward pass and one vector-Jacobian product are used; gradients
-    do not flow through the sampling. The official code feeds B through
-    ``optimizer.step(bs=...)`` (tokens per step) and multiplies it into the
-    denominator; storing B·ĝ² in the EMA instead is the same update.
-
-    Multi-device: with ``axis_name`` set, ĝ is the mean over *all* devices' kept
-    positions (``psum`` of the per-device sums, divided by the global B), and ĥ uses
-    the global B, exactly what the official code gets under DDP (which all-reduces
-    the sampled-label gradient before squaring). Each device samples its labels with
-    the key folded with its axis index, so samples are independent across devices.
-    Every replica then holds the same ĥ, under ``pmap`` and ``shard_map`` alike.
-
-    Args:
-      key: an int seed or a ``jax.random`` key for the sampled labels (None: 0).
-      axis_name: a pmap/shard_map axis to average over, or None.
-      seed: deprecated alias of ``key`` (``DeprecationWarning``; next release removes it).
-
-    Returns:
-      An ``optax.GradientTransformationExtraArgs`` whose update takes the keyword
-      extra args ``logits_fn(params) -> logits`` (required) and ``mask`` (optional),
-      and ignores unknown ones.
-
-    Example:
-      >>> import gradkit, jax, jax.numpy as jnp
-      >>> x = jax.random.normal(jax.random.key(0), (32, 5))
-      >>> est = gradkit.gnb_diag_hessian(key=0)
-      >>> w = jnp.zeros((5, 3))
-      >>> h, _ = est.update(w, est.init(w), w, logits_fn=lambda w: x @ w)
-
-    References:
-      Liu et al., `Sophia: A Scalable Stochastic Second-order Optimizer for Language
-      Model Pre-training <https://arxiv.org/abs/2305.14342>`_, 2023 (§2.3,
-      Algorithm 2).
-    """
-    key = _validation.resolve_key(key, seed, "gnb_diag_hessian")
-
-    def init_fn(params):
-        del params
-        return GNBDiagHessianState(key=_seed_key(key))
-
-    def update_fn(updates, state, params=None, *, logits_fn=None, mask=None, **extra_args):
-        del updates, extra_args
-        if logits_fn is None:
-            raise _missing("logits_fn", "gnb_diag_hessian")
-        if params is None:
-            raise ValueError("gnb_diag_hessian needs `params`.")
-        key, subkey = jax.random.split(state.key)
-        if axis_name is not None:
-            subkey = jax.random.fold_in(subkey, jax.lax.axis_index(axis_name))
-        logits, vjp_fn = jax.vjp(logits_fn, _hvp.as_varying(params, axis_name))
-        logits32 = jax.lax.stop_gradient(logits).astype(jnp.float32)
-        labels = jax.random.categorical(subkey, logits32, axis=-1)
-        if mask is None:
-            weights = jnp.ones(logits.shape[:-1], jnp.float32)
-        else:
-            weights = jnp.broadcast_to(jnp.asarray(mask).astype(jnp.float32),
-                                       logits.shape[:-1])
-        # d(sum_b w_b CE_b)/d logits = w_b (softmax − onehot(ŷ_b)).
-        probs = jax.nn.softmax(logits32, axis=-1)
-        onehot = jax.nn.one_hot(labels, logits.shape[-1], dtype=jnp.float32)
-        cotangent = ((probs - onehot) * weights[..., None]).astype(logits.dtype)
-        (grad_sum,) = vjp_fn(cotangent)
-        grad_sum = jax.tree.map(lambda g: g.astype(jnp.float32), grad_sum)
-        count = jnp.sum(weights)
-        if axis_name is not None:
-            grad_sum = jax.lax.psum(grad_sum, axis_name)
-            count = jax.lax.psum(count, axis_name)
-        count = jnp.maximum(count, 1.0)
-        diag = jax.tree.map(
-            lambda g, p: (count * jnp.square(g / count)).astype(p.dtype), grad_sum, params)
-        return diag, GNBDiagHessianState(key=key)
-
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
 def _make_estimator(estimator: Estimator, key, axis_name):
     if isinstance(estimator, str):
-        _validation.check_choice("estimator", estimator, ("hutchinson", "gnb"))
+        _common.check_choice("estimator", estimator, ("hutchinson", "gnb"))
         if estimator == "hutchinson":
             return hutchinson_diag_hessian(key, axis_name=axis_name)
         return gnb_diag_hessian(key, axis_name=axis_name)
@@ -281,7 +66,9 @@ class ScaleBySophiaState(NamedTuple):
     mu: optax.Updates  # EMA of gradients m; params' shapes, dtype `mu_dtype` (else params').
     nu: optax.Updates  # EMA h of the Hessian-diagonal estimates; params' shapes, `nu_dtype`.
     estimator_state: Any  # The estimator's state (holds its uint32 PRNG key).
-    win_rate: chex.Array  # float32 scalar: unclipped fraction at the last step (−1: untracked).
+    # float32 scalar, the unclipped fraction at the last step; None (no leaf) unless
+    # `track_win_rate`.
+    win_rate: chex.Array | None
 
 
 @jax.custom_batching.custom_vmap
@@ -302,12 +89,6 @@ def _any_over_vmap_rule(axis_size, in_batched, pred):
     return _any_over_vmap(pred), False  # recursion peels enclosing vmaps one by one
 
 
-def _resolve_nu_dtype(nu_dtype: Any | None, dtype: Any) -> Any:
-    if nu_dtype is not None:
-        return nu_dtype
-    return jnp.promote_types(dtype, jnp.float32)  # bf16/fp16 → float32, float64 kept
-
-
 def scale_by_sophia(
     b1: jax.typing.ArrayLike = 0.965,
     b2: jax.typing.ArrayLike = 0.99,
@@ -321,10 +102,9 @@ def scale_by_sophia(
     nu_dtype: Any | None = None,
     refresh_at_start: bool = True,
     bias_correction: bool = False,
-    track_win_rate: bool = True,
-    key: int | jax.Array | None = None,
+    track_win_rate: bool = False,
+    key: int | jax.Array = 0,
     axis_name: str | None = None,
-    seed: int | jax.Array | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Rescales updates by Sophia's clipped diagonal-Newton step (no lr, no decay).
 
@@ -349,8 +129,8 @@ def scale_by_sophia(
     after steps k, 2k, … (``refresh_at_start=False`` reproduces it exactly) and
     divides by ρ·bs·h + 1e-15; ``optax.contrib.sophia`` bias-corrects m, refreshes
     after the update and defaults to ε = 1e-8. Arguments are those of
-    ``optax.contrib.scale_by_sophia`` (b1, b2 positional; the rest keyword-only),
-    with ``estimator`` for its ``hessian_diagonal_fn`` and ``key`` for its seed.
+    optax's ``scale_by_sophia`` (b1, b2 positional; the rest keyword-only), with
+    ``estimator`` for its ``hessian_diagonal_fn`` and ``key`` for its seed.
 
     Args:
       b1: EMA rate of the gradients, in [0, 1).
@@ -374,15 +154,14 @@ def scale_by_sophia(
         far; the stored m and h are the same either way.
       track_win_rate: store the paper's "win rate" (fraction of coordinates with
         |m/max(γh, ε)| < ρ at the last step; healthy 0.1-0.5) in ``state.win_rate``
-        (default True; one extra reduction over all coordinates per step). False
-        skips it and leaves ``win_rate`` at −1. Read it with
+        (one extra reduction over all coordinates per step). False (default): the
+        state's ``win_rate`` is None, no leaf. Read it with
         ``optax.tree.get(opt_state, "win_rate")``.
-      key: an int seed or ``jax.random`` key of the built-in estimators (None: 0;
-        ignored for a custom estimator).
+      key: an int or a ``jax.random`` key of the built-in estimators (ignored for a
+        custom estimator).
       axis_name: pmap/shard_map axis over which the built-in estimators average,
         so replicas never diverge (gradients must be averaged by the caller, as for
         any optimizer). A custom estimator must do this itself.
-      seed: deprecated alias of ``key`` (``DeprecationWarning``; next release removes it).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; extra args are forwarded to the
@@ -405,28 +184,29 @@ def scale_by_sophia(
       Liu et al., `Sophia: A Scalable Stochastic Second-order Optimizer for Language
       Model Pre-training <https://arxiv.org/abs/2305.14342>`_, 2023 (Algorithm 3).
     """
-    _validation.check_interval("b1", b1, 0.0, 1.0)
-    _validation.check_interval("b2", b2, 0.0, 1.0)
+    _common.check_interval("b1", b1, 0.0, 1.0)
+    _common.check_interval("b2", b2, 0.0, 1.0)
     if gamma is None:
         gamma = _default_gamma(estimator)
-    _validation.check_positive("gamma", gamma)
-    _validation.check_positive("eps", eps)
-    _validation.check_positive("clip_threshold", clip_threshold)
-    if _validation.concrete_number(update_interval) is not None:
-        _validation.check_positive_int("update_interval", update_interval)
-    key = _validation.resolve_key(key, seed, "scale_by_sophia")
+    _common.check_positive("gamma", gamma)
+    _common.check_positive("eps", eps)
+    _common.check_positive("clip_threshold", clip_threshold)
+    if _common.concrete_number(update_interval) is not None:
+        _common.check_positive_int("update_interval", update_interval)
+    _common.check_float_dtype("mu_dtype", mu_dtype)
+    _common.check_float_dtype("nu_dtype", nu_dtype)
     hess_fn = _make_estimator(estimator, key, axis_name)
-    mu_dtype = _validation.canonicalize_dtype(mu_dtype)
-    nu_dtype = _validation.canonicalize_dtype(nu_dtype)
+    mu_dtype = _common.canonicalize_dtype(mu_dtype)
+    nu_dtype = _common.canonicalize_dtype(nu_dtype)
 
     def init_fn(params):
         return ScaleBySophiaState(
             count=jnp.zeros([], jnp.int32),
             mu=optax.tree.zeros_like(params, dtype=mu_dtype),
             nu=jax.tree.map(
-                lambda p: jnp.zeros(p.shape, _resolve_nu_dtype(nu_dtype, p.dtype)), params),
+                lambda p: jnp.zeros(p.shape, _common.nu_dtype_for(p.dtype, nu_dtype)), params),
             estimator_state=hess_fn.init(params),
-            win_rate=jnp.full([], 0.0 if track_win_rate else -1.0, jnp.float32),
+            win_rate=jnp.zeros([], jnp.float32) if track_win_rate else None,
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -448,7 +228,7 @@ def scale_by_sophia(
             keep = functools.partial(jnp.where, do_refresh)
             return jax.tree.map(keep, new_est_state, est_state), jax.tree.map(keep, new_nu, nu)
 
-        est_state, nu = _control.cond(
+        est_state, nu = jax.lax.cond(
             _any_over_vmap(do_refresh),
             refresh,
             lambda s, n: (s, n),
@@ -473,7 +253,7 @@ def scale_by_sophia(
             size = max(optax.tree.size(ratios), 1)
             win_rate = (unclipped / size).astype(jnp.float32)
         else:
-            win_rate = state.win_rate
+            win_rate = None
         new_updates = jax.tree.map(
             lambda r, g: jnp.clip(r, -clip_threshold, clip_threshold).astype(g.dtype),
             ratios, grads)
@@ -505,10 +285,9 @@ def sophia(
     nu_dtype: Any | None = None,
     refresh_at_start: bool = True,
     bias_correction: bool = False,
-    track_win_rate: bool = True,
-    key: int | jax.Array | None = None,
+    track_win_rate: bool = False,
+    key: int | jax.Array = 0,
     axis_name: str | None = None,
-    seed: int | jax.Array | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Sophia with decoupled weight decay: θ ← θ − η_t (clip(m/max(γh, ε), ρ) + λθ).
 
@@ -524,10 +303,10 @@ def sophia(
     ``SophiaG`` default (optax: 1e-4); γ defaults to the paper's 0.05 (G) / 0.01 (H).
 
     Args:
-      learning_rate: scalar > 0 or schedule η_t (no default, as in optax).
+      learning_rate: scalar ≥ 0 or schedule η_t (no default, as in optax).
       b1, b2, eps, gamma, clip_threshold, update_interval, estimator, mu_dtype,
-        nu_dtype, refresh_at_start, bias_correction, track_win_rate, key, axis_name,
-        seed: see :func:`scale_by_sophia` (``seed`` is a deprecated alias of ``key``).
+        nu_dtype, refresh_at_start, bias_correction, track_win_rate, key, axis_name:
+        see :func:`scale_by_sophia`.
       weight_decay: decoupled weight decay λ (≥ 0), multiplied by η_t.
       mask: pytree or callable selecting the leaves that get weight decay.
 
@@ -543,9 +322,8 @@ def sophia(
       Liu et al., `Sophia: A Scalable Stochastic Second-order Optimizer for Language
       Model Pre-training <https://arxiv.org/abs/2305.14342>`_, 2023 (Algorithm 3).
     """
-    _validation.check_learning_rate(learning_rate)
-    _validation.check_nonnegative("weight_decay", weight_decay)
-    key = _validation.resolve_key(key, seed, "sophia")
+    _common.check_learning_rate(learning_rate)
+    _common.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
         scale_by_sophia(
             b1, b2, eps=eps, gamma=gamma, clip_threshold=clip_threshold,
