@@ -420,13 +420,13 @@ def test_objective_gradient_matches_finite_differences():
     s1, s2 = a.forward[steps - 1], a.annealing[steps - 1]
     log_l = np.log(2.0 + 0.3 * s1 ** -0.4 - 1.5 * s2) + 0.002 * np.sin(steps)
     theta = np.array([1.8, 0.4, 0.3, 1.0])
-    value, grad = annealing_law_module._objective(theta, s1, s2, log_l, 1e-3)
+    value, grad = annealing_law_module.fit_objective(theta, s1, s2, log_l, 1e-3)
     eps = 1e-7
     for i in range(4):
         d = np.zeros(4)
         d[i] = eps
-        fd = (annealing_law_module._objective(theta + d, s1, s2, log_l, 1e-3)[0]
-              - annealing_law_module._objective(theta - d, s1, s2, log_l, 1e-3)[0]) / (2 * eps)
+        fd = (annealing_law_module.fit_objective(theta + d, s1, s2, log_l, 1e-3)[0]
+              - annealing_law_module.fit_objective(theta - d, s1, s2, log_l, 1e-3)[0]) / (2 * eps)
         np.testing.assert_allclose(grad[i], fd, rtol=1e-4, atol=1e-10)
     assert value > 0
 

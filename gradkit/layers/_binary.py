@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gradkit import _validation
+from gradkit import _common
 from gradkit.layers import _reste
 from gradkit.layers import _tract
 
@@ -19,7 +19,7 @@ STE_CLIP = 1.0  # BinaryConnect / the official ``Binary`` STE: gradient 1{|x| â‰
 
 
 def check_estimator(estimator: str) -> None:
-    _validation.check_choice("estimator", estimator, ESTIMATORS)
+    _common.check_choice("estimator", estimator, ESTIMATORS)
 
 
 def binarize(x: jax.Array, o, t: float, estimator: str) -> jax.Array:
@@ -40,8 +40,8 @@ def conv(x: jax.Array, kernel: jax.Array, strides: int | Sequence[int],
     spatial = kernel.ndim - 2
     strides = (strides,) * spatial if isinstance(strides, int) else tuple(strides)
     return lax.conv_general_dilated(
-        x, kernel, window_strides=strides, padding=_tract._conv_padding(padding, spatial),
-        dimension_numbers=_tract._CONV_DIMENSIONS[spatial])
+        x, kernel, window_strides=strides, padding=_tract.conv_padding(padding, spatial),
+        dimension_numbers=_tract.CONV_DIMENSIONS[spatial])
 
 
 def kernel_size_tuple(kernel_size: int | Sequence[int], spatial: int) -> tuple[int, ...]:

@@ -13,12 +13,12 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gradkit import _validation
+from gradkit import _common
 
 
 def check_ghost_batch_size(ghost_batch_size, batch: int | None = None) -> None:
     """Raises ``ValueError`` unless ``ghost_batch_size`` is a positive int dividing ``batch``."""
-    _validation.check_positive_int("ghost_batch_size", ghost_batch_size)
+    _common.check_positive_int("ghost_batch_size", ghost_batch_size)
     if batch is not None and batch % ghost_batch_size:
         raise ValueError(
             f"`ghost_batch_size` ({ghost_batch_size}) must divide the batch size ({batch}); "

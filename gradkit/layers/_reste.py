@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradkit import _validation
+from gradkit import _common
 
 DEFAULT_T = 1.5
 DEFAULT_INTERVAL = 0.1
@@ -104,9 +104,9 @@ def reste_sign(
       <https://arxiv.org/abs/2308.06689>`_, ICCV 2023 (the ReSTE forward f_o and its
       rectified backward; official ``Binary_ReSTE``).
     """
-    _validation.check_interval("o", o, 1.0, math.inf, high_closed=True)
-    _validation.check_positive("t", t)
-    _validation.check_interval("interval", interval, 0.0, float(t), low_closed=False,
+    _common.check_interval("o", o, 1.0, math.inf, high_closed=True)
+    _common.check_positive("t", t)
+    _common.check_interval("interval", interval, 0.0, float(t), low_closed=False,
                                high_closed=True)
     return _reste_sign(x, jnp.asarray(o, jnp.float32), float(t), float(interval))
 
@@ -131,8 +131,8 @@ def reste_o_schedule(
       Wu et al., `arXiv 2308.06689 <https://arxiv.org/abs/2308.06689>`_, ICCV 2023
       (training schedule of o; official ``main.py``, ``ReSTE(epoch)``).
     """
-    _validation.check_positive_int("num_epochs", num_epochs)
-    _validation.check_interval("o_end", o_end, 1.0, math.inf, high_closed=True)
+    _common.check_positive_int("num_epochs", num_epochs)
+    _common.check_interval("o_end", o_end, 1.0, math.inf, high_closed=True)
     ratio = jnp.asarray(epoch, jnp.float32) / num_epochs
     return 1.0 + (o_end - 1.0) * (1.0 - jnp.cos(ratio * jnp.pi / 2.0))
 

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gradkit import _validation
+from gradkit import _common
 
 DEFAULT_LAMBDA = 0.1
 
@@ -92,10 +92,10 @@ def _tract_matmul_bwd(lam, axis_name, residuals, g):
 _tract_matmul.defvjp(_tract_matmul_fwd, _tract_matmul_bwd)
 
 
-def _check_lam(lam: Any) -> float:
-    if _validation.concrete_number(lam) is None:
+def check_lam(lam: Any) -> float:
+    if _common.concrete_number(lam) is None:
         raise TypeError(f"`lam` must be a concrete Python number, got {type(lam).__name__}.")
-    _validation.check_positive("lam", lam)
+    _common.check_positive("lam", lam)
     return float(lam)
 
 
@@ -143,7 +143,7 @@ def tract_dense(
       <https://arxiv.org/abs/2410.23970>`_, NeurIPS 2024 (the TrAct weight gradient,
       Sec. 3; official ``TrActLinearFunction``).
     """
-    lam = _check_lam(lam)
+    lam = check_lam(lam)
     if kernel.ndim != 2:
         raise ValueError(
             f"`kernel` must have shape (in_features, out_features), got {kernel.shape}.")
@@ -159,11 +159,11 @@ def tract_dense(
     return y
 
 
-_CONV_DIMENSIONS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"),
+CONV_DIMENSIONS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC"),
                     3: ("NDHWC", "DHWIO", "NDHWC")}
 
 
-def _conv_padding(padding: Padding, spatial: int) -> str | list[tuple[int, int]]:
+def conv_padding(padding: Padding, spatial: int) -> str | list[tuple[int, int]]:
     if isinstance(padding, str):
         if padding.upper() not in ("SAME", "VALID"):
             raise ValueError(
@@ -196,8 +196,8 @@ def conv_patches(
     eye = jnp.eye(size, dtype=x.dtype).reshape((*kernel_size, channels, size))
     strides = (strides,) * spatial if isinstance(strides, int) else tuple(strides)
     return lax.conv_general_dilated(
-        x, eye, window_strides=strides, padding=_conv_padding(padding, spatial),
-        dimension_numbers=_CONV_DIMENSIONS[spatial], precision=lax.Precision.HIGHEST)
+        x, eye, window_strides=strides, padding=conv_padding(padding, spatial),
+        dimension_numbers=CONV_DIMENSIONS[spatial], precision=lax.Precision.HIGHEST)
 
 
 def tract_conv(
@@ -237,9 +237,9 @@ def tract_conv(
       <https://arxiv.org/abs/2410.23970>`_, NeurIPS 2024 (Sec. 3, convolutional first
       layers via unfolding; official ``TrActConv2DFunction``).
     """
-    lam = _check_lam(lam)
+    lam = check_lam(lam)
     spatial = kernel.ndim - 2
-    if spatial not in _CONV_DIMENSIONS:
+    if spatial not in CONV_DIMENSIONS:
         raise ValueError(f"`kernel` must have 3-5 dims (*kernel_size, C, features), got "
                          f"{kernel.shape}.")
     if x.ndim != spatial + 2 or x.shape[-1] != kernel.shape[-2]:

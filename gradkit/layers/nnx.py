@@ -30,7 +30,7 @@ class TrActDense(nnx.Module):
                  lam: float = _tract.DEFAULT_LAMBDA, axis_name: str | None = None,
                  param_dtype=jnp.float32, kernel_init=_default_kernel_init,
                  bias_init=_zeros, rngs: nnx.Rngs):
-        _tract._check_lam(lam)
+        _tract.check_lam(lam)
         self.lam, self.axis_name = lam, axis_name
         self.kernel = nnx.Param(kernel_init(rngs.params(), (in_features, out_features),
                                             param_dtype))
@@ -54,7 +54,7 @@ class TrActConv(nnx.Module):
                  use_bias: bool = True, lam: float = _tract.DEFAULT_LAMBDA,
                  axis_name: str | None = None, param_dtype=jnp.float32,
                  kernel_init=_default_kernel_init, bias_init=_zeros, rngs: nnx.Rngs):
-        _tract._check_lam(lam)
+        _tract.check_lam(lam)
         self.strides, self.padding = strides, padding
         self.lam, self.axis_name = lam, axis_name
         shape = (*tuple(kernel_size), in_features, out_features)

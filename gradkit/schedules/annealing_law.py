@@ -156,7 +156,7 @@ def _huber(r: np.ndarray, delta: float) -> np.ndarray:
     return np.where(ar < delta, 0.5 * r * r, delta * ar - 0.5 * delta * delta)
 
 
-def _objective(theta, s1, s2, log_losses, delta):
+def fit_objective(theta, s1, s2, log_losses, delta):
     """Σ Huber_δ(log L − log L̂) and its gradient in (L0, A, alpha, C)."""
     l0, a, alpha, c = theta
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
@@ -278,7 +278,7 @@ def fit_annealing_law(
     bounds = [(0.0, None)] * 4
     for start in itertools.product(*(grid[k] for k in ("L0", "A", "alpha", "C"))):
         result = scipy.optimize.minimize(
-            _objective, np.asarray(start, np.float64), args=(s1, s2, log_losses, huber_delta),
+            fit_objective, np.asarray(start, np.float64), args=(s1, s2, log_losses, huber_delta),
             jac=True, method="L-BFGS-B", bounds=bounds,
             options={"maxiter": 20000, "ftol": 1e-15, "gtol": 1e-12},
         )
