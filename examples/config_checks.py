@@ -7,18 +7,19 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def check_positive_ints(config: Mapping[str, Any], *names: str) -> None:
-    """Raises ``ValueError`` unless every field in ``names`` is an integer ≥ 1."""
+def check_positive_ints(config: Mapping[str, Any], *names: str, where: str = "config") -> None:
+    """Raises ``ValueError`` unless every field in ``names`` is an integer ≥ 1 (``where``:
+    the config's name in the message, e.g. ``"config.eos"`` for a nested one)."""
     for name in names:
         value = config[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"config.{name} must be a positive integer, got {value!r}.")
+            raise ValueError(f"{where}.{name} must be a positive integer, got {value!r}.")
 
 
-def check_learning_rates(config: Mapping[str, Any], *names: str,
-                         optional: bool = False) -> None:
+def check_learning_rates(config: Mapping[str, Any], *names: str, optional: bool = False,
+                         where: str = "config") -> None:
     """Raises ``ValueError`` unless every field in ``names`` is a finite number ≥ 0
-    (or ``None`` where ``optional``)."""
+    (or ``None`` where ``optional``; ``where`` as in :func:`check_positive_ints`)."""
     for name in names:
         value = config[name]
         if value is None and optional:
@@ -26,4 +27,4 @@ def check_learning_rates(config: Mapping[str, Any], *names: str,
         if (isinstance(value, bool) or not isinstance(value, int | float)
                 or not math.isfinite(value) or value < 0):
             raise ValueError(
-                f"config.{name} must be a finite non-negative number, got {value!r}.")
+                f"{where}.{name} must be a finite non-negative number, got {value!r}.")

@@ -13,10 +13,12 @@ from tests.helpers import run_notebook
 @pytest.mark.slow
 def test_eggroll_rl_runs(tmp_path):
     from examples.eggroll_rl import train
+    from examples.eggroll_rl.configs import default
 
-    config = train.Config(generations=2, population=8, max_steps=20, eval_every=1,
-                          eval_episodes=4, hidden=(8,))
-    result = train.train_and_evaluate(config, str(tmp_path), progress=False)
+    config = default.get_config()
+    config.update(generations=2, population=8, max_steps=20, eval_interval=1, eval_episodes=4,
+                  hidden=(8,), progress=False)
+    result = train.train_and_evaluate(config, str(tmp_path))
     rows = read_jsonl(tmp_path / "metrics.jsonl")
     assert len(rows) == 2 and "eval_return" in rows[-1]
     assert result == json.loads((tmp_path / "final.json").read_text())
@@ -28,13 +30,15 @@ def test_eggroll_rl_runs(tmp_path):
 @pytest.mark.slow
 def test_eggroll_lm_runs_on_a_local_text_file(tmp_path):
     from examples.eggroll_lm import train
+    from examples.eggroll_lm.configs import default
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("The quick brown fox jumps over the lazy dog. " * 60)
     workdir = tmp_path / "run"
-    config = train.Config(data_path=str(corpus), steps=2, population=4, features=8, depth=1,
-                          batch=2, seq_len=8, eval_every=1)
-    final = train.train_and_evaluate(config, str(workdir), progress=False)
+    config = default.get_config()
+    config.update(data_path=str(corpus), steps=2, population=4, features=8, depth=1, batch=2,
+                  seq_len=8, eval_interval=1, progress=False)
+    final = train.train_and_evaluate(config, str(workdir))
     rows = read_jsonl(workdir / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2] and "heldout_bits_per_char" in rows[-1]
     assert final == json.loads((workdir / "final.json").read_text())

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.helpers import read_jsonl
 from tests.helpers import run_example
 from tests.helpers import run_notebook
 
+pytestmark = pytest.mark.slow  # end-to-end: new processes or kernels
+
 # The binarised-MLP part (train.train_reste) runs in the notebook test; here tract + ghost_bn.
-TINY_FLAGS = ("--experiments=tract,ghost_bn", "--seeds=1", "--num_train=128", "--num_test=64",
-              "--batch_size=32", "--width=4", "--tract_epochs=2",
-              "--tract_optimizers=sgd:0.08", "--tract_input_scales=0.1", "--gbn_epochs=1",
-              "--gbn_large_batch=64", "--gbn_ghost=32")
+TINY_FLAGS = ('--config.experiments=("tract", "ghost_bn")', "--config.seeds=1",
+              "--config.num_train=128", "--config.num_test=64", "--config.batch_size=32",
+              "--config.width=4", "--config.tract_epochs=2",
+              '--config.tract_optimizers=("sgd:0.08",)', "--config.tract_input_scales=(0.1,)",
+              "--config.gbn_epochs=1", "--config.gbn_large_batch=64", "--config.gbn_ghost=32")
 
 
 def test_layers_example_writes_metrics_summary_and_plot(tmp_path):
-    out = run_example("layers/main.py", *TINY_FLAGS, f"--workdir={tmp_path}")
+    out = run_example("layers", *TINY_FLAGS, f"--workdir={tmp_path}")
     rows = read_jsonl(tmp_path / "metrics.jsonl")
     tract = [r for r in rows if r["experiment"] == "tract"]
     assert {(r["method"], r["input_scale"]) for r in tract} == {("plain", 0.1), ("tract", 0.1)}

@@ -5,13 +5,16 @@ from __future__ import annotations
 import pytest
 
 from examples.lion_vs_adamw import train
+from examples.lion_vs_adamw.configs import default
 from tests.helpers import read_jsonl
 
 
 @pytest.mark.slow
 def test_train_and_evaluate_writes_metrics_and_plot(tmp_path):
-    config = train.Config(steps=20, eval_every=10, num_test=128, width=16, batch_size=32)
-    final = train.train_and_evaluate(config, str(tmp_path), progress=False)
+    config = default.get_config()
+    config.update(steps=20, eval_interval=10, num_test=128, width=16, batch_size=32,
+                  progress=False)
+    final = train.train_and_evaluate(config, str(tmp_path))
     records = read_jsonl(tmp_path / "metrics.jsonl")
     assert {r["optimizer"] for r in records} == {"adamw", "lion"}
     assert [r["step"] for r in records if r["optimizer"] == "lion"] == [10, 20]

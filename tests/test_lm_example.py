@@ -1,7 +1,6 @@
-"""The LM examples (examples/lm, examples/compare): optimizer resolution, flags, exact
-checkpoint resume and its config check, quiet logs, the plot, end-to-end runs."""
+"""The LM examples (examples/lm, examples/compare): optimizer resolution, the config and its
+flags, exact checkpoint resume and its config check, quiet logs, the plot, end-to-end runs."""
 
-import dataclasses
 import json
 import logging
 import os
@@ -14,15 +13,24 @@ import optax
 import pytest
 from absl import flags
 from absl import logging as absl_logging
+from ml_collections import config_flags
 
 import gradkit
-from examples.lm import cli
+from examples.compare import train as compare_train
+from examples.compare.configs import default as compare_default
+from examples.lm import cpu
 from examples.lm import report
-from examples.lm import train
-from examples.lm.configs.default import Config
+from examples.lm import trainer as train
+from examples.lm.configs import default
 from gradkit.data import text
 from tests.helpers import ROOT
 from tests.helpers import run_example
+
+
+def Config(**fields):  # named like the configuration it returns
+    """The LM's default configuration with ``fields`` changed."""
+    return train.replace(default.get_config(), **fields)
+
 
 TINY = dict(
     d_model=16,
@@ -31,13 +39,13 @@ TINY = dict(
     seq_len=8,
     batch_size=8,
     corpus_bytes=6000,
-    eval_every=3,
+    eval_interval=3,
     eval_batches=1,
-    log_every=1,
+    log_interval=1,
     warmup_steps=2,
     progress=False,
 )
-TINY_FLAGS = [f"--{k}={v}" for k, v in TINY.items() if k != "progress"] + ["--noprogress"]
+TINY_FLAGS = [f"--config.{k}={v}" for k, v in TINY.items()]
 
 
 def test_resolve_optimizer_prefers_gradkit_then_optax():
@@ -47,34 +55,55 @@ def test_resolve_optimizer_prefers_gradkit_then_optax():
         train.resolve_optimizer("no_such_optimizer")
 
 
-def test_make_optimizer_passes_axis_name_and_mask_when_the_factory_takes_them(monkeypatch):
+def test_make_optimizer_passes_the_kwargs_as_given(monkeypatch):
     seen = {}
 
-    def fake(learning_rate, weight_decay=0.0, mask=None, axis_name=None):
-        seen.update(lr=learning_rate, wd=weight_decay, mask=mask, axis_name=axis_name)
-        return optax.sgd(learning_rate)
+    def fake(**kwargs):
+        seen.clear()
+        seen.update(kwargs)
+        return optax.sgd(kwargs["learning_rate"])
 
     monkeypatch.setattr(gradkit, "fake_opt", fake, raising=False)
-    cfg = Config(
-        optimizer="fake_opt",
-        learning_rate=0.5,
-        opt_kwargs={"weight_decay": 0.3},
-        num_steps=10,
-        warmup_steps=2,
-    )
+    cfg = Config(optimizer="fake_opt", learning_rate=0.5, opt_kwargs={"weight_decay": 0.3},
+                 num_steps=10, warmup_steps=2)
     train.make_optimizer(cfg, axis_name="batch")
-    assert seen["axis_name"] == "batch" and seen["wd"] == 0.3
+    # An optimizer without defaults gets its config's kwargs and the schedule, nothing else.
+    assert set(seen) == {"learning_rate", "weight_decay"} and seen["weight_decay"] == 0.3
     # Warm-up from 0 to the peak, cosine down to 10% of it.
-    assert [float(seen["lr"](t)) for t in (0, 1, 2, 10)] == pytest.approx([0, 0.25, 0.5, 0.05])
+    lrs = [float(seen["learning_rate"](t)) for t in (0, 1, 2, 10)]
+    assert lrs == pytest.approx([0, 0.25, 0.5, 0.05])
+    # Sophia: its defaults (weight decay on matrices only) and, under pmap, the axis name.
+    monkeypatch.setattr(gradkit, "sophia", fake)
+    train.make_optimizer(Config(optimizer="sophia", opt_kwargs={"gamma": 1.0}),
+                         axis_name="batch")
+    assert seen["axis_name"] == "batch" and seen["gamma"] == 1.0
+    assert seen["estimator"] == "hutchinson" and seen["mask"] is train.decay_mask
     params = {"w": np.zeros((2, 2)), "b": np.zeros(2)}
     assert seen["mask"](params) == {"w": True, "b": False}
-    train.make_optimizer(cfg)  # no axis name outside pmap
-    assert seen["axis_name"] is None
-    # optax.adamw has no axis_name parameter: nothing is passed, nothing breaks.
+    train.make_optimizer(Config(optimizer="sophia"))  # no axis name outside pmap
+    assert "axis_name" not in seen
     _, schedule = train.make_optimizer(
-        Config(optimizer="adamw", schedule="constant"), axis_name="batch"
-    )
+        Config(optimizer="adamw", schedule="constant"), axis_name="batch")
     assert float(schedule(0)) == train.OPTIMIZER_DEFAULTS["adamw"]["learning_rate"]
+
+
+@pytest.mark.parametrize("field, value", [("num_steps", 0), ("batch_size", -1),
+                                          ("eval_interval", 0), ("log_interval", 1.5),
+                                          ("learning_rate", -1e-3),
+                                          ("learning_rate", float("nan")),
+                                          ("checkpoint_interval", -1), ("parallel", "gpu")])
+def test_bad_config_values_are_refused_by_name(field, value, tmp_path):
+    with pytest.raises(ValueError, match=f"config.{field}"):
+        train.train_and_evaluate(Config(**{field: value}), str(tmp_path))
+    assert not os.listdir(tmp_path)  # refused before anything is written
+
+
+def test_compare_refuses_a_learning_rate_of_an_optimizer_it_does_not_run(tmp_path):
+    config = compare_default.get_config()
+    config.learning_rates = {"lion": 3e-4}
+    config.optimizers = ("adamw",)
+    with pytest.raises(ValueError, match=r"config\.learning_rates"):
+        compare_train.train_and_evaluate(config, str(tmp_path))
 
 
 def test_state_diagnostics_finds_named_fields():
@@ -85,9 +114,9 @@ def test_state_diagnostics_finds_named_fields():
     )
     assert train.state_diagnostics(state) == {"num_clipped": 7.0, "win_rate": 0.25}
     assert train.state_diagnostics(optax.adam(1e-3).init({"x": np.zeros(2)})) == {}
-    # -1: switched off (spam's count_every=0, sophia's track_win_rate=False): not logged.
-    off = ({"num_clipped": np.int32(-1)}, {"win_rate": np.float32(-1.0)})
-    assert train.state_diagnostics(off) == {}
+    # A diagnostic switched off is None in the state (spam's count_interval=None): not
+    # logged.
+    assert train.state_diagnostics(({"num_clipped": None},)) == {}
 
 
 def test_head_bias_init_option():
@@ -105,31 +134,27 @@ def test_stable_embedding_option_reaches_the_model():
     assert train.model_config(Config(stable_embedding=True), tokens).stable_embedding
 
 
-def test_flags_mirror_the_config_and_a_bad_opt_kwargs_names_the_flag():
+def test_config_flags_override_fields_and_dicts(monkeypatch):
+    argv = ["prog", '--config.opt_kwargs={"b2": 0.95}', "--config.num_steps=7",
+            "--config.qk_layernorm=True", "--config.learning_rate=3e-4"]
+    monkeypatch.setattr(sys, "argv", argv)  # config_flags reads the overrides from sys.argv
     fv = flags.FlagValues()
-    cli.define_flags(fv)
-    fv(["prog", '--opt_kwargs={"b2": 0.95}', "--num_steps=7", "--noqk_layernorm"])
-    config = cli.config_from_flags(fv, run_name="r")
-    assert config == dataclasses.replace(Config(), opt_kwargs={"b2": 0.95}, num_steps=7,
-                                         run_name="r")
-    # Every Config field has its flag.
-    assert {f.name for f in dataclasses.fields(Config)} <= set(fv)
-    for bad, why in (("{b2: 0.95}", "not valid JSON"), ("[1, 2]", "expected a JSON object")):
-        fv = flags.FlagValues()
-        cli.define_flags(fv)
-        with pytest.raises(flags.IllegalFlagValueError, match=f"--opt_kwargs.*{why}"):
-            fv(["prog", f"--opt_kwargs={bad}"])
+    config_flags.DEFINE_config_file("config", str(ROOT / "examples/lm/configs/default.py"),
+                                    flag_values=fv, lock_config=True)
+    fv(argv)
+    config = fv.config
+    assert config.opt_kwargs.to_dict() == {"b2": 0.95} and config.num_steps == 7
+    assert config.qk_layernorm and config.learning_rate == 3e-4
+    assert Config(num_steps=7).num_steps == 7 and default.get_config().num_steps == 600
 
 
-def test_help_lists_the_examples_own_flags():
-    # Not only the two flags main.py defines itself: the LM's flags too (adopted key flags).
-    for script, own in (("lm/main.py", "--coordinator_address"),
-                        ("compare/main.py", "--target_val_loss")):
-        out = subprocess.run([sys.executable, str(ROOT / "examples" / script), "--help"],
-                             capture_output=True, text=True, check=False, cwd=ROOT).stdout
-        for name in (own, "--num_steps", "--opt_kwargs", "--optimizer", "--workdir",
-                     "--parallel"):
-            assert name in out, (script, name)
+def test_help_lists_the_mains_flags():
+    for module, own in (("examples.lm.main", "--coordinator_address"),
+                        ("examples.compare.main", "--one_cpu_thread")):
+        out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
+                             text=True, check=False, cwd=ROOT).stdout
+        for name in (own, "--config", "--workdir"):
+            assert name in out, (module, name)
 
 
 def test_plot_styles_every_run_and_draws_the_target():
@@ -178,9 +203,9 @@ def _absl_records(caplog):
 
 
 def test_checkpoint_resume_is_bit_identical_and_refuses_another_schedule(tmp_path, caplog):
-    base = dict(TINY, optimizer="lion", num_steps=4, seed=3, eval_every=2)
+    base = dict(TINY, optimizer="lion", num_steps=4, seed=3, eval_interval=2)
     full = train.train_and_evaluate(Config(**base), str(tmp_path / "a"))
-    interrupted = Config(checkpoint_every=2, stop_after=2, **base)
+    interrupted = Config(checkpoint_interval=2, stop_after=2, **base)
     # Orbax logs ~70 INFO lines per checkpointing run at absl's CLI verbosity (INFO): none
     # of them may come through (the filter of train.quiet_orbax_logs).
     verbosity = absl_logging.get_verbosity()
@@ -201,11 +226,11 @@ def test_checkpoint_resume_is_bit_identical_and_refuses_another_schedule(tmp_pat
     for change in ({"num_steps": 6}, {"warmup_steps": 1}, {"schedule": "constant"}):
         with pytest.raises(ValueError, match=f"resume.*{next(iter(change))}="):
             train.train_and_evaluate(
-                Config(checkpoint_every=2, resume=True, **{**base, **change}),
+                Config(checkpoint_interval=2, resume=True, **{**base, **change}),
                 str(tmp_path / "b"))
     # Fields that do not change the trajectory may change (here the logging interval).
     resumed = train.train_and_evaluate(
-        Config(checkpoint_every=2, resume=True, **{**base, "log_every": 2}),
+        Config(checkpoint_interval=2, resume=True, **{**base, "log_interval": 2}),
         str(tmp_path / "b"))
     assert resumed["last_step"] == 4
     for a, b in zip(
@@ -217,7 +242,7 @@ def test_checkpoint_resume_is_bit_identical_and_refuses_another_schedule(tmp_pat
     ):
         np.testing.assert_array_equal(a, b)
     # The resumed run's metrics file has every step once and matches the full run (steps
-    # 1-2 logged by the first run, 4 by the resumed one at log_every=2).
+    # 1-2 logged by the first run, 4 by the resumed one at log_interval=2).
     with open(tmp_path / "b" / "lion" / "metrics.jsonl") as f:
         records = [json.loads(line) for line in f]
     assert [r["step"] for r in records] == [1, 2, 4]
@@ -225,9 +250,9 @@ def test_checkpoint_resume_is_bit_identical_and_refuses_another_schedule(tmp_pat
     assert [r["loss"] for r in records] == [want[r["step"]] for r in records]
 
 
-def _run(script, args, tmp_path):
+def _run(task, args):
     # Two virtual devices are enough to exercise pmap/mesh and compile faster than 8.
-    return run_example(script, *args, devices=2, cwd=tmp_path)
+    return run_example(task, *args, devices=2)
 
 
 @pytest.mark.slow
@@ -235,19 +260,18 @@ def test_lm_example_pmap_with_checkpoints(tmp_path):
     # Exact resume itself is tested in-process above; this runs the app end-to-end.
     workdir = tmp_path / "lm"
     out = _run(
-        "lm/main.py",
+        "lm",
         [
             f"--workdir={workdir}",
-            "--optimizer=adamw",
-            '--opt_kwargs={"b2": 0.95}',
-            "--parallel=pmap",
-            "--num_steps=4",
-            "--checkpoint_every=2",
-            "--z_loss=1e-4",
-            "--qk_layernorm",
+            "--config.optimizer=adamw",
+            '--config.opt_kwargs={"b2": 0.95}',
+            "--config.parallel=pmap",
+            "--config.num_steps=4",
+            "--config.checkpoint_interval=2",
+            "--config.z_loss=1e-4",
+            "--config.qk_layernorm=True",
             *TINY_FLAGS,
         ],
-        tmp_path,
     )
     assert "final val loss" in out
     with open(workdir / "adamw" / "metrics.jsonl") as f:
@@ -265,17 +289,16 @@ def test_lm_example_pmap_with_checkpoints(tmp_path):
 def test_compare_example_on_a_mesh(tmp_path):
     workdir = tmp_path / "cmp"
     out = _run(
-        "compare/main.py",
+        "compare",
         [
             f"--workdir={workdir}",
-            "--optimizers=adamw,lion",
-            "--learning_rates=lion=1e-3",
-            "--parallel=mesh",
-            "--num_steps=3",
-            "--target_val_loss=100",
+            '--config.optimizers=("adamw", "lion")',
+            '--config.learning_rates={"lion": 1e-3}',
+            "--config.parallel=mesh",
+            "--config.num_steps=3",
+            "--config.target_val_loss=100",
             *TINY_FLAGS,
         ],
-        tmp_path,
     )
     assert "| adamw | 3 |" in out and "| lion | 3 |" in out
     assert "1.00×" in out
@@ -289,10 +312,10 @@ def test_compare_example_on_a_mesh(tmp_path):
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
 def test_one_cpu_thread_pins_the_process_before_jax():
     # In a fresh interpreter (it must run before JAX is imported; this one has JAX).
-    code = ("import os; from examples.lm import cli; cli.use_one_cpu_thread(); "
+    code = ("import os; from examples.lm import cpu; cpu.use_one_cpu_thread(); "
             "print(len(os.sched_getaffinity(0)), os.environ['XLA_FLAGS'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT, env={**os.environ, "XLA_FLAGS": "--foo"}).stdout
     assert out.split() == ["1", "--foo", "--xla_cpu_multi_thread_eigen=false"]
     with pytest.raises(RuntimeError, match="before JAX"):
-        cli.use_one_cpu_thread()
+        cpu.use_one_cpu_thread()

@@ -6,18 +6,20 @@ import json
 
 import pytest
 
-from tests.helpers import run_example
 from tests.helpers import run_notebook
 
-TINY = ("--num_steps=4", "--eval_every=2", "--d_model=8", "--num_layers=1", "--num_heads=2",
-        "--batch_size=2", "--seq_len=8", "--corpus_bytes=4000", "--warmup_steps=1",
-        "--noprogress")
+TINY = dict(num_steps=4, eval_interval=2, d_model=8, num_layers=1, num_heads=2, batch_size=2,
+            seq_len=8, corpus_bytes=4000, warmup_steps=1, progress=False)
 
 
 @pytest.mark.slow
 def test_memory_example_tiny(tmp_path):
-    out = run_example("memory/main.py", f"--workdir={tmp_path}", "--methods=adamw,frugal,fira",
-                      *TINY)
+    from examples.memory import train
+    from examples.memory.configs import default
+
+    config = default.get_config()
+    config.update(methods=("adamw", "frugal", "fira"), **TINY)
+    out = train.train_and_evaluate(config, str(tmp_path))["table"]
     rows = [json.loads(line) for line in (tmp_path / "memory.jsonl").read_text().splitlines()]
     assert [r["method"] for r in rows] == ["adamw", "frugal", "fira"]
     by = {r["method"]: r for r in rows}

@@ -5,22 +5,30 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import read_jsonl
-from tests.helpers import run_example
+import pytest
 
-TINY_FLAGS = (
-    "--experiments=pcgrad_toy,gcond_toy,adadagrad,sven",
+from tests.helpers import read_jsonl
+
+pytestmark = pytest.mark.slow  # end-to-end runs
+
+TINY = dict(
+    experiments=("pcgrad_toy", "gcond_toy", "adadagrad", "sven"),
     # A 3x larger Adam step makes the toy's escape happen within 15k steps.
-    "--toy_steps=15000", "--toy_starts=9:9", "--learning_rate_toy=3e-3",
-    "--gcond_steps=10", "--gcond_seeds=1", "--log_every=5", "--gcond_hidden=8",
-    "--ada_steps=8", "--ada_num_samples=256", "--ada_max_batch=32", "--ada_hidden=8",
-    "--ada_eval_every=4", "--ada_target_loss=100",
-    "--sven_epochs=2", "--sven_num_train=256", "--sven_batch_size=32", "--sven_k=16",
+    toy_steps=15000, toy_starts=((9.0, 9.0),), learning_rate_toy=3e-3,
+    gcond_steps=10, gcond_seeds=1, log_interval=5, gcond_hidden=8,
+    ada_steps=8, ada_num_samples=256, ada_max_batch=32, ada_hidden=8,
+    ada_eval_interval=4, ada_target_loss=100.0,
+    sven_epochs=2, sven_num_train=256, sven_batch_size=32, sven_k=16,
 )
 
 
 def test_multitask_example_tiny(tmp_path):
-    run_example("multitask/main.py", f"--workdir={tmp_path}", *TINY_FLAGS)
+    from examples.multitask import train
+    from examples.multitask.configs import default
+
+    config = default.get_config()
+    config.update(TINY)
+    train.train_and_evaluate(config, str(tmp_path))
     rows = read_jsonl(tmp_path / "metrics.jsonl")
     assert {r["experiment"] for r in rows} == {"pcgrad_toy", "gcond_toy", "adadagrad", "sven"}
     for name in ("pcgrad_toy", "gcond_toy", "adadagrad", "sven"):

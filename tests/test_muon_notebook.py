@@ -1,6 +1,10 @@
-"""Executes notebooks/muon.ipynb at tiny size (GRADKIT_TINY=1) with nbclient."""
+"""Executes notebooks/muon.ipynb at tiny size (TINY = True) with nbclient."""
+
+import pytest
 
 from tests.helpers import run_notebook
+
+pytestmark = pytest.mark.slow  # end-to-end: new processes or kernels
 
 
 def test_muon_notebook_runs_at_tiny_size():

@@ -1,115 +1,54 @@
-"""Checks every notebook shares: the set-up cell that makes it run on a fresh Colab runtime.
-
-The notebooks themselves are executed at tiny size by their families' tests; here the first
-code cell is checked against ``notebooks/_builder.py`` and executed in-process with
-``subprocess.run`` replaced, so nothing is installed or downloaded.
-"""
+"""The notebooks are jupytext pairs: ``notebooks/<name>.py`` (py:percent, the source, linted
+by ruff) and ``notebooks/<name>.ipynb`` (committed with outputs). Each pair is in sync; each
+notebook opens with a Colab badge, then a cell that installs gradkit on Colab, and has a
+``parameters`` cell with ``TINY = False`` that the tests override (tests.helpers.run_notebook).
+Executing them is tested by the ``test_<name>_notebook.py`` modules."""
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import subprocess
-import sys
-import tomllib
-import types
-
+import jupytext
 import nbformat
 import pytest
 
 from tests.helpers import ROOT
 
-sys.path.insert(0, str(ROOT / "notebooks"))
-import _builder
-
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-REPOSITORY = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"][
-    "Repository"]
+NOTEBOOKS = ROOT / "notebooks"
+NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+INSTALL = '%pip install -q "gradkit[examples] @ git+https://github.com/gradkit/gradkit"'
 
 
-def first_code_cell(path: pathlib.Path) -> str:
-    nb = nbformat.read(path, as_version=4)
-    return next(c for c in nb.cells if c.cell_type == "code").source
+def _cells(notebook):
+    return [(c.cell_type, c.source.strip(), sorted(c.get("metadata", {}).get("tags", [])))
+            for c in notebook.cells]
 
 
-def test_notebooks_are_found():
-    assert len(NOTEBOOKS) >= 10
+def test_every_notebook_is_a_pair():
+    assert NAMES
+    sources = {p.stem for p in NOTEBOOKS.glob("*.py")}
+    assert sources == set(NAMES)
 
 
-def test_repository_url_is_read_from_pyproject():
-    assert REPOSITORY.startswith("https://github.com/")
-    assert _builder.repository_url() == REPOSITORY
-    assert f'REPOSITORY = "{REPOSITORY}"' in _builder.setup_cell()
+@pytest.mark.parametrize("name", NAMES)
+def test_pair_is_in_sync(name):
+    source = jupytext.read(NOTEBOOKS / f"{name}.py")
+    committed = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    assert _cells(source) == _cells(committed), (
+        f"notebooks/{name}.ipynb is out of sync with its source: run "
+        f"`jupytext --sync notebooks/{name}.py`")
+    assert committed.metadata["jupytext"]["formats"] == "ipynb,py:percent"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_first_code_cell_is_the_current_setup_cell(path):
-    source = first_code_cell(path)
-    # Regenerate with `python notebooks/_builder.py` when this fails.
-    assert source == _builder.setup_cell()
-    assert REPOSITORY in source
-    for needed_variable in ("environ", "getenv", "GRADKIT_PIP", "GRADKIT_REPO"):
-        assert needed_variable not in source
-
-
-def run_setup_cell(monkeypatch, cwd, *, colab: bool, gradkit_importable: bool):
-    """Executes the set-up cell in `cwd`; returns (its namespace, the commands it ran)."""
-    commands = []
-
-    def fake_run(cmd, check=False, **kwargs):
-        commands.append(list(cmd))
-        if cmd[:2] == ["git", "clone"]:  # what a clone leaves behind
-            clone = pathlib.Path(cmd[-1])
-            (clone / "gradkit").mkdir(parents=True)
-            (clone / "gradkit" / "__init__.py").write_text("")
-            (clone / "examples").mkdir()
-        return subprocess.CompletedProcess(cmd, 0)
-
-    monkeypatch.setattr(subprocess, "run", fake_run)
-    monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    if colab:
-        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    else:
-        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    if not gradkit_importable:
-        real_find_spec = importlib.util.find_spec
-        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None
-                            if name == "gradkit" else real_find_spec(name, *a))
-    namespace = {}
-    exec(compile(_builder.setup_cell(), "setup cell", "exec"), namespace)
-    return namespace, commands
-
-
-@pytest.mark.parametrize("colab", [False, True])
-def test_setup_cell_inside_the_checkout_installs_nothing(monkeypatch, colab):
-    namespace, commands = run_setup_cell(monkeypatch, ROOT / "notebooks", colab=colab,
-                                         gradkit_importable=True)
-    assert commands == []
-    assert namespace["ROOT"] == ROOT
-    assert pathlib.Path.cwd() == ROOT / "notebooks"
-    assert str(ROOT) in sys.path  # `from examples.<task> import train` works
-
-
-def test_setup_cell_finds_the_checkout_of_the_importable_gradkit(monkeypatch, tmp_path):
-    # As the tests run some notebooks: working folder elsewhere, gradkit on PYTHONPATH.
-    namespace, commands = run_setup_cell(monkeypatch, tmp_path, colab=True,
-                                         gradkit_importable=True)
-    assert commands == [] and namespace["ROOT"] == ROOT
-
-
-def test_setup_cell_on_a_fresh_colab_runtime_clones_and_installs(monkeypatch, tmp_path):
-    namespace, commands = run_setup_cell(monkeypatch, tmp_path, colab=True,
-                                         gradkit_importable=False)
-    clone = tmp_path.resolve() / "gradkit"
-    assert commands == [
-        ["git", "clone", "--quiet", "--depth=1", REPOSITORY, str(clone)],
-        [sys.executable, "-m", "pip", "install", "--quiet", f"{clone}[examples]"],
-    ]
-    assert namespace["ROOT"] == clone
-    assert pathlib.Path.cwd() == clone and sys.path[0] == str(clone)
-
-
-def test_setup_cell_outside_a_checkout_and_colab_says_what_to_do(monkeypatch, tmp_path):
-    with pytest.raises(RuntimeError, match=f"git clone {REPOSITORY}"):
-        run_setup_cell(monkeypatch, tmp_path, colab=False, gradkit_importable=False)
+@pytest.mark.parametrize("name", NAMES)
+def test_badge_install_cell_and_parameters(name):
+    cells = jupytext.read(NOTEBOOKS / f"{name}.py").cells
+    assert cells[0].cell_type == "markdown"
+    url = ("https://colab.research.google.com/github/gradkit/gradkit/blob/main/notebooks/"
+           f"{name}.ipynb")
+    assert f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})" \
+        in cells[0].source
+    code = [c for c in cells if c.cell_type == "code"]
+    assert 'if "google.colab" in sys.modules:' in code[0].source
+    assert INSTALL in code[0].source
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0].source.startswith("TINY = False")
+    assert "GRADKIT_TINY" not in "".join(c.source for c in cells)

@@ -14,16 +14,22 @@ import optax
 import pytest
 
 import gradkit
-from examples.lm import train
-from examples.lm.configs.default import Config
+from examples.lm import trainer as train
+from examples.lm.configs import default
 from tests.helpers import read_jsonl
 from tests.helpers import run_example
 from tests.helpers import run_notebook
 
-# Must match the GRADKIT_TINY settings of notebooks/build_schedules.py (shared cache).
-TINY = ["--num_steps=8", "--d_model=16", "--num_layers=1", "--num_heads=2", "--batch_size=4",
-        "--seq_len=16", "--corpus_bytes=20000", "--eval_every=2", "--eval_batches=1",
-        "--warmup_steps=2", "--num_budgets=2", "--noprogress"]
+# Must match the TINY settings of notebooks/schedules.py (shared cache).
+TINY = ["--config.num_steps=8", "--config.d_model=16", "--config.num_layers=1",
+        "--config.num_heads=2", "--config.batch_size=4", "--config.seq_len=16",
+        "--config.corpus_bytes=20000", "--config.eval_interval=2", "--config.eval_batches=1",
+        "--config.warmup_steps=2", "--config.num_budgets=2", "--config.progress=False"]
+
+
+def Config(**fields):  # named like the configuration it returns
+    """The LM's default configuration with ``fields`` changed."""
+    return train.replace(default.get_config(), **fields)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +37,7 @@ def example_run(tmp_path_factory):
     """(workdir, stdout) of one toy run of the example; the workdir ends in ``_tiny``, the
     notebook's toy workdir for GRADKIT_SCHEDULES_WORKDIR = the same path without it."""
     workdir = tmp_path_factory.mktemp("schedules") / "runs_tiny"
-    out = run_example("schedules/main.py", f"--workdir={workdir}", *TINY,
-                      timeout=900)
+    out = run_example("schedules", f"--workdir={workdir}", *TINY, timeout=900)
     return workdir, out
 
 
@@ -89,7 +94,7 @@ def test_notebook_executes_at_tiny_size(example_run):
     workdir, _ = example_run
     before = (workdir / "summary.json").read_text()
     env = {"GRADKIT_SCHEDULES_WORKDIR": str(workdir)[: -len("_tiny")]}
-    text = run_notebook("schedules.ipynb", timeout=600, **env)
+    text = run_notebook("schedules.ipynb", timeout=600, env=env)
     assert "refined, constant norms, T=6: [1.  0.8 0.6 0.4 0.2 0. ]" in text
     assert "| budget (steps) | WSD-S (one run) |" in text
     assert "L0=" in text and "| cyclic_cosine | no |" in text

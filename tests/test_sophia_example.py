@@ -16,17 +16,19 @@ from tests.helpers import read_jsonl
 from tests.helpers import run_example
 from tests.helpers import run_notebook
 
-# Must match the GRADKIT_TINY settings of notebooks/build_sophia.py (shared compile cache).
-TINY_LM = ["--num_steps=4", "--d_model=16", "--num_layers=1", "--num_heads=2",
-           "--batch_size=4", "--seq_len=16", "--corpus_bytes=20000", "--eval_every=2",
-           "--eval_batches=1", "--warmup_steps=1", "--noprogress"]
+# Must match the TINY settings of notebooks/sophia.py (shared compile cache).
+TINY_LM = ["--config.num_steps=4", "--config.d_model=16", "--config.num_layers=1",
+           "--config.num_heads=2", "--config.batch_size=4", "--config.seq_len=16",
+           "--config.corpus_bytes=20000", "--config.eval_interval=2", "--config.eval_batches=1",
+           "--config.warmup_steps=1", "--config.progress=False"]
 
 
 @pytest.mark.slow
 def test_example_sweep_runs_end_to_end(tmp_path):
-    out = run_example("sophia/main.py", f"--workdir={tmp_path}", *TINY_LM, "--adamw_lrs=1e-3",
-                      "--sophia_g_lrs=1e-3", "--sophia_g_gammas=0.05", "--sophia_h_lrs=",
-                      "--target_val_loss=10")
+    out = run_example("sophia", f"--workdir={tmp_path}", *TINY_LM,
+                      "--config.adamw_lrs=(1e-3,)", "--config.sophia_g_lrs=(1e-3,)",
+                      "--config.sophia_g_gammas=(0.05,)", "--config.sophia_h_lrs=()",
+                      "--config.target_val_loss=10")
     assert "Best of each optimizer:" in out and "Win rate per parameter" in out
     assert "| AdamW | 0.001 | – |" in out and "| Sophia-G | 0.001 | 0.05 |" in out
     runs = read_jsonl(tmp_path / "sweep.jsonl")

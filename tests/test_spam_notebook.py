@@ -1,4 +1,4 @@
-"""Executes notebooks/spam.ipynb at tiny size (GRADKIT_TINY=1) with nbclient."""
+"""Executes notebooks/spam.ipynb at tiny size (TINY = True) with nbclient."""
 
 import math
 

@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.helpers import read_jsonl
 from tests.helpers import run_benchmark
 from tests.helpers import run_example
 
+pytestmark = pytest.mark.slow  # end-to-end: new processes or kernels
+
 
 def test_eos_adam_tracks_preconditioned_sharpness_and_plots(tmp_path):
-    out = run_example("spectrum/main.py", "--experiment=eos", "--optimizer=adam",
-                      "--learning_rate=0.01", "--num_steps=40", "--sharpness_every=20",
-                      "--lanczos_iterations=4", "--width=8", "--num_examples=64",
-                      f"--workdir={tmp_path}", "--noprogress")
+    out = run_example("spectrum", "--config.experiment=eos", "--config.eos.optimizer=adam",
+                      "--config.eos.learning_rate=0.01", "--config.eos.num_steps=40",
+                      "--config.eos.sharpness_interval=20", "--config.eos.lanczos_iterations=4",
+                      "--config.eos.width=8", "--config.eos.num_examples=64",
+                      f"--workdir={tmp_path}", "--config.progress=False")
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["tracked"] == "preconditioned_sharpness"
     assert abs(summary["threshold"] - 3800.0) < 1e-6  # 38/η at β₁ = 0.9

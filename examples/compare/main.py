@@ -26,6 +26,7 @@ from ml_collections import config_flags
 from examples.lm import cpu
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cpu)  # --one_cpu_thread, listed by --help
 flags.DEFINE_string("workdir", "/tmp/gradkit_lm", "Output directory (runs, table, plot).")
 config_flags.DEFINE_config_file(
     "config", str(pathlib.Path(__file__).parent / "configs" / "default.py"),

@@ -85,8 +85,8 @@ def layer_order(cfg: Config) -> list[str]:
 def make_optimizer(cfg: Config, always_full: bool) -> optax.GradientTransformation:
     num_layers = len(cfg.channels) + 1
     probs = (1.0,) + (0.0,) * (num_layers - 1) if always_full else None
-    return gradkit.drop_muon(cfg.learning_rate, layer_order(cfg), start_probs=probs,
-                             seed=cfg.seed, adam_learning_rate=cfg.adam_learning_rate)
+    return gradkit.drop_muon(cfg.learning_rate, layers=layer_order(cfg), start_probs=probs,
+                             key=cfg.seed, adam_learning_rate=cfg.adam_learning_rate)
 
 
 def validate(config) -> None:

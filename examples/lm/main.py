@@ -31,6 +31,7 @@ from ml_collections import config_flags
 from examples.lm import cpu
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cpu)  # --one_cpu_thread, listed by --help
 flags.DEFINE_string("workdir", "/tmp/gradkit_lm",
                     "Output directory (runs, metrics, checkpoints, plots).")
 config_flags.DEFINE_config_file(

@@ -64,7 +64,7 @@ OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
     "spam": {"learning_rate": 3e-3, "weight_decay": 0.1, "mask": decay_mask},
     "adamw_8bit": {"learning_rate": 3e-3, "weight_decay": 0.1, "mask": decay_mask},
     "sophia": {"learning_rate": 3e-3, "weight_decay": 0.1, "mask": decay_mask,
-               "estimator": "hutchinson", "gamma": 10.0},
+               "estimator": "hutchinson", "gamma": 10.0, "track_win_rate": True},
 }
 # Optimizers whose statistics average over the devices under pmap: they get
 # ``axis_name=parallel_train.DATA_AXIS`` there (Sophia's Hessian estimate).

@@ -90,7 +90,7 @@ def sweep_settings(
                 settings.append(Setting(family, "sophia", lr, {
                     "weight_decay": weight_decay, "estimator": estimator, "gamma": gamma,
                     "update_interval": update_interval, "refresh_at_start": refresh_at_start,
-                    "bias_correction": bias_correction}))
+                    "bias_correction": bias_correction, "track_win_rate": True}))
     return settings
 
 

@@ -97,9 +97,9 @@ def edge_of_stability(config: Config, workdir: str, progress: bool = True) -> di
         threshold = gradkit.edge_of_stability_threshold(config.learning_rate, b1=config.b1)
     else:
         raise ValueError(f"config.optimizer must be 'gd' or 'adam', got {config.optimizer!r}.")
-    opt = gradkit.track_sharpness(inner, every=config.sharpness_interval,
+    opt = gradkit.track_sharpness(inner, sharpness_interval=config.sharpness_interval,
                                   num_iterations=config.lanczos_iterations,
-                                  preconditioner_fn=pre_fn, seed=config.seed)
+                                  preconditioner_fn=pre_fn, key=config.seed)
 
     def step(carry, _):
         params, state = carry
@@ -239,11 +239,11 @@ def bulk_outliers(config: Config, workdir: str, progress: bool = True) -> dict:
             accuracy = float(jnp.mean(jnp.argmax(logits, -1) == labels))
             vals, _ = gradkit.hessian_top_eigenvalues(
                 loss_fn, params, k=config.num_top, num_iterations=config.lanczos_iterations,
-                seed=config.seed)
+                key=config.seed)
             sd = gradkit.hessian_spectral_density(
                 loss_fn, params, num_iterations=config.slq_iterations,
-                num_probes=config.slq_probes, grid_len=2000, seed=config.seed)
-            trace = gradkit.hessian_trace(loss_fn, params, num_samples=50, seed=config.seed)
+                num_probes=config.slq_probes, grid_len=2000, key=config.seed)
+            trace = gradkit.hessian_trace(loss_fn, params, num_samples=50, key=config.seed)
             vals = [float(v) for v in vals]
             row = {"classes": classes, "loss": float(loss_fn(params)), "accuracy": accuracy,
                    "num_params": _size(params), "top_eigenvalues": vals,
@@ -326,11 +326,14 @@ def validate(config: Config) -> None:
         raise ValueError(
             f"config.experiment must be one of {EXPERIMENTS}, got {config.experiment!r}.")
     config_checks.check_positive_ints(config.eos, "num_steps", "sharpness_interval",
-                                      "lanczos_iterations", "num_examples", "width")
-    config_checks.check_learning_rates(config.eos, "learning_rate")
+                                      "lanczos_iterations", "num_examples", "width",
+                                      where="config.eos")
+    config_checks.check_learning_rates(config.eos, "learning_rate", where="config.eos")
     config_checks.check_positive_ints(config.outliers, "train_steps", "num_top",
-                                      "lanczos_iterations", "slq_iterations", "num_examples")
-    config_checks.check_learning_rates(config.outliers, "learning_rate")
+                                      "lanczos_iterations", "slq_iterations", "num_examples",
+                                      where="config.outliers")
+    config_checks.check_learning_rates(config.outliers, "learning_rate",
+                                       where="config.outliers")
 
 
 def train_and_evaluate(config: Config, workdir: str) -> dict:
