@@ -17,6 +17,14 @@ mean of ``--calls`` back-to-back calls:
 The paper (width 8192, one GPU): EGGROLL 91% of plain inference with pre-generated
 noise, 69% with JAX's PRNG on the fly, naive ES 0.41%.
 
+With ``--es_step`` (default), a second table times whole ES steps (population forward,
+fitness, ``scale_by_eggroll`` + Adam update, all in one ``jax.jit``) of the MLP above and
+of the minGRU byte LM of ``examples/eggroll_lm`` (``--lm_*`` flags), with the forward's
+noise kept in memory (``eggroll_population_apply``'s default, the fast path of
+``gradkit/evolution/_stored_noise.py``) against its textbook twin, the same
+``eggroll_sample_noise`` passed in from inside the jit (XLA free to fuse the generator
+into the layers).
+
     PYTHONPATH=. python -m benchmarks.eggroll --width=1024 --depth=2 --population=256
 
 "× naive ES" is the throughput relative to naive ES (EGGROLL's speed-up). The last
@@ -32,10 +40,12 @@ import time
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import optax
 from absl import app
 from absl import flags
 
 import gradkit
+from gradkit.models.mingru import MinGRULM
 
 flags.DEFINE_integer("width", 1024, "MLP width (input and hidden).")
 flags.DEFINE_integer("depth", 2, "Number of Dense layers.")
@@ -50,6 +60,12 @@ flags.DEFINE_integer("naive_chunk", 16, "Members per chunk in the naive ES (memo
 flags.DEFINE_bool("naive", True, "Also time the naive full-rank ES (slow).")
 flags.DEFINE_integer("naive_population", 32, "Members in the naive ES run (its cost is "
                      "linear in N, so members/s does not depend on it).")
+flags.DEFINE_bool("es_step", True, "Also time whole ES steps, noise kept in memory vs "
+                  "drawn by eggroll_sample_noise inside the jit.")
+flags.DEFINE_integer("lm_features", 64, "minGRU LM width (whole-step table).")
+flags.DEFINE_integer("lm_population", 64, "minGRU LM population (whole-step table).")
+flags.DEFINE_integer("lm_batch", 16, "minGRU LM sequences per step (whole-step table).")
+flags.DEFINE_integer("lm_seq_len", 64, "minGRU LM bytes per sequence (whole-step table).")
 FLAGS = flags.FLAGS
 
 SIGMA = 0.01
@@ -121,6 +137,71 @@ def _eggroll_key(rank, generator):
     return gradkit.EggrollKey(jax.random.key(2), jnp.float32(SIGMA), config)
 
 
+def _es_step(population_fitness, n, rank, stored):
+    """A jitted ES step; `stored=False` passes ``eggroll_sample_noise`` to the forward."""
+    opt = optax.chain(gradkit.scale_by_eggroll(SIGMA, rank=rank), optax.adam(1e-3))
+
+    def step(params, state, *batch):
+        key = gradkit.eggroll_current_key(state)
+        noise = None if stored else gradkit.eggroll_sample_noise(params, key, n)
+        fitness = population_fitness(params, key, noise, *batch)
+        updates, state = opt.update(params, state, params, fitness=fitness)
+        return optax.apply_updates(params, updates), state
+
+    return jax.jit(step), opt
+
+
+def es_step_table():
+    """Whole ES steps: the forward's noise kept in memory vs drawn inside the jit."""
+    n, b, width = FLAGS.population, FLAGS.samples, FLAGS.width
+    mlp = MLP(width, FLAGS.depth)
+    x = jax.random.normal(jax.random.key(0), (n, b, width))
+    mlp_params = mlp.init(jax.random.key(1), x[0])["params"]
+
+    def mlp_fitness(p, k, noise, xx):
+        out = gradkit.eggroll_population_apply(mlp, p, k, xx, population_size=n, in_axes=0,
+                                               noise=noise)
+        return -jnp.mean(out ** 2, axis=(1, 2))
+
+    lm = MinGRULM(256, FLAGS.lm_features)
+    ln, t = FLAGS.lm_population, FLAGS.lm_seq_len
+    tokens = jax.random.randint(jax.random.key(2), (FLAGS.lm_batch, t + 1), 0, 256)
+    lm_params = lm.init(jax.random.key(3), tokens[:1, :-1])["params"]
+
+    def lm_fitness(p, k, noise, inputs, targets):
+        logits = gradkit.eggroll_population_apply(lm, p, k, inputs, population_size=ln,
+                                                  noise=noise)
+        return -jax.vmap(lambda lg: jnp.mean(
+            optax.softmax_cross_entropy_with_integer_labels(lg, targets)))(logits)
+
+    tasks = {f"MLP {width}×{FLAGS.depth}, N={n}, r=1": (mlp_fitness, n, mlp_params, (x,)),
+             f"minGRU LM d={FLAGS.lm_features}, N={ln}, {FLAGS.lm_batch}×{t} bytes, r=1": (
+                 lm_fitness, ln, lm_params, (tokens[:, :-1], tokens[:, 1:]))}
+    methods = {}
+    for task, (fitness, pop, params, batch) in tasks.items():
+        for stored in (True, False):
+            fn, opt = _es_step(fitness, pop, 1, stored)
+            methods[(task, stored)] = (fn, (params, opt.init(params), *batch))
+    for fn, args in methods.values():
+        jax.block_until_ready(fn(*args))
+    times = {name: [] for name in methods}
+    for _ in range(FLAGS.repeats):
+        for name, (fn, args) in methods.items():
+            times[name].append(_time(fn, args, FLAGS.calls))
+    print("\n| whole ES step | noise | ms/step | CPU ms/step | speed-up of stored noise "
+          "(wall, CPU) |")
+    print("|---|---|---:|---:|---:|")
+    for task in tasks:
+        med = {stored: [statistics.median(t[i] for t in times[(task, stored)])
+                        for i in (0, 1)] for stored in (True, False)}
+        for stored, label in ((True, "kept in memory (default)"),
+                              (False, "eggroll_sample_noise inside the jit")):
+            wall, cpu = med[stored]
+            gain = (f"{med[False][0] / wall:.2f}, {med[False][1] / cpu:.2f}" if stored
+                    else "1")
+            print(f"| {task} | {label} | {wall * 1e3:.2f} | {cpu * 1e3:.2f} | {gain} |")
+
+
 def main(argv):
     del argv
     n, b, width = FLAGS.population, FLAGS.samples, FLAGS.width
@@ -185,6 +266,8 @@ def main(argv):
         vs_naive = f"{rate / naive:,.0f}" if naive else "–"
         print(f"| {name} | {rate:,.0f} | {rate / plain:.3f} | {vs_naive} | "
               f"{cpu[name] / plain_cpu:.3f} |")
+    if FLAGS.es_step:
+        es_step_table()
 
 
 if __name__ == "__main__":

@@ -4,15 +4,18 @@ from gradkit.evolution import EggrollConfig
 from gradkit.evolution import EggrollKey
 from gradkit.evolution import LowRankFactors
 from gradkit.evolution import ScaleByEggrollState
-from gradkit.evolution import apply_member as eggroll_apply_member
-from gradkit.evolution import current_key as eggroll_current_key
 from gradkit.evolution import eggroll
-from gradkit.evolution import perturb as eggroll_perturb
-from gradkit.evolution import population_apply as eggroll_population_apply
-from gradkit.evolution import resolve_kinds as eggroll_resolve_kinds
-from gradkit.evolution import sample_noise as eggroll_sample_noise
+from gradkit.evolution import eggroll_apply_member
+from gradkit.evolution import eggroll_current_key
+from gradkit.evolution import eggroll_perturb
+from gradkit.evolution import eggroll_population_apply
+from gradkit.evolution import eggroll_resolve_kinds
+from gradkit.evolution import eggroll_sample_noise
+from gradkit.evolution import eggroll_shape_fitness
+from gradkit.evolution import population_fitness_pmap
+from gradkit.evolution import population_fitness_sharded
+from gradkit.evolution import population_mesh
 from gradkit.evolution import scale_by_eggroll
-from gradkit.evolution import shape_fitness as eggroll_shape_fitness
 from gradkit.hessian import GAMMA_SOPHIA_G
 from gradkit.hessian import GAMMA_SOPHIA_H
 from gradkit.hessian import GNBDiagHessianState
@@ -106,9 +109,6 @@ from gradkit.muon import scale_by_drop_muon
 from gradkit.orthogonal import perp_adamw
 from gradkit.orthogonal import perp_sgd
 from gradkit.orthogonal import project_orthogonal
-from gradkit.parallel import population_fitness_pmap
-from gradkit.parallel import population_fitness_sharded
-from gradkit.parallel import population_mesh
 from gradkit.schedules import AnnealingAreas
 from gradkit.schedules import AnnealingLawFit
 from gradkit.schedules import AnnealingLawParams

@@ -34,9 +34,14 @@ def test_spam_benchmark_prints_ratio_table():
 
 def test_eggroll_benchmark_prints_ratio_table():
     out = run_benchmark("eggroll", "--width=8", "--depth=1", "--population=4", "--ranks=1",
-                        "--repeats=1", "--naive_population=2", "--naive_chunk=2")
+                        "--repeats=1", "--naive_population=2", "--naive_chunk=2",
+                        "--lm_features=8", "--lm_population=4", "--lm_batch=2",
+                        "--lm_seq_len=4")
     for row in ("plain batched inference", "EGGROLL r=1, pre-generated noise",
                 "EGGROLL r=1, on the fly (counter hash, default)", "naive full-rank ES"):
+        assert f"| {row} |" in out
+    for row in ("MLP 8×1, N=4, r=1 | kept in memory (default)",
+                "minGRU LM d=8, N=4, 2×4 bytes, r=1 | eggroll_sample_noise inside the jit"):
         assert f"| {row} |" in out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import types
 
 import chex
@@ -13,13 +14,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-import scipy.special
 from absl.testing import parameterized
 
 import gradkit
 import gradkit.evolution as es
-from gradkit.evolution._forward import _intercepted_paths
-from gradkit.evolution._noise import stored_noise
+from gradkit.evolution._forward import intercepted_paths
+from gradkit.evolution._stored_noise import stored_noise
 
 SIGMA = 0.3
 
@@ -45,7 +45,7 @@ def _key(raw, rank=2, **kw):
 
 @jax.jit
 def _member(params, key, i, noise=None):
-    return es.perturb(params, key, i, noise=noise)
+    return es.eggroll_perturb(params, key, i, noise=noise)
 
 
 class NoiseTest(parameterized.TestCase):
@@ -59,20 +59,20 @@ class NoiseTest(parameterized.TestCase):
         c = _member(params, key, 6)  # another noise index
         assert not np.allclose(a["w"], c["w"]) and not np.allclose(a["b"], c["b"])
         # The next step's key gives other noise.
-        opt = es.scale_by_eggroll(SIGMA, 2, kinds=_kinds(params))
+        opt = es.scale_by_eggroll(SIGMA, rank=2, kinds=_kinds(params))
         state = opt.init(params)
-        k0 = es.current_key(state)
+        k0 = es.eggroll_current_key(state)
         _, state = opt.update(params, state, fitness=jnp.arange(8.0))
-        k1 = es.current_key(state)
+        k1 = es.eggroll_current_key(state)
         assert not np.allclose(_member(params, k0, 4)["w"], _member(params, k1, 4)["w"])
 
-    def test_noise_reuse_keeps_the_key_for_k_steps(self):
+    def test_noise_interval_keeps_the_key_for_k_steps(self):
         params = _params()
-        opt = es.scale_by_eggroll(SIGMA, noise_reuse=2, kinds=_kinds(params))
+        opt = es.scale_by_eggroll(SIGMA, noise_interval=2, kinds=_kinds(params))
         state = opt.init(params)
         keys = []
         for _ in range(3):
-            keys.append(jax.random.key_data(es.current_key(state).key))
+            keys.append(jax.random.key_data(es.eggroll_current_key(state).key))
             _, state = opt.update(params, state, fitness=jnp.arange(4.0))
         np.testing.assert_array_equal(keys[0], keys[1])
         assert not np.array_equal(keys[1], keys[2])
@@ -96,7 +96,7 @@ class NoiseTest(parameterized.TestCase):
     def test_sample_noise_rows_are_what_perturb_uses(self, generator):
         params = _params()
         key = _key(jax.random.key(3), generator=generator)
-        noise = es.sample_noise(params, key, 8)
+        noise = es.eggroll_sample_noise(params, key, 8)
         w = noise[3]  # leaves in key order: b, conv, emb, w
         assert isinstance(w, es.LowRankFactors) and w.a.shape == (4, 5, 2)
         assert w.b.shape == (4, 4, 2) and noise[2] is None
@@ -106,7 +106,7 @@ class NoiseTest(parameterized.TestCase):
         np.testing.assert_allclose(
             _member(params, key, 5, noise=noise)["w"], expected, rtol=1e-5, atol=1e-6)
         # Row k does not depend on the population size.
-        bigger = es.sample_noise(params, key, 16)
+        bigger = es.eggroll_sample_noise(params, key, 16)
         for small, big in zip(jax.tree.leaves(noise), jax.tree.leaves(bigger), strict=True):
             np.testing.assert_array_equal(small, big[:4])
 
@@ -116,7 +116,7 @@ class NoiseTest(parameterized.TestCase):
         # sample_noise's, eager and jitted; at σ = 0 it is zero (σE is zero either way).
         params = _params()
         key = _key(jax.random.key(3), generator=generator)
-        expected = es.sample_noise(params, key, 8)
+        expected = es.eggroll_sample_noise(params, key, 8)
         stored = jax.jit(stored_noise, static_argnums=2)
         chex.assert_trees_all_equal(stored_noise(params, key, 8), expected)
         chex.assert_trees_all_equal(stored(params, key, 8), expected)
@@ -138,7 +138,7 @@ class NoiseTest(parameterized.TestCase):
         # indices or between neighbouring entries, no shared values across indices.
         params = {"w": jnp.zeros((2048, 1))}
         key = es.EggrollKey(jax.random.key(5), jnp.float32(1.0), es.EggrollConfig())
-        f = es.sample_noise(params, key, 128)[0]
+        f = es.eggroll_sample_noise(params, key, 128)[0]
         z = np.asarray(jnp.concatenate([f.a[..., 0], f.b[..., 0]], axis=1), np.float64)
         flat = z.ravel()  # 131072 draws; standard errors ≈ 0.003 (mean), 0.004 (var)
         assert abs(flat.mean()) < 0.015 and abs(flat.var() - 1.0) < 0.02
@@ -151,22 +151,13 @@ class NoiseTest(parameterized.TestCase):
         assert abs(lag) < 0.015
         assert len(np.unique(flat)) > 0.99 * flat.size
 
-    def test_fast_erfinv_matches_float64(self):
-        from gradkit.evolution._noise import _erfinv
-        q = np.arange(-(2**24 - 1), 2**24, 2 * 997, dtype=np.int64)
-        q = np.concatenate([q, [-(2**24 - 1), 2**24 - 1, 1, -1]])
-        x = (q.astype(np.float64) * 2.0**-24).astype(np.float32)
-        got = np.asarray(jax.jit(_erfinv)(jnp.asarray(x)), np.float64)
-        want = scipy.special.erfinv(x.astype(np.float64))
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
-
 
 class EstimateTest(parameterized.TestCase):
 
     def _update(self, fitness, params=None, **kw):
         params = _params() if params is None else params
         kw.setdefault("kinds", _kinds(params))
-        opt = es.scale_by_eggroll(SIGMA, kw.pop("rank", 2), **kw)
+        opt = es.scale_by_eggroll(SIGMA, rank=kw.pop("rank", 2), **kw)
         state = opt.init(params)
         return opt.update(params, state, params, fitness=fitness), state
 
@@ -179,7 +170,7 @@ class EstimateTest(parameterized.TestCase):
         fitness = jnp.asarray([3.0, -1.0, 0.5, 2.0, 7.0, 1.0, -4.0, 0.0])
         (updates, state_n), state = self._update(fitness, params, key_impl=impl,
                                                  generator=generator)
-        key = es.current_key(state)
+        key = es.eggroll_current_key(state)
         shaped = (fitness - fitness.mean()) / jnp.sqrt(fitness.var() + 1e-5)
         expected = jax.tree.map(jnp.zeros_like, params)
         for i in range(n):
@@ -212,20 +203,20 @@ class EstimateTest(parameterized.TestCase):
 
     def test_fitness_shaping_closed_forms(self):
         f = jnp.asarray([4.0, 1.0, 3.0, 10.0, 2.0, 0.0])
-        np.testing.assert_allclose(es.shape_fitness(f, "raw"), f)
-        np.testing.assert_allclose(es.shape_fitness(f, "zscore"),
+        np.testing.assert_allclose(es.eggroll_shape_fitness(f, "raw"), f)
+        np.testing.assert_allclose(es.eggroll_shape_fitness(f, "zscore"),
                                    (f - 10 / 3) / np.sqrt(np.var(f) + 1e-5), rtol=1e-5)
-        group = es.shape_fitness(f, "group", group_size=2)
+        group = es.eggroll_shape_fitness(f, "group", group_size=2)
         gm = np.repeat(np.asarray(f).reshape(3, 2).mean(1), 2)
         np.testing.assert_allclose(group, (f - gm) / np.sqrt(np.var(f) + 1e-5), rtol=1e-5)
-        np.testing.assert_allclose(es.shape_fitness(f, "centered_rank"),
+        np.testing.assert_allclose(es.eggroll_shape_fitness(f, "centered_rank"),
                                    np.asarray([4, 1, 3, 5, 2, 0]) / 5 - 0.5, atol=1e-7)
 
     @parameterized.parameters("zscore", "centered_rank", "group", "raw")
     def test_non_finite_fitness_is_left_out(self, shaping):
         f = jnp.asarray([4.0, jnp.nan, 3.0, 10.0, jnp.inf, 0.0, 2.0, -jnp.inf])
         ok = np.isfinite(np.asarray(f))
-        shaped = es.shape_fitness(f, shaping, group_size=2)
+        shaped = es.eggroll_shape_fitness(f, shaping, group_size=2)
         assert np.all(np.isfinite(shaped)) and np.all(np.asarray(shaped)[~ok] == 0.0)
         if shaping == "zscore":
             fin = np.asarray(f)[ok]
@@ -241,7 +232,7 @@ class EstimateTest(parameterized.TestCase):
 
     def test_fitness_spike_is_bounded_by_zscore(self):
         f = jnp.arange(16.0).at[3].set(1e6)
-        shaped = es.shape_fitness(f)
+        shaped = es.eggroll_shape_fitness(f)
         assert float(jnp.max(jnp.abs(shaped))) <= np.sqrt(16.0)
         (updates, _), _ = self._update(f)
         (plain, _), _ = self._update(jnp.arange(16.0))
@@ -258,13 +249,13 @@ class EstimateTest(parameterized.TestCase):
 
         @functools.partial(jax.jit, static_argnums=0)
         def estimate(kind):
-            opt = es.scale_by_eggroll(1.0, rank, fitness_shaping="raw", divide_by_sigma=True,
+            opt = es.scale_by_eggroll(1.0, rank=rank, fitness_shaping="raw", divide_by_sigma=True,
                                       kinds={"w": kind})
             state = opt.init(params)
-            key = es.current_key(state)
-            noise = es.sample_noise(params, key, n)
-            fit = jax.vmap(lambda i: jnp.sum(es.perturb(params, key, i, noise=noise)["w"] ** 3))(
-                jnp.arange(n))
+            key = es.eggroll_current_key(state)
+            noise = es.eggroll_sample_noise(params, key, n)
+            fit = jax.vmap(lambda i: jnp.sum(
+                es.eggroll_perturb(params, key, i, noise=noise)["w"] ** 3))(jnp.arange(n))
             return jnp.mean(-opt.update(params, state, fitness=fit)[0]["w"])
 
         low, full = float(estimate("lowrank")), float(estimate("dense"))
@@ -283,14 +274,14 @@ class EstimateTest(parameterized.TestCase):
 
         for kind, rank in (("lowrank", 1), ("lowrank", 3), ("dense", 1)):
             params = {"w": w0}
-            opt = es.scale_by_eggroll(0.5, rank, fitness_shaping="raw", divide_by_sigma=True,
+            opt = es.scale_by_eggroll(0.5, rank=rank, fitness_shaping="raw", divide_by_sigma=True,
                                       kinds={"w": kind})
             state = opt.init(params)
-            key = es.current_key(state)
+            key = es.eggroll_current_key(state)
 
             @jax.jit
             def fitness(params, key):
-                return jax.vmap(lambda i: f(es.perturb(params, key, i)))(jnp.arange(n))
+                return jax.vmap(lambda i: f(es.eggroll_perturb(params, key, i)))(jnp.arange(n))
 
             est = -opt.update(params, state, fitness=fitness(params, key))[0]["w"]
             np.testing.assert_allclose(est, g - w0, atol=0.12)
@@ -298,7 +289,7 @@ class EstimateTest(parameterized.TestCase):
     @chex.variants(with_jit=True, without_jit=True, with_pmap=True)
     def test_variants_agree(self):
         params = _params()
-        opt = es.scale_by_eggroll(SIGMA, 2, kinds=_kinds(params))
+        opt = es.scale_by_eggroll(SIGMA, rank=2, kinds=_kinds(params))
         state = opt.init(params)
         fitness = jnp.asarray([3.0, -1.0, 0.5, 2.0])
         expected, _ = opt.update(params, state, params, fitness=fitness)
@@ -346,7 +337,7 @@ class ValidationTest(parameterized.TestCase):
         (dict(sigma=0.1, rank=0), "rank"), (dict(sigma=0.1, rank=1.5), "rank"),
         (dict(sigma=0.1, fitness_shaping="rank"), "fitness_shaping"),
         (dict(sigma=0.1, fitness_shaping="group"), "group_size"),
-        (dict(sigma=0.1, noise_reuse=0), "noise_reuse"),
+        (dict(sigma=0.1, noise_interval=0), "noise_interval"),
     )
     def test_bad_hyperparameters_raise(self, kwargs, name):
         with pytest.raises(ValueError, match=name):
@@ -356,17 +347,27 @@ class ValidationTest(parameterized.TestCase):
         with pytest.raises(ValueError, match="weight_decay"):
             gradkit.eggroll(0.1, 0.1, weight_decay=-1.0)
 
-    def test_key_replaces_seed(self):
+    def test_key_is_an_int_or_a_typed_key(self):
         params = {"w": jnp.zeros((3, 2))}
         want = es.scale_by_eggroll(0.1, key=3).init(params).key
-        with pytest.warns(DeprecationWarning, match="seed"):
-            old = es.scale_by_eggroll(0.1, seed=3)
-        np.testing.assert_array_equal(old.init(params).key, want)
+        typed = es.scale_by_eggroll(0.1, key=jax.random.key(3)).init(params).key
+        np.testing.assert_array_equal(typed, want)
+        rbg = es.scale_by_eggroll(0.1, key=jax.random.key(3, impl="rbg"), key_impl="rbg")
+        np.testing.assert_array_equal(
+            rbg.init(params).key, jax.random.key_data(jax.random.key(3, impl="rbg")))
         assert not np.array_equal(es.scale_by_eggroll(0.1).init(params).key, want)
-        with pytest.raises(TypeError, match="`key` only"):
-            es.scale_by_eggroll(0.1, key=3, seed=3)
+        with pytest.raises(TypeError, match="seed"):
+            es.scale_by_eggroll(0.1, seed=3)
         with pytest.raises(TypeError, match="`key`"):
             es.scale_by_eggroll(0.1, key=0.5)
+        with pytest.raises(ValueError, match="key_impl"):
+            es.scale_by_eggroll(0.1, key=jax.random.key(3, impl="rbg"))
+
+    def test_alias_takes_learning_rate_and_sigma_then_keywords(self):
+        with pytest.raises(TypeError):
+            gradkit.eggroll(0.1, 0.1, 2)
+        with pytest.raises(TypeError):
+            gradkit.scale_by_eggroll(0.1, 2)
 
     def test_bad_fitness_and_population(self):
         params = _params()
@@ -385,10 +386,10 @@ class ValidationTest(parameterized.TestCase):
     def test_mismatched_kinds_tree_and_bad_kind_raise(self):
         params = _params()
         with pytest.raises(ValueError, match="kinds"):
-            es.resolve_kinds(params, {"w": "lowrank"})
+            es.eggroll_resolve_kinds(params, {"w": "lowrank"})
         with pytest.raises(ValueError, match="kinds"):
-            es.resolve_kinds(params, lambda path, leaf: "sparse")
-        kinds = es.resolve_kinds(params, lambda path, leaf: (
+            es.eggroll_resolve_kinds(params, lambda path, leaf: "sparse")
+        kinds = es.eggroll_resolve_kinds(params, lambda path, leaf: (
             "frozen" if jax.tree_util.keystr(path) == "['emb']" else None))
         assert kinds == {"w": "lowrank", "b": "dense", "conv": "lowrank", "emb": "frozen"}
 
@@ -401,12 +402,12 @@ class ConfigTest(parameterized.TestCase):
         # and the update is exactly the estimate over the members perturb() evaluated.
         params = _params()
         kinds = {"w": "lowrank", "b": "frozen", "conv": "dense", "emb": "lowrank"}
-        opt = es.scale_by_eggroll(SIGMA, 3, antithetic=False, noise_reuse=2, kinds=kinds,
+        opt = es.scale_by_eggroll(SIGMA, rank=3, antithetic=False, noise_interval=2, kinds=kinds,
                                   key_impl="rbg", key=4, fitness_shaping="raw")
         state = opt.init(params)
         _, state = opt.update(params, state, fitness=jnp.arange(6.0))  # count 1, epoch 0
-        key = es.current_key(state)
-        assert key.config == es.find_state(state).config
+        key = es.eggroll_current_key(state)
+        assert key.config == state.config
         assert key.config == es.EggrollConfig(3, False, kinds, "rbg")
         np.testing.assert_allclose(key.sigma, SIGMA)
         fitness = jnp.asarray([1.0, -2.0, 0.5, 3.0, 0.0, -1.0])
@@ -422,20 +423,20 @@ class ConfigTest(parameterized.TestCase):
 
     def test_settings_cannot_be_given_again_by_hand(self):
         params = _params()
-        state = es.scale_by_eggroll(SIGMA, 2).init(params)
-        key = es.current_key(state)
+        state = es.scale_by_eggroll(SIGMA, rank=2).init(params)
+        key = es.eggroll_current_key(state)
         with pytest.raises(TypeError, match="rank"):
-            es.perturb(params, key, 0, rank=1)
+            es.eggroll_perturb(params, key, 0, rank=1)
         with pytest.raises(TypeError, match="current_key"):
-            es.perturb(params, jax.random.key(0), 0)
+            es.eggroll_perturb(params, jax.random.key(0), 0)
         with pytest.raises(TypeError, match="current_key"):
-            es.sample_noise(params, jax.random.key(0), 4)
+            es.eggroll_sample_noise(params, jax.random.key(0), 4)
 
     def test_state_of_another_transform_is_refused(self):
         params = _params()
-        state = es.scale_by_eggroll(SIGMA, 2).init(params)
+        state = es.scale_by_eggroll(SIGMA, rank=2).init(params)
         with pytest.raises(ValueError, match="another EGGROLL transform"):
-            es.scale_by_eggroll(SIGMA, 1).update(params, state, fitness=jnp.arange(4.0))
+            es.scale_by_eggroll(SIGMA, rank=1).update(params, state, fitness=jnp.arange(4.0))
 
     def test_config_is_static_hashable_and_validated(self):
         config = es.EggrollConfig(rank=2, kinds={"w": "lowrank", "b": "dense"})
@@ -478,7 +479,7 @@ class ForwardTest(parameterized.TestCase):
         model, params, tokens, x = self._setup()
         lowrank = {("Embed_0", "embedding"), ("inp", "kernel"), ("Conv_0", "kernel"),
                    ("Dense_0", "kernel")}
-        handled = _intercepted_paths(model, params, lowrank, (tokens, x), {}, None, {})
+        handled = intercepted_paths(model, params, lowrank, (tokens, x), {}, None, {})
         assert handled == {("Embed_0", "embedding"), ("inp", "kernel"), ("Dense_0", "kernel")}
 
     @parameterized.parameters(("rbg", 4, True, True), ("threefry2x32", 1, False, True),
@@ -488,12 +489,12 @@ class ForwardTest(parameterized.TestCase):
         config = es.EggrollConfig(rank=rank, key_impl=impl, antithetic=antithetic)
         key = es.EggrollKey(jax.random.key(9, impl=impl), jnp.float32(0.2), config)
         n = 6
-        noise = es.sample_noise(params, key, n) if pregenerate else None
-        fast = jax.jit(lambda p: es.population_apply(
+        noise = es.eggroll_sample_noise(params, key, n) if pregenerate else None
+        fast = jax.jit(lambda p: es.eggroll_population_apply(
             model, p, key, tokens, x, population_size=n, noise=noise))(params)
         base = model.apply({"params": params}, tokens, x)
         slow = jax.jit(jax.vmap(lambda i: model.apply(
-            {"params": es.perturb(params, key, i)}, tokens, x)))(jnp.arange(n))
+            {"params": es.eggroll_perturb(params, key, i)}, tokens, x)))(jnp.arange(n))
         for i in range(n):
             np.testing.assert_allclose(fast[i], slow[i], rtol=1e-4, atol=1e-5)
             assert not np.allclose(fast[i], base, atol=1e-3)
@@ -502,13 +503,13 @@ class ForwardTest(parameterized.TestCase):
         model, params, tokens, x = self._setup()
         key = es.EggrollKey(jax.random.key(1), jnp.float32(0.2), es.EggrollConfig())
         xs = jnp.stack([x, 2 * x, -x, x + 1])
-        fast = jax.jit(lambda p: es.population_apply(
+        fast = jax.jit(lambda p: es.eggroll_population_apply(
             model, p, key, tokens, xs, population_size=4, in_axes=(None, 0)))(params)
         slow = jax.jit(jax.vmap(lambda i, xi: model.apply(
-            {"params": es.perturb(params, key, i)}, tokens, xi)))(jnp.arange(4), xs)
+            {"params": es.eggroll_perturb(params, key, i)}, tokens, xi)))(jnp.arange(4), xs)
         np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-5)
         # The members' inputs on another axis.
-        fast = jax.jit(lambda p: es.population_apply(
+        fast = jax.jit(lambda p: es.eggroll_population_apply(
             model, p, key, tokens, jnp.moveaxis(xs, 0, 1), population_size=4,
             in_axes=(None, 1)))(params)
         np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-5)
@@ -525,7 +526,7 @@ class ShardedTest(parameterized.TestCase):
         key = gradkit.eggroll_current_key(state)
 
         def member_fitness(p, k, i):
-            out = es.apply_member(model, p, k, i, tokens, x)
+            out = es.eggroll_apply_member(model, p, k, i, tokens, x)
             return -jnp.mean(out ** 2)
 
         single = jax.jit(jax.vmap(lambda i: member_fitness(params, key, i)))(jnp.arange(n))
@@ -566,9 +567,23 @@ def test_package_and_alias_do_not_clash():
     assert gradkit.evolution is evolution
     assert callable(gradkit.eggroll) and not isinstance(gradkit.eggroll, types.ModuleType)
     assert gradkit.eggroll is evolution.eggroll
-    assert gradkit.eggroll_perturb is evolution.perturb
     assert gradkit.scale_by_eggroll is evolution.scale_by_eggroll
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("gradkit.eggroll")
     for name in evolution.__all__:
         assert hasattr(evolution, name), name
+
+
+def test_one_public_name_per_function():
+    # Every function and class of the package is re-exported under its own name, and
+    # under no other.
+    import gradkit.evolution as evolution
+
+    for name in evolution.__all__:
+        value = getattr(evolution, name)
+        if inspect.isfunction(value) or (
+                inspect.isclass(value) and value.__module__.startswith("gradkit.")):
+            assert getattr(gradkit, name, None) is value, name
+            assert [n for n in gradkit.__all__ if getattr(gradkit, n) is value] == [name]
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("gradkit.parallel")

@@ -18,16 +18,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gradkit.evolution._noise import EggrollKey
+from gradkit import _common
+from gradkit.evolution import _config
+from gradkit.evolution import _noise
+from gradkit.evolution import _perturb
+from gradkit.evolution import _stored_noise
+from gradkit.evolution._config import EggrollKey
 from gradkit.evolution._noise import LowRankFactors
-from gradkit.evolution._noise import _check_key
-from gradkit.evolution._noise import _flat
-from gradkit.evolution._noise import _perturbed_leaf
-from gradkit.evolution._noise import _rows_or_generated
-from gradkit.evolution._noise import _static_int
-from gradkit.evolution._noise import noise_index_and_sign
-from gradkit.evolution._noise import num_noise
-from gradkit.evolution._noise import stored_noise
 
 _ParamPath = tuple[str, ...]
 
@@ -50,7 +47,7 @@ def _known_layer(module: nn.Module, method: str) -> str | None:
     return None
 
 
-def _intercepted_paths(model, params, lowrank_paths, args, kwargs, method, variables):
+def intercepted_paths(model, params, lowrank_paths, args, kwargs, method, variables):
     """Runs an abstract pass to list the low-rank leaves used only by known layers."""
     handled = set()
 
@@ -69,7 +66,7 @@ def _intercepted_paths(model, params, lowrank_paths, args, kwargs, method, varia
     return {p for p in lowrank_paths if p in handled}
 
 
-def apply_member(
+def eggroll_apply_member(
     model: nn.Module, params: Any, key: EggrollKey, member: jax.Array, *args: Any,
     noise: list | None = None, variables: dict | None = None, method: Any = None,
     **kwargs: Any,
@@ -86,22 +83,22 @@ def apply_member(
     Args:
       model: a linen module.
       params: the ``"params"`` collection (the tree the optimizer updates).
-      key: the step's :class:`EggrollKey` (:func:`current_key`), carrying σ and the
-        transform's settings.
+      key: the step's :class:`EggrollKey` (:func:`eggroll_current_key`), carrying σ and
+        the transform's settings.
       member: member index (traced under vmap).
       *args, **kwargs: the model's inputs.
-      noise: optional pre-generated :func:`sample_noise` of the population; otherwise
-        the member's factors are generated here, inside the forward.
+      noise: optional pre-generated :func:`eggroll_sample_noise` of the population;
+        otherwise the member's factors are generated here, inside the forward.
       variables: other collections (e.g. ``batch_stats``), unperturbed.
       method: the model method to apply (default ``__call__``).
 
     Returns:
       The model's output for member i; equals ``model.apply({"params":
-      perturb(params, key, member)}, ...)`` to float tolerance (tested).
+      eggroll_perturb(params, key, member)}, ...)`` to float tolerance (tested).
     """
-    key = _check_key(key, "apply_member")
-    index, sign = noise_index_and_sign(member, key.config.antithetic)
-    rows = _rows_or_generated(params, key, index, noise)
+    key = _config.check_key(key, "eggroll_apply_member")
+    index, sign = _config.noise_index_and_sign(member, key.config.antithetic)
+    rows = _noise.member_rows(params, key, index, noise)
     return _apply_rows(model, params, key, rows, sign, args, kwargs, variables, method)
 
 
@@ -109,10 +106,10 @@ def _apply_rows(model, params, key, rows, sign, args, kwargs, variables, method)
     """The model at W + σ·sign·E for the given noise rows (one noise index)."""
     config = key.config
     variables = {} if variables is None else dict(variables)
-    paths, leaves, kind_leaves, treedef = _flat(params, config.kinds)
+    paths, leaves, kind_leaves, treedef = _config.flat_leaves(params, config.kinds)
     dict_paths = [_dict_path(p) for p in paths]
     lowrank = {dp for dp, kd in zip(dict_paths, kind_leaves, strict=True) if kd == "lowrank" and dp}
-    handled = _intercepted_paths(model, params, lowrank, args, kwargs, method, variables)
+    handled = intercepted_paths(model, params, lowrank, args, kwargs, method, variables)
 
     factors: dict[_ParamPath, LowRankFactors] = {}
     new = []
@@ -123,7 +120,7 @@ def _apply_rows(model, params, key, rows, sign, args, kwargs, variables, method)
             factors[dp] = row
             new.append(leaf)
         else:
-            new.append(_perturbed_leaf(leaf, row, kind, key.sigma * sign, config.rank))
+            new.append(_perturb.perturbed_leaf(leaf, row, kind, key.sigma * sign, config.rank))
     member_params = jax.tree.unflatten(treedef, new)
     scale = key.sigma * sign / math.sqrt(config.rank)
 
@@ -154,30 +151,34 @@ def _pairs(x, num):
     return x.reshape(num, 2, *x.shape[1:])
 
 
-def population_apply(
+def eggroll_population_apply(
     model: nn.Module, params: Any, key: EggrollKey, *args: Any, population_size: int,
     in_axes: Any = None, noise: list | None = None, variables: dict | None = None,
     method: Any = None,
 ) -> Any:
-    """:func:`apply_member` vmapped over all members; outputs have a leading [N] axis.
+    """:func:`eggroll_apply_member` vmapped over all members (leading output axis N).
 
     The K = N/2 (antithetic) or N noise indices are generated once, vectorised, inside
-    this function (so inside the caller's ``jax.jit``) unless `noise` is given.
+    this function (so inside the caller's ``jax.jit``) and kept in memory for all the
+    members that use them, unless `noise` is given.
 
     Args:
-      model, params, key, variables, method: as in :func:`apply_member`.
+      model, params, key, variables, method: as in :func:`eggroll_apply_member`.
       *args: the model's inputs.
       population_size: N, the members evaluated (indices 0 … N−1).
       in_axes: ``None`` (every member sees the same `args`) or 0 (args have a leading
         population axis), or a tuple per positional arg as for ``jax.vmap``.
-      noise: ``None`` draws the noise here; or pass a :func:`sample_noise` result
-        generated beforehand (e.g. outside the jitted forward).
+      noise: ``None`` draws the noise here; or pass a :func:`eggroll_sample_noise`
+        result generated beforehand (e.g. outside the jitted forward).
+
+    Returns:
+      The model's outputs for members 0 … N−1, stacked on a leading axis.
     """
-    key = _check_key(key, "population_apply")
-    population_size = _static_int("population_size", population_size)
+    key = _config.check_key(key, "eggroll_population_apply")
+    population_size = _common.static_int("population_size", population_size)
     if noise is None:
-        noise = stored_noise(params, key, population_size)
-    num = num_noise(population_size, key.config.antithetic)
+        noise = _stored_noise.stored_noise(params, key, population_size)
+    num = _config.num_noise(population_size, key.config.antithetic)
     rows_given = {t.shape[0] for t in jax.tree.leaves(noise)}
     if rows_given - {num}:
         raise ValueError(f"`noise` must have {num} rows (noise indices) for population_size="

@@ -6,8 +6,8 @@ uses shaped fitness f̃_i. The official code's default is the z-score (f − mea
 centered ranks of OpenES are its options.
 
 Not in the paper (our addition): members with non-finite fitness are left out of the
-statistics and get f̃ = 0 (see :func:`shape_fitness`), so one diverged member cannot turn
-the whole update into NaN.
+statistics and get f̃ = 0 (see :func:`eggroll_shape_fitness`), so one diverged member
+cannot turn the whole update into NaN.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
-from gradkit import _validation
+from gradkit import _common
 
 Fitness = jax.Array  # float[population_size]
 FitnessShaping = Literal["zscore", "group", "centered_rank", "raw"]
@@ -26,10 +26,11 @@ FITNESS_SHAPINGS: tuple[str, ...] = ("zscore", "group", "centered_rank", "raw")
 ZSCORE_EPS = 1e-5
 
 
-def shape_fitness(
-    fitness: Fitness, method: FitnessShaping = "zscore", group_size: int | None = None,
+def eggroll_shape_fitness(
+    fitness: Fitness, fitness_shaping: FitnessShaping = "zscore", *,
+    group_size: int | None = None,
 ) -> jax.Array:
-    """Fitness shaping f ↦ f̃ (non-finite entries get f̃ = 0 and are left out).
+    """EGGROLL fitness shaping f ↦ f̃ (non-finite entries get f̃ = 0 and are left out).
 
     * ``"zscore"`` (official default): (f − mean)/√(var + 1e-5).
     * ``"group"``: subtract the mean of each consecutive group of `group_size`
@@ -41,8 +42,16 @@ def shape_fitness(
     Members with NaN or ±Inf fitness are treated as absent: statistics use the finite
     members only and their shaped fitness is 0 (no contribution). If none is finite
     the result is all zeros, so the ES step is zero.
+
+    Args:
+      fitness: float[N], the members' fitness (higher is better).
+      fitness_shaping: ``"zscore"``, ``"group"``, ``"centered_rank"`` or ``"raw"``.
+      group_size: members per group for ``"group"`` (must divide N).
+
+    Returns:
+      float32[N], the shaped fitness f̃.
     """
-    _validation.check_choice("fitness_shaping", method, FITNESS_SHAPINGS)
+    _common.check_choice("fitness_shaping", fitness_shaping, FITNESS_SHAPINGS)
     f = jnp.asarray(fitness, jnp.float32)
     if f.ndim != 1:
         raise ValueError(f"`fitness` must be a vector [population_size], got shape {f.shape}.")
@@ -51,11 +60,11 @@ def shape_fitness(
     f0 = jnp.where(ok, f, 0.0)
     mean = jnp.sum(f0) / count
     var = jnp.sum(jnp.where(ok, (f - mean) ** 2, 0.0)) / count
-    if method == "raw":
+    if fitness_shaping == "raw":
         out = f0
-    elif method == "zscore":
+    elif fitness_shaping == "zscore":
         out = (f0 - mean) / jnp.sqrt(var + ZSCORE_EPS)
-    elif method == "group":
+    elif fitness_shaping == "group":
         if group_size is None or f.shape[0] % group_size:
             raise ValueError(f"`group_size` must divide the population size {f.shape[0]}, "
                              f"got {group_size!r}.")

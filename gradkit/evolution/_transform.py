@@ -7,10 +7,10 @@ it *maximises* fitness; :func:`eggroll` is the plain-ascent alias (SGD, the offi
 default). Deliberate differences from the official code are listed in the docstrings:
 the 1/σ of the ES gradient is folded into the learning rate as in the paper
 (``divide_by_sigma`` gives the textbook estimate), and the noise is drawn per leaf for the
-whole population (see :func:`sample_noise`).
+whole population (see :func:`eggroll_sample_noise`).
 
 The settings that decide the noise are one :class:`EggrollConfig`, carried in the state
-with σ; :func:`current_key` hands both to the forward inside an :class:`EggrollKey`, so
+with σ; :func:`eggroll_current_key` hands both to the forward inside an :class:`EggrollKey`, so
 the forward and the update cannot use different settings.
 """
 
@@ -26,70 +26,93 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gradkit import _validation
-from gradkit.evolution._noise import DEFAULT_KEY_IMPL
-from gradkit.evolution._noise import EggrollConfig
-from gradkit.evolution._noise import EggrollKey
-from gradkit.evolution._noise import Generator
+from gradkit import _common
+from gradkit.evolution import _config
+from gradkit.evolution._config import DEFAULT_KEY_IMPL
+from gradkit.evolution._config import EggrollConfig
+from gradkit.evolution._config import EggrollKey
+from gradkit.evolution._config import Generator
 from gradkit.evolution._noise import LowRankFactors
-from gradkit.evolution._noise import _static_int
-from gradkit.evolution._noise import sample_noise
-from gradkit.evolution._noise import step_key
+from gradkit.evolution._noise import eggroll_sample_noise
 from gradkit.evolution._shaping import FITNESS_SHAPINGS
 from gradkit.evolution._shaping import FitnessShaping
-from gradkit.evolution._shaping import shape_fitness
+from gradkit.evolution._shaping import eggroll_shape_fitness
 
 
 class ScaleByEggrollState(NamedTuple):
     """State for :func:`scale_by_eggroll`."""
 
     count: chex.Array  # int32 scalar, number of ES steps taken so far.
-    key: chex.Array  # uint32[2] (threefry2x32) or uint32[4] (rbg): raw key data of `seed`.
+    key: chex.Array  # uint32[2] (threefry2x32) or uint32[4] (rbg): raw key data of `key`.
     sigma: chex.Array  # float32 scalar, σ (an array: it may be injected or scheduled).
-    noise_reuse: chex.Array  # int32 scalar: the noise changes every noise_reuse steps.
+    noise_interval: chex.Array  # int32 scalar: the noise changes every noise_interval steps.
     config: EggrollConfig  # static settings (no leaves): rank, antithetic, kinds, ...
 
 
-def find_state(opt_state: Any) -> ScaleByEggrollState:
-    """Finds the (single) :class:`ScaleByEggrollState` inside a (chained) optax state."""
-    found = [s for s in jax.tree.leaves(
-        opt_state, is_leaf=lambda x: isinstance(x, ScaleByEggrollState))
-        if isinstance(s, ScaleByEggrollState)]
-    if len(found) != 1:
-        raise ValueError(f"Expected one ScaleByEggrollState in opt_state, found {len(found)}.")
-    return found[0]
-
-
-def current_key(opt_state: Any) -> EggrollKey:
-    """The :class:`EggrollKey` of the step the next ``update`` will take.
+def eggroll_current_key(opt_state: Any) -> EggrollKey:
+    """The :class:`EggrollKey` of the step the next EGGROLL ``update`` will take.
 
     It carries the step's PRNG key, σ and the transform's :class:`EggrollConfig`; pass
-    it unchanged to :func:`perturb`, :func:`sample_noise`, :func:`apply_member` or
-    :func:`population_apply`, which take no settings of their own.
+    it unchanged to :func:`eggroll_perturb`, :func:`eggroll_sample_noise`,
+    :func:`eggroll_apply_member` or :func:`eggroll_population_apply`, which take no
+    settings of their own.
+
+    Args:
+      opt_state: an optax state holding exactly one :class:`ScaleByEggrollState`
+        (e.g. of ``optax.chain(scale_by_eggroll(...), optax.adam(...))``).
+
+    Returns:
+      The step's :class:`EggrollKey`.
     """
-    state = find_state(opt_state)
-    return step_key(state.key, state.count, state.noise_reuse, state.sigma, state.config)
+    state = _common.find_state(opt_state, ScaleByEggrollState, "eggroll_current_key")
+    return _config.step_key(state.key, state.count, state.noise_interval, state.sigma,
+                            state.config)
+
+
+def _is_int_key(key: Any) -> bool:
+    """An integer, or an integer scalar array (as ``optax.inject_hyperparams`` passes)."""
+    return _common.is_int(key) or (isinstance(key, jax.Array) and key.shape == ()
+                                   and jnp.issubdtype(key.dtype, jnp.integer))
+
+
+def _check_key_arg(key: Any, key_impl: str) -> None:
+    if _is_int_key(key):
+        return
+    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+            and key.shape == ()):
+        raise TypeError(f"`key` must be an integer or a scalar `jax.random.key`, got {key!r}.")
+    impl = str(jax.random.key_impl(key))
+    if impl != key_impl:
+        raise ValueError(f"`key` is a {impl!r} key but `key_impl` is {key_impl!r}; pass "
+                         f"key_impl={impl!r} or an integer key.")
+
+
+def _key_data(key: Any, key_impl: str) -> jax.Array:
+    """Raw key data of `key` (an integer or a typed key of implementation `key_impl`)."""
+    if _is_int_key(key):
+        return jax.random.key_data(jax.random.key(key, impl=key_impl))
+    return jax.random.key_data(key)
 
 
 def scale_by_eggroll(
     sigma: jax.typing.ArrayLike,
-    rank: int = 1,
     *,
+    rank: int = 1,
     antithetic: bool = True,
     fitness_shaping: FitnessShaping = "zscore",
     group_size: int | None = None,
-    noise_reuse: int = 1,
+    noise_interval: int = 1,
     kinds: Any = None,
     divide_by_sigma: bool = False,
-    key: int | None = None,
+    key: int | jax.Array = 0,
     key_impl: str = DEFAULT_KEY_IMPL,
     generator: Generator = "hash",
-    seed: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""The EGGROLL evolution-strategies update, negated so that optax *maximises* fitness.
 
     Given the fitness f of the N members evaluated at W + σ s_i E_{k(i)} (with
-    :func:`perturb` or :func:`population_apply` and the key :func:`current_key`),
+    :func:`eggroll_perturb` or :func:`eggroll_population_apply` and the key
+    :func:`eggroll_current_key`),
 
     .. math::
 
@@ -107,32 +130,34 @@ def scale_by_eggroll(
 
     Args:
       sigma: perturbation scale σ (> 0). Only used here with ``divide_by_sigma``; the
-        population forward must use the same value.
+        population forward reads it from :func:`eggroll_current_key`.
       rank: rank r of the perturbation of matrix leaves (static; paper default 1).
       antithetic: members 2k, 2k+1 share noise k with signs +, − (population even).
       fitness_shaping: ``"zscore"`` (official default), ``"group"`` (needs
-        `group_size`), ``"centered_rank"`` or ``"raw"``; see :func:`shape_fitness`.
+        `group_size`), ``"centered_rank"`` or ``"raw"``; see
+        :func:`eggroll_shape_fitness`.
       group_size: members per group for ``"group"`` shaping.
-      noise_reuse: the same noise is used for this many consecutive steps (key folded
-        with ``count // noise_reuse``); 1 draws fresh noise every step.
-      kinds: per-leaf ``"lowrank"``/``"dense"``/``"frozen"``; see :func:`resolve_kinds`.
+      noise_interval: the noise changes every `noise_interval` steps (the key is folded
+        with ``count // noise_interval``); 1 draws fresh noise every step.
+      kinds: per-leaf ``"lowrank"``/``"dense"``/``"frozen"``; see
+        :func:`eggroll_resolve_kinds`.
       divide_by_sigma: divide the estimate by σ (off: the paper's convention).
-      key: integer seed of the noise keys (stored in the state as raw key data);
-        default 0. ``seed`` is its deprecated alias (optax names it ``key``).
-      key_impl: JAX PRNG implementation of the seed key (``"threefry2x32"``,
-        ``"rbg"``, ``"unsafe_rbg"``).
+      key: an integer or a ``jax.random.key`` (of implementation `key_impl`) from which
+        the noise keys are folded; stored in the state as raw key data.
+      key_impl: JAX PRNG implementation of the key (``"threefry2x32"``, ``"rbg"``,
+        ``"unsafe_rbg"``).
       generator: ``"hash"`` (a counter hash per Gaussian, default: the fast one) or
         ``"jax"`` (``jax.random.normal`` per noise index); both draw i.i.d. N(0, 1)
         factors, see :mod:`gradkit.evolution`.
 
     rank, antithetic, kinds, key_impl and generator form the :class:`EggrollConfig`
-    kept (with σ and noise_reuse) in the state; :func:`current_key` passes them to the
-    forward, so they are given once, here.
+    kept (with σ and noise_interval) in the state; :func:`eggroll_current_key` passes
+    them to the forward, so they are given once, here.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose update takes the keyword-only
       extra arg ``fitness`` (float[N], higher is better) and ignores unknown ones.
-      Non-finite fitness values are left out (see :func:`shape_fitness`).
+      Non-finite fitness values are left out (see :func:`eggroll_shape_fitness`).
 
     Example:
       >>> import gradkit, jax, jax.numpy as jnp, optax
@@ -149,27 +174,25 @@ def scale_by_eggroll(
       Sarkar et al., `Evolution Strategies at the Hyperscale
       <https://arxiv.org/abs/2511.16652>`_, 2025 (Algorithm 1).
     """
-    _validation.check_positive("sigma", sigma)
-    seed = _validation.resolve_key(key, seed, "scale_by_eggroll")
-    if not _validation.is_int(seed):
-        raise TypeError(f"`key` must be an integer seed, got {seed!r}.")
-    _validation.check_choice("fitness_shaping", fitness_shaping, FITNESS_SHAPINGS)
-    if _validation.concrete_number(noise_reuse) is not None:
-        _validation.check_positive_int("noise_reuse", noise_reuse)
+    _common.check_positive("sigma", sigma)
+    _common.check_choice("fitness_shaping", fitness_shaping, FITNESS_SHAPINGS)
+    if _common.concrete_number(noise_interval) is not None:
+        _common.check_positive_int("noise_interval", noise_interval)
     config = EggrollConfig(rank=rank, antithetic=antithetic, kinds=kinds, key_impl=key_impl,
                            generator=generator)
+    _check_key_arg(key, config.key_impl)
     rank = config.rank
     if group_size is not None:
-        group_size = _static_int("group_size", group_size)
+        group_size = _common.static_int("group_size", group_size)
     if fitness_shaping == "group" and group_size is None:
         raise ValueError("`group_size` must be given for fitness_shaping='group'.")
 
     def init_fn(params):
         del params
-        key = jax.random.key_data(jax.random.key(seed, impl=key_impl))
-        return ScaleByEggrollState(count=jnp.zeros([], jnp.int32), key=key,
+        return ScaleByEggrollState(count=jnp.zeros([], jnp.int32),
+                                   key=_key_data(key, key_impl),
                                    sigma=jnp.asarray(sigma, jnp.float32),
-                                   noise_reuse=jnp.asarray(noise_reuse, jnp.int32),
+                                   noise_interval=jnp.asarray(noise_interval, jnp.int32),
                                    config=config)
 
     def update_fn(updates, state, params=None, *, fitness=None, **extra_args):
@@ -183,13 +206,14 @@ def scale_by_eggroll(
         n = fitness.shape[0]
         if antithetic and n % 2:
             raise ValueError(f"antithetic sampling needs an even population, got {n}.")
-        shaped = shape_fitness(fitness, fitness_shaping, group_size)
+        shaped = eggroll_shape_fitness(fitness, fitness_shaping, group_size=group_size)
         coeff = shaped[0::2] - shaped[1::2] if antithetic else shaped
         if state.config != config:
             raise ValueError(f"this state was made by another EGGROLL transform: its "
                              f"settings {state.config} differ from {config}.")
-        key = step_key(state.key, state.count, state.noise_reuse, sigma, config)
-        noise = sample_noise(updates, key, n)
+        step_key = _config.step_key(state.key, state.count, state.noise_interval, sigma,
+                                    config)
+        noise = eggroll_sample_noise(updates, step_key, n)
         scale = -1.0 / n
         if divide_by_sigma:
             scale = scale / sigma
@@ -217,18 +241,17 @@ def scale_by_eggroll(
 def eggroll(
     learning_rate: optax.ScalarOrSchedule,
     sigma: jax.typing.ArrayLike,
-    rank: int = 1,
     *,
+    rank: int = 1,
     antithetic: bool = True,
     fitness_shaping: FitnessShaping = "zscore",
     group_size: int | None = None,
-    noise_reuse: int = 1,
+    noise_interval: int = 1,
     kinds: Any = None,
     divide_by_sigma: bool = False,
-    key: int | None = None,
+    key: int | jax.Array = 0,
     key_impl: str = DEFAULT_KEY_IMPL,
     generator: Generator = "hash",
-    seed: int | None = None,
     weight_decay: optax.ScalarOrSchedule = 0.0,
     mask: Any | Callable[[optax.Params], Any] | None = None,
 ) -> optax.GradientTransformationExtraArgs:
@@ -244,24 +267,35 @@ def eggroll(
 
     Args:
       learning_rate: scalar or schedule α.
-      sigma, rank, antithetic, fitness_shaping, group_size, noise_reuse, kinds,
-        divide_by_sigma, key, key_impl, generator, seed: see :func:`scale_by_eggroll`.
+      sigma, rank, antithetic, fitness_shaping, group_size, noise_interval, kinds,
+        divide_by_sigma, key, key_impl, generator: see :func:`scale_by_eggroll`.
       weight_decay: decoupled weight decay λ (≥ 0), multiplied by α.
       mask: pytree or callable selecting the leaves that get weight decay.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` taking ``fitness=`` (float[N]).
 
+    Example:
+      >>> import gradkit, jax, jax.numpy as jnp, optax
+      >>> opt = gradkit.eggroll(0.05, 0.1, rank=2)
+      >>> params = {"w": jnp.zeros((3, 2))}
+      >>> state = opt.init(params)
+      >>> key = gradkit.eggroll_current_key(state)
+      >>> fit = jax.vmap(lambda i: -jnp.sum(
+      ...     gradkit.eggroll_perturb(params, key, i)["w"] ** 2))(jnp.arange(8))
+      >>> updates, state = opt.update(params, state, params, fitness=fit)
+
     References:
       Sarkar et al., `Evolution Strategies at the Hyperscale
       <https://arxiv.org/abs/2511.16652>`_, 2025 (Algorithm 1).
     """
-    _validation.check_learning_rate(learning_rate)
-    _validation.check_nonnegative("weight_decay", weight_decay)
+    _common.check_learning_rate(learning_rate)
+    _common.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
-        scale_by_eggroll(sigma, rank, antithetic=antithetic, fitness_shaping=fitness_shaping,
-                         group_size=group_size, noise_reuse=noise_reuse, kinds=kinds,
-                         divide_by_sigma=divide_by_sigma, key=key, seed=seed, key_impl=key_impl,
+        scale_by_eggroll(sigma, rank=rank, antithetic=antithetic,
+                         fitness_shaping=fitness_shaping, group_size=group_size,
+                         noise_interval=noise_interval, kinds=kinds,
+                         divide_by_sigma=divide_by_sigma, key=key, key_impl=key_impl,
                          generator=generator),
         optax.add_decayed_weights(weight_decay, mask),
         optax.scale_by_learning_rate(learning_rate),

@@ -1,10 +1,11 @@
-"""Population-parallel helpers for evolution strategies, on JAX's own runtime.
+"""Population-parallel evaluation for evolution strategies, on JAX's own runtime.
 
-The population is split over devices (``jax.pmap`` or ``jax.shard_map`` over a
-``jax.sharding.Mesh`` axis); every device evaluates its members and only fitness values
-are gathered. Data-parallel training steps (batch split over devices, gradients averaged)
-are training-loop code, not library code: they live with the reference LM example in
-``examples/lm/parallel_train.py``.
+"Evolution Strategies at the Hyperscale" (EGGROLL, 2025, arXiv 2511.16652), sharding:
+parameters and the step key are replicated and the population indices are split over
+devices (``jax.pmap``, or ``jax.shard_map`` over a 1-D ``jax.sharding.Mesh`` axis). Every
+device evaluates its members, regenerating their noise from the shared key, and only the
+fitness values are gathered, so every device can then compute the same ES update by
+regenerating the noise of all members.
 """
 
 from __future__ import annotations
@@ -13,15 +14,6 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec
-
-# --- Population parallel (evolution strategies) -----------------------------------
-#
-# The population is split over devices; parameters and the step key are replicated.
-# Every device evaluates its members (regenerating their noise from the shared key)
-# and only the fitness values are gathered, so every device can then compute the
-# same ES update by regenerating the noise of all members (EGGROLL §4, "sharding").
-# `member_fitness(params, key, member) -> scalar` is the user's fitness of one member,
-# e.g. built on `gradkit.eggroll_perturb` or `gradkit.eggroll_apply_member`.
 
 
 def _members_per_device(population_size: int, num_devices: int) -> int:
@@ -37,7 +29,8 @@ def population_fitness_pmap(member_fitness, params, key, population_size: int, *
     """Fitness of all members with the population split over devices by ``jax.pmap``.
 
     Args:
-      member_fitness: ``(params, key, member) -> scalar`` fitness of one member.
+      member_fitness: ``(params, key, member) -> scalar`` fitness of one member, e.g.
+        built on ``gradkit.eggroll_perturb`` or ``gradkit.eggroll_apply_member``.
       params: mean parameters (replicated to every device; not sharded).
       key: the step key (``gradkit.eggroll_current_key``).
       population_size: N, divisible by the number of devices.
