@@ -72,7 +72,7 @@ ROWS: tuple[Row, ...] = (
 )
 
 
-# --- Sophia (gradkit/curvature.py) -------------------------------------------------
+# --- Sophia (gradkit/hessian) -------------------------------------------------------
 
 
 def _sophia_h_extra_args(loss_fn, params, state) -> dict[str, Any]:
@@ -257,7 +257,7 @@ ROWS += (
         **_NO_CONVERGENCE),
     Row("limit_norm_growth", gradkit.limit_norm_growth, dict(gamma=1.5), kind="primitive",
         **_NO_CONVERGENCE),
-    Row("track_sharpness_sgd", _tracked_sgd, dict(every=2, num_iterations=2),
+    Row("track_sharpness_sgd", _tracked_sgd, dict(sharpness_interval=2, num_iterations=2),
         extra_args=_sophia_h_extra_args, kind="wrapper", **_NO_CONVERGENCE),
 )
 
