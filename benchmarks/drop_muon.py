@@ -61,7 +61,8 @@ def _time_steps(loss_fn, params, batch, layers, muon_mask, muon_dims):
                               muon_weight_dimension_numbers=muon_dims)
     results["optax.contrib.muon (full backward)"] = timing.median_seconds(
         full_step(peer, {}), params, peer.init(params), repeats=FLAGS.repeats)
-    drop = gradkit.drop_muon(0.02, layers, muon_mask=muon_mask, adam_learning_rate=adam_lr)
+    drop = gradkit.drop_muon(0.02, layers=layers, muon_mask=muon_mask,
+                             adam_learning_rate=adam_lr)
     results["gradkit.drop_muon, s = 0 (full backward)"] = timing.median_seconds(
         full_step(drop, {"start_layer": 0}), params, drop.init(params),
         repeats=FLAGS.repeats)
