@@ -18,7 +18,7 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/gradkit/gradkit/blob/main/notebooks/spectrum.ipynb)
 #
-# `gradkit.spectrum` works on any pytree model and any optax optimizer, on top of one
+# `gradkit.hessian` works on any pytree model and any optax optimizer, on top of one
 # forward-over-reverse Hessian-vector product (shared with Sophia's estimators):
 #
 # * `gradkit.hvp`, `gradkit.hessian_top_eigenvalues` (Lanczos with full re-orthogonalisation,
