@@ -150,7 +150,7 @@ def test_config_flags_override_fields_and_dicts(monkeypatch):
 
 def test_help_lists_the_mains_flags():
     for module, own in (("examples.lm.main", "--coordinator_address"),
-                        ("examples.compare.main", "--one_cpu_thread")):
+                        ("examples.compare.main", "one_cpu_thread")):
         out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
                              text=True, check=False, cwd=ROOT).stdout
         for name in (own, "--config", "--workdir"):
