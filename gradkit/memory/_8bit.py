@@ -125,15 +125,6 @@ def with_8bit_state(
       block-wise dynamic quantization; the 4096-element threshold is bitsandbytes'
       ``min_8bit_size``).
     """
-    return wrap_8bit(inner, block_size=block_size, min_8bit_size=min_8bit_size,
-                     unsigned=unsigned, keep_32bit=keep_32bit,
-                     search=_quantization.nearest_index)
-
-
-def wrap_8bit(inner, *, block_size, min_8bit_size, unsigned, keep_32bit, search):
-    """:func:`with_8bit_state` whose quantizer finds the nearest map value with
-    ``search`` (``_quantization.nearest_index`` or its textbook twin, compared by
-    ``benchmarks/memory.py``)."""
     if not isinstance(block_size, jax.core.Tracer):
         _common.static_int("block_size", block_size, low=1)
     if not isinstance(min_8bit_size, jax.core.Tracer):
@@ -144,7 +135,7 @@ def wrap_8bit(inner, *, block_size, min_8bit_size, unsigned, keep_32bit, search)
 
     def quantize_leaf(path, leaf, block):
         code = _quantization.dynamic_quantization_map(signed=not is_unsigned(path))
-        codes, absmax = _quantization.quantize_to_blocks(leaf, code, block, search)
+        codes, absmax = _quantization.quantize_to_blocks(leaf, code, block)
         return Quantized8bit(codes=codes, absmax=absmax)
 
     def init_fn(params):

@@ -112,41 +112,16 @@ def to_blocks(x: jax.Array, block_size: int) -> jax.Array:
     return flat.reshape(nb, block_size)
 
 
-# ------------------------------------------------------------- the nearest map value
-# The one backend-specific choice of the 8-bit state. `nearest_index_textbook` is the
-# definition; `nearest_index` unrolls the binary search (XLA:CPU otherwise runs it as a
-# rolled loop), which makes a whole jitted `adamw_8bit` step on 4M parameters about 1.3×
-# faster on CPU (benchmarks/memory.py, the "textbook search" row). Both return the same
-# indices (tests/test_memory_8bit.py).
-
-
-def nearest_index_textbook(code: jax.Array, x: jax.Array) -> jax.Array:
-    """Index of the value of the sorted map ``code`` nearest to each ``x``: the
-    boundaries between neighbours are their midpoints, and a value exactly on a midpoint
-    goes to the lower neighbour."""
-    midpoints = (code[1:] + code[:-1]) / 2
-    return jnp.searchsorted(midpoints, x, side="left")
-
-
-def nearest_index(code: jax.Array, x: jax.Array) -> jax.Array:
-    """:func:`nearest_index_textbook` with the binary search unrolled (faster on CPU)."""
-    midpoints = (code[1:] + code[:-1]) / 2
-    return jnp.searchsorted(midpoints, x, side="left", method="scan_unrolled")
-
-
-# ----------------------------------------------------------------- block-wise codes
-
-
-def quantize_blocks(blocks: jax.Array, code: jax.Array, search=nearest_index,
-                    ) -> tuple[jax.Array, jax.Array]:
-    """Quantizes ``float32[num_blocks, block_size]`` rows: (``uint8`` codes, absmax).
-
-    ``search(code, x)`` finds the nearest map value (:func:`nearest_index` or
-    :func:`nearest_index_textbook`)."""
+def quantize_blocks(blocks: jax.Array, code: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Quantizes ``float32[num_blocks, block_size]`` rows: (``uint8`` codes, absmax)."""
     absmax = jnp.max(jnp.abs(blocks), axis=-1)
     # An all-zero block has absmax 0: normalise by 1 instead (its codes are all 0 → 0.0).
     scale = jnp.where(absmax > 0, absmax, jnp.ones_like(absmax))
-    q = search(code, blocks / scale[:, None])
+    normed = blocks / scale[:, None]
+    # Nearest map value: the boundaries between neighbours are their midpoints; a value
+    # exactly on a midpoint goes to the lower neighbour.
+    midpoints = (code[1:] + code[:-1]) / 2
+    q = jnp.searchsorted(midpoints, normed, side="left")
     return q.astype(jnp.uint8), absmax.astype(jnp.float32)
 
 
@@ -203,10 +178,10 @@ def _quantize_flat(x, code, block_size):
     return jnp.ravel(q)[: x.size].reshape(x.shape), absmax
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3))
-def quantize_to_blocks(x, code, block_size, search=nearest_index):
-    """Jitted ``quantize_blocks(to_blocks(x, block_size), code, search)``."""
-    return quantize_blocks(to_blocks(x, block_size), code, search)
+@functools.partial(jax.jit, static_argnums=2)
+def quantize_to_blocks(x, code, block_size):
+    """Jitted ``quantize_blocks(to_blocks(x, block_size), code)``."""
+    return quantize_blocks(to_blocks(x, block_size), code)
 
 
 def dequantize_blockwise(
