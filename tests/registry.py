@@ -163,8 +163,8 @@ ROWS += (
 # --- Multi-gradient methods (gradkit/multitask/) ------------------------------------
 # PCGrad and GCond take stacked per-task gradients, not one gradient tree, so the suite
 # does not apply to them (tests/test_pcgrad.py and tests/test_gcond.py cover them).
-# AdaGrad-Norm is a plain optimizer. Sven needs per-sample losses: the parabola's are
-# (x_i − 1)² per coordinate, Rosenbrock's its two squared residuals.
+# Sven needs per-sample losses: the parabola's are (x_i − 1)² per coordinate,
+# Rosenbrock's its two squared residuals.
 
 
 def _per_sample_losses(loss_fn):
@@ -186,14 +186,12 @@ def _sven_extra_args(loss_fn, params, state) -> dict[str, Any]:
 
 
 ROWS += (
-    Row("adagrad_norm", gradkit.adagrad_norm, dict(learning_rate=0.5),
-        rosenbrock_kwargs=dict(learning_rate=1.0)),
     Row("sven", gradkit.sven, dict(learning_rate=1.0),
         extra_args=_sven_extra_args, parabola_steps=200,
         rosenbrock_kwargs=dict(learning_rate=1.0, k=2), rosenbrock_steps=200),
 )
 
-# --- Muon family and diffGrad (gradkit/muon/) ---------------------------------------
+# --- Muon family (gradkit/muon/) ----------------------------------------------------
 # AuON takes the 2-D `dense.kernel` (Hybrid-AuON is `auon(hybrid=True)`, same alias; its
 # step is checked in closed form in tests/test_muon_auon.py); `conv` (3-D), the bias and
 # Rosenbrock's scalars go to AdamW. Drop-Muon's default layers here are the top-level keys
@@ -202,7 +200,13 @@ ROWS += (
 ROWS += (
     Row("auon", gradkit.auon, dict(learning_rate=1e-2)),
     Row("drop_muon", gradkit.drop_muon, dict(learning_rate=1e-2), takes_extra_args=True),
+)
+
+# --- Step-size rules (gradkit/stepsize/) --------------------------------------------
+ROWS += (
     Row("diffgrad", gradkit.diffgrad, dict(learning_rate=3e-2)),
+    Row("adagrad_norm", gradkit.adagrad_norm, dict(learning_rate=0.5),
+        rosenbrock_kwargs=dict(learning_rate=1.0)),
 )
 
 # --- Memory-efficient state: FRUGAL and Fira (gradkit/memory/) ----------------------
