@@ -49,3 +49,14 @@ def test_adagrad_norm_zero_gradient_and_validation():
         gradkit.adagrad_norm(learning_rate=-0.1)
     with pytest.raises(ValueError, match="initial_accumulator_value"):
         gradkit.adagrad_norm(0.1, initial_accumulator_value=-1.0)
+
+
+def test_injected_state_owns_its_buffers_so_it_can_be_donated():
+    # Under inject_hyperparams b_0² arrives as an array; the accumulator must be a copy,
+    # not that hyperparameter's buffer, or a jitted step donating its state fails.
+    opt = optax.inject_hyperparams(gradkit.adagrad_norm)(learning_rate=0.1,
+                                                         initial_accumulator_value=0.5)
+    params = {"w": jnp.ones(3)}
+    step = jax.jit(lambda g, s: opt.update(g, s, params), donate_argnums=1)
+    _, state = step({"w": jnp.ones(3)}, opt.init(params))
+    assert float(state.inner_state[0].sum_of_squares) == pytest.approx(3.5)

@@ -73,7 +73,8 @@ def scale_by_adagrad_norm(
         del params
         return ScaleByAdaGradNormState(
             count=jnp.zeros([], jnp.int32),
-            sum_of_squares=jnp.full([], initial_accumulator_value, jnp.float32))
+            # A copy: an injected b_0² must not share its buffer with the state.
+            sum_of_squares=jnp.array(initial_accumulator_value, jnp.float32, copy=True))
 
     def update_fn(updates, state, params=None):
         del params
