@@ -235,7 +235,7 @@ def adamw_8bit(
     numerically ``optax.adamw`` up to the quantization of the moments.
 
     Args:
-      learning_rate: η, a positive number or a schedule.
+      learning_rate: η ≥ 0, a number or a schedule.
       b1, b2: moment decay rates in [0, 1).
       eps: ε ≥ 0 added to ``√v̂``.
       weight_decay: λ ≥ 0, decoupled (multiplied by η as in optax.adamw).
