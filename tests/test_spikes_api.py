@@ -24,8 +24,8 @@ ALIASES = {
 # -- with_periodic_reset: only moments -------------------------------------------------
 
 def test_periodic_reset_keeps_a_schedule_decaying():
-    # SGD with lr 1 → 0 over 10 steps; resetting the whole state every 5 updates used
-    # to restart the schedule's count (lr 1.0, 0.9, 0.8, 0.7, 1.0, ...).
+    # SGD with lr 1 → 0 over 10 steps, moments reset every 5 updates: the schedule's
+    # count is not reset (only="all" would give lr 1.0, 0.9, 0.8, 0.7, 1.0, ...).
     opt = gradkit.with_periodic_reset(optax.sgd(optax.linear_schedule(1.0, 0.0, 10)),
                                       reset_interval=5)
     params = {"w": jnp.zeros(())}
