@@ -311,6 +311,23 @@ class EstimateTest(parameterized.TestCase):
         with pytest.raises(ValueError, match="static_args"):
             jax.jit(functools.partial(traced.update, fitness=fitness))(params, state, params)
 
+    def test_state_shares_no_buffer_with_injected_hyperparameters(self):
+        # A jitted step donating params and state must not meet σ's injected buffer twice.
+        opt = optax.inject_hyperparams(es.scale_by_eggroll, static_args=("rank",))(sigma=0.1)
+
+        @functools.partial(jax.jit, donate_argnums=(0, 1))
+        def step(params, state):
+            key = es.eggroll_current_key(state)
+            fit = jax.vmap(lambda i: -jnp.sum(es.eggroll_perturb(params, key, i)["w"] ** 2))(
+                jnp.arange(4))
+            updates, state = opt.update(params, state, params, fitness=fit)
+            return optax.apply_updates(params, updates), state
+
+        params = {"w": jnp.ones((3, 2))}
+        params, state = step(params, opt.init(params))
+        params, state = step(params, state)
+        assert int(state.inner_state.count) == 2
+
     def test_chained_with_adam_maximises_fitness(self):
         target = jnp.asarray([[1.0, -2.0], [0.5, 3.0], [0.0, 1.0]])
         opt = optax.chain(gradkit.scale_by_eggroll(0.1), optax.adam(0.05))

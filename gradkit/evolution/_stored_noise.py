@@ -2,7 +2,7 @@
 
 Its textbook twin is :func:`gradkit.evolution._noise.eggroll_sample_noise`: the values
 are the same, bit for bit (``tests/test_eggroll.py``); ``benchmarks/eggroll.py`` times a
-whole ES step with each (``--step``).
+whole ES step with each (``--es_step``).
 
 Inside a jitted forward XLA fuses the generator into its consumers: each of the two
 members of an antithetic pair then recomputes its index's Gaussians, every entry

@@ -189,10 +189,12 @@ def scale_by_eggroll(
 
     def init_fn(params):
         del params
+        # Copies (jnp.array): an injected σ must not share its buffer with the state,
+        # or a jitted step that donates the state would donate that buffer twice.
         return ScaleByEggrollState(count=jnp.zeros([], jnp.int32),
                                    key=_key_data(key, key_impl),
-                                   sigma=jnp.asarray(sigma, jnp.float32),
-                                   noise_interval=jnp.asarray(noise_interval, jnp.int32),
+                                   sigma=jnp.array(sigma, jnp.float32),
+                                   noise_interval=jnp.array(noise_interval, jnp.int32),
                                    config=config)
 
     def update_fn(updates, state, params=None, *, fitness=None, **extra_args):
@@ -232,7 +234,7 @@ def scale_by_eggroll(
         # σ as last given to the transform (with an injected σ schedule the forward of
         # step t uses the σ of step t − 1's update).
         new_state = state._replace(count=optax.safe_increment(state.count),
-                                   sigma=jnp.asarray(sigma, jnp.float32))
+                                   sigma=jnp.array(sigma, jnp.float32))
         return jax.tree.unflatten(treedef, out), new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
