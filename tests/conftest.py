@@ -1,19 +1,19 @@
 """Test configuration, applied before JAX is first imported.
 
-* 8 virtual CPU devices (multi-device paths run on any machine), and XLA's cheaper CPU
-  code generation (``tests/xla_flags.py``: compiling is most of the suite's time).
-* One persistent JAX compilation cache for the whole session: the pytest processes (xdist
-  workers included) and every example, benchmark or notebook kernel they start (the
-  variables below are inherited, see ``tests.helpers.subprocess_env``) read and write the
-  same folder, so an identical computation compiled by several tests or processes is
-  compiled once. It lives in ``.pytest_cache/jax_compilation_cache`` (kept between runs,
-  emptied when it grows past ``_CACHE_LIMIT_BYTES``); set ``JAX_COMPILATION_CACHE_DIR``
-  to use another folder, or to an empty string to turn the cache off.
-* Each test process reuses an MLIR context for many of JAX's lowerings instead of
-  building one per program (``tests/mlir_context.py``): the programs are unchanged.
-* Every end-to-end test (one that runs an example, a benchmark or a notebook through
-  ``tests.helpers``) is marked ``slow``, found from the code it calls, so that
-  ``pytest -m "not slow"`` is the fast development subset.
+* 8 virtual CPU devices, so multi-device paths run on any machine, and XLA:CPU's cheaper
+  code generation (public XLA flags, ``tests/xla_flags.py``: compiling is most of the
+  suite's time).
+* One persistent JAX compilation cache (public JAX configuration) for the whole session:
+  the pytest processes (xdist workers included) and every example, benchmark or notebook
+  kernel they start (the variables below are inherited, see
+  ``tests.helpers.subprocess_env``) read and write the same folder, so a computation
+  compiled once is loaded from disk afterwards. It lives in
+  ``.pytest_cache/jax_compilation_cache`` (kept between runs, emptied when it grows past
+  ``_CACHE_LIMIT_BYTES``); set ``JAX_COMPILATION_CACHE_DIR`` to use another folder, or to
+  an empty string to turn the cache off.
+* End-to-end tests (examples, benchmarks, notebooks, several processes) are marked
+  ``@pytest.mark.slow`` in their modules: ``pytest -m "not slow"`` is the fast subset.
+  ``tests.helpers`` refuses to start such a run from a test not marked slow.
 """
 
 import os
@@ -44,9 +44,6 @@ import pytest  # noqa: E402
 from absl import flags  # noqa: E402
 
 from tests import helpers  # noqa: E402
-from tests import mlir_context  # noqa: E402
-
-mlir_context.reuse_per_thread()
 
 # absl's test utilities (e.g. chex.TestCase.create_tempdir) read flags; pytest never
 # parses them, so mark them parsed with their defaults.
@@ -69,54 +66,9 @@ def pytest_configure(config):
         path.mkdir(parents=True, exist_ok=True)
 
 
-# ---------------------------------------------------------------------------------------
-# The `slow` marker: a test is end-to-end when its code, the module-level functions or
-# methods of its class that it calls (transitively) or its fixtures refer to one of these
-# helpers (by name, so a helper imported inside a test function counts too).
-END_TO_END_HELPERS = frozenset({"run_example", "run_notebook", "subprocess_env",
-                                "run_benchmark", "benchmark_process"})
-
-
-def _is_end_to_end(func, seen, cls=None) -> bool:
-    func = getattr(func, "__wrapped__", func)
-    code = getattr(func, "__code__", None)
-    if code is None or code in seen:
-        return False
-    seen.add(code)
-    namespace = getattr(func, "__globals__", {})
-    stack = [code]
-    while stack:
-        code = stack.pop()
-        if END_TO_END_HELPERS.intersection(code.co_names):
-            return True
-        stack.extend(c for c in code.co_consts if hasattr(c, "co_names"))  # nested defs
-        for name in code.co_names:
-            value = namespace.get(name, getattr(cls, name, None))  # `self.name()` too
-            module = getattr(value, "__module__", None) if callable(value) else None
-            if (module or "").startswith("tests.") and _is_end_to_end(value, seen, cls):
-                return True
-    return False
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("slow") or not isinstance(item, pytest.Function):
-            continue
-        seen = set()
-        funcs = [item.obj]
-        fixture_defs = getattr(item, "_fixtureinfo", None)
-        if fixture_defs is not None:
-            for name in item.fixturenames:
-                funcs += [d.func for d in fixture_defs.name2fixturedefs.get(name, ())]
-        if any(_is_end_to_end(f, seen, item.cls) for f in funcs):
-            item.add_marker(pytest.mark.slow)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item, nextitem):
-    # tests.helpers refuses to start an end-to-end run from a test not marked slow.
-    helpers.CURRENT_TEST_IS_SLOW = item.get_closest_marker("slow") is not None
-    try:
-        return (yield)
-    finally:
-        helpers.CURRENT_TEST_IS_SLOW = None
+@pytest.fixture(autouse=True)
+def _slow_marker_guard(request):
+    # tests.helpers reads this to refuse an end-to-end run from a test not marked slow.
+    helpers.CURRENT_TEST_IS_SLOW = request.node.get_closest_marker("slow") is not None
+    yield
+    helpers.CURRENT_TEST_IS_SLOW = None

@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from tests import warm_python
 from tests import xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -45,16 +45,22 @@ def random_like(tree: Any, seed: int, scale: float = 1.0) -> Any:
 def apply_steps(
     opt: optax.GradientTransformation,
     params: Any,
-    grads: Callable[[Any, int], Any],
+    grads: Callable[[Any, jax.Array], Any],
     num_steps: int,
     state: Any = None,
     **extra_args: Any,
 ) -> tuple[Any, Any]:
-    """Runs `num_steps` eager updates; `grads(params, step)` gives each gradient."""
+    """Runs `num_steps` updates as one jitted `lax.scan`; `grads(params, step)` gives each
+    gradient (`step` is a traced int32 scalar); `extra_args` reach every update."""
     state = opt.init(params) if state is None else state
-    for step in range(num_steps):
+
+    def body(carry, step):
+        params, state = carry
         updates, state = opt.update(grads(params, step), state, params, **extra_args)
-        params = optax.apply_updates(params, updates)
+        return (optax.apply_updates(params, updates), state), None
+
+    (params, state), _ = jax.jit(lambda carry: jax.lax.scan(
+        body, carry, jnp.arange(num_steps, dtype=jnp.int32)))((params, state))
     return params, state
 
 
@@ -74,16 +80,15 @@ CURRENT_TEST_IS_SLOW: bool | None = None
 
 
 def subprocess_env(devices: int = 1, **extra: str) -> dict[str, str]:
-    """Environment for an example, benchmark or notebook kernel: gradkit importable from the
-    checkout, CPU only, `devices` virtual devices (one compiles fastest), the test session's
-    XLA compile flags (``tests/xla_flags.py``), plus `extra` variables. The session's
-    persistent compilation cache (``JAX_COMPILATION_CACHE_DIR``, set by tests/conftest.py)
-    is inherited."""
+    """Environment for an example, benchmark or notebook kernel: gradkit and `examples`
+    importable from the checkout, CPU only, `devices` virtual devices (one compiles
+    fastest), the test session's XLA compile flags (``tests/xla_flags.py``), plus `extra`
+    variables. The session's persistent compilation cache
+    (``JAX_COMPILATION_CACHE_DIR``, set by tests/conftest.py) is inherited."""
     if CURRENT_TEST_IS_SLOW is False:
         raise AssertionError(
-            "an end-to-end run from a test not marked slow: tests/conftest.py marks the tests "
-            "that call tests.helpers' run_example/run_notebook/subprocess_env (directly, "
-            "through a module-level function or a fixture); add @pytest.mark.slow otherwise")
+            "an end-to-end run (a new process or kernel) from a test not marked slow: add "
+            "@pytest.mark.slow to the test, or `pytestmark = pytest.mark.slow` to its module")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["JAX_PLATFORMS"] = "cpu"
@@ -94,45 +99,82 @@ def subprocess_env(devices: int = 1, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_example(name: str, *flags: str, devices: int = 1, cwd: Any = ROOT,
+def _example_module(task: str) -> str:
+    # "lm" -> examples.lm.main; a path inside examples/ ("lm/main.py") -> examples.lm.main.
+    if task.endswith(".py"):
+        return "examples." + task[: -len(".py")].replace("/", ".")
+    return f"examples.{task}.main"
+
+
+def run_example(task: str, *flags: str, devices: int = 1, cwd: Any = ROOT,
                 timeout: int = 300, **env: str) -> str:
-    """Runs `examples/<name>` with `flags` as a new process (started warm, see
-    ``tests/warm_python.py``; `env`: see :func:`subprocess_env`); returns its stdout."""
-    result = warm_python.run([ROOT / "examples" / name, *flags], cwd=cwd, timeout=timeout,
-                             env=subprocess_env(devices, **env))
+    """Runs ``python -m examples.<task>.main <flags>`` in a new process (`env`: see
+    :func:`subprocess_env`); asserts it succeeded and returns its stdout."""
+    result = subprocess.run([sys.executable, "-m", _example_module(task), *flags], cwd=cwd,
+                            env=subprocess_env(devices, **env), capture_output=True,
+                            text=True, timeout=timeout, check=False)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 
 
 def benchmark_process(module: str, *flags: str) -> subprocess.CompletedProcess:
-    """Runs `python -m benchmarks.<module>` as a new process (started warm, see
-    ``tests/warm_python.py``) with the test session's XLA compile flags."""
-    return warm_python.run(["-m", f"benchmarks.{module}", *flags], cwd=ROOT, timeout=300,
-                           env=subprocess_env())
+    """Runs ``python -m benchmarks.<module> <flags>`` in a new process; returns the
+    completed process (its exit status is not checked)."""
+    return subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *flags], cwd=ROOT,
+                          env=subprocess_env(), capture_output=True, text=True, timeout=300,
+                          check=False)
 
 
 def run_benchmark(module: str, *flags: str) -> str:
-    """Runs `python -m benchmarks.<module>` (see :func:`benchmark_process`); asserts it
-    succeeded and returns its stdout."""
+    """Runs ``python -m benchmarks.<module> <flags>`` (see :func:`benchmark_process`);
+    asserts it succeeded and returns its stdout."""
     result = benchmark_process(module, *flags)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 
 
-def run_notebook(name: str, cwd: Any = ROOT, timeout: int = 300, **env: str) -> str:
-    """Executes `notebooks/<name>` at tiny size (GRADKIT_TINY=1) in a new kernel (started
-    warm, see ``tests/warm_kernel.py``; `env`: see :func:`subprocess_env`); returns its text
-    output."""
-    import nbclient
+def _read_notebook(name: str):
+    # The py:percent source (the one that is edited and linted), else the .ipynb.
+    stem = name.removesuffix(".ipynb").removesuffix(".py")
+    source = ROOT / "notebooks" / f"{stem}.py"
+    if source.exists():
+        import jupytext
+
+        return jupytext.read(source)
     import nbformat
 
-    from tests.warm_kernel import WarmKernelManager
+    return nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
 
-    notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+
+def inject_parameters(notebook, params: dict[str, Any]) -> bool:
+    """Inserts a cell assigning `params` right after the cell tagged ``parameters`` (as
+    papermill does, so the new values override that cell's defaults). Returns False, and
+    leaves `notebook` unchanged, if no cell has that tag."""
+    import nbformat
+
+    for index, cell in enumerate(notebook.cells):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = "\n".join(f"{name} = {value!r}" for name, value in params.items())
+            injected = nbformat.v4.new_code_cell(source)
+            injected.metadata["tags"] = ["injected-parameters"]
+            notebook.cells.insert(index + 1, injected)
+            return True
+    return False
+
+
+def run_notebook(name: str, *, cwd: Any = ROOT, timeout: int = 300,
+                 env: dict[str, str] | None = None, **params: Any) -> str:
+    """Executes `notebooks/<name>` in a new kernel at the test size and returns its text
+    output: a cell after the one tagged ``parameters`` sets ``TINY = True`` and `params`.
+    `env`: extra environment variables (see :func:`subprocess_env`)."""
+    import nbclient
+
+    notebook = _read_notebook(name)
+    assert inject_parameters(notebook, {"TINY": True, **params}), (
+        f"{name} has no cell tagged `parameters`")
     client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                                     kernel_manager_class=WarmKernelManager,
                                      resources={"metadata": {"path": str(cwd)}})
-    client.execute(env=subprocess_env(**{"GRADKIT_TINY": "1", **env}))
+    client.execute(env=subprocess_env(**(env or {})))
     return "".join(output.get("text", "") for cell in notebook.cells
                    if cell.cell_type == "code" for output in cell.get("outputs", []))
 

@@ -7,6 +7,8 @@ import pytest
 from tests.helpers import benchmark_process
 from tests.helpers import run_benchmark
 
+pytestmark = pytest.mark.slow  # end-to-end: new processes or kernels
+
 
 def test_lion_benchmark_prints_ratio_table():
     out = run_benchmark("lion", "--num_params=256", "--width=16", "--repeats=2")
