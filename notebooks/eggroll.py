@@ -95,7 +95,7 @@ def read_rows(path):
 # every few generations on 100 fresh episodes.
 
 # %%
-rl_result = rl.train_and_evaluate(rl_cfg, str(workdir / "cartpole"), progress=False)
+rl_result = rl.train_and_evaluate(rl_cfg, str(workdir / "cartpole"))
 rl_rows = read_rows(workdir / "cartpole" / "metrics.jsonl")
 print(f"final mean return over {rl_result['eval_episodes']} episodes: "
       f"{rl_result['final_mean_return']:.1f} (min {rl_result['final_min_return']:.0f}), "
@@ -124,7 +124,7 @@ plt.show()
 # points are the uniform code (8 bits) and the unigram entropy of the corpus.
 
 # %%
-lm_result = lm.train_and_evaluate(lm_cfg, str(workdir / "mingru"), progress=False)
+lm_result = lm.train_and_evaluate(lm_cfg, str(workdir / "mingru"))
 lm_rows = read_rows(workdir / "mingru" / "metrics.jsonl")
 print(f"held-out bits/byte after {lm_result['steps']} steps: "
       f"{lm_result['final_heldout_bits_per_char']:.2f} (uniform "

@@ -100,7 +100,7 @@ SWEEPS = {
     "adamw": dict(name="adamw", kwargs=dict(weight_decay=0.1), lrs=grid(1e-4, 1e-1)),
     "lion": dict(name="lion", kwargs=dict(weight_decay=1.0), lrs=grid(1e-4, 1e-1)),
     "spam": dict(name="spam", kwargs=dict(weight_decay=0.1), lrs=grid(1e-4, 1e-1),
-                 static=("density", "density_mask", "seed")),
+                 static=("density", "density_mask", "key")),
     "adamw + qk-LN + z-loss": dict(
         name="adamw", kwargs=dict(weight_decay=0.1), lrs=grid(1e-4, 1e-1),
         model=dict(qk_layernorm=True), z_loss=1e-4,

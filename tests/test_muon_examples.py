@@ -22,7 +22,7 @@ def test_drop_muon_cnn_example_tiny(tmp_path):
     assert sum(summary["drop_muon"]["start_layer_counts"]) == 6
     assert summary["muon"]["start_layer_counts"] == [6, 0, 0]
     assert (tmp_path / "drop_muon_cnn.png").exists() and "step_time_ratio" in out
-    assert out == summary
+    assert out["step_time_ratio"] == summary["step_time_ratio"]
 
 
 @pytest.mark.slow
