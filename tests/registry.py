@@ -1,14 +1,16 @@
 """The conformance registry: one row per public optimizer alias, primitive and wrapper.
 
-`tests/test_conformance.py` runs every row through jit/no-jit/pmap agreement, no
-recompilation across steps, bf16 dtype preservation, state shapes/dtypes stable through
-`lax.cond`, `optax.inject_hyperparams`, tolerance of unknown extra args (rows whose own
-code receives them), an orbax round trip of the state mid-run, and convergence on a
-parabola and on Rosenbrock; alias rows also must reject a concrete learning rate that is
-≤ 0 or non-finite and have no default learning rate. As optax's `_common_test.py`, rows
-of kind "primitive" (`scale_by_*`, no learning rate) and "wrapper" (a transform around
-another optimizer) run the same structural checks; convergence is the aliases' job. A
-new method adds a row here; its own test file then covers only what is special about it.
+`tests/test_conformance.py` runs every row through jit/pmap agreement with the eager
+update, a jitted step that donates params and state and is traced once across steps, bf16
+dtype preservation, state shapes/dtypes stable through `lax.cond`,
+`optax.inject_hyperparams`, tolerance of unknown extra args (rows whose own code receives
+them), an orbax round trip of the state mid-run, and convergence on a parabola and on
+Rosenbrock; alias rows also must reject a concrete learning rate that is negative,
+non-finite or None, accept zero, and have no default learning rate. As optax's
+`_common_test.py`, rows of kind "primitive" (`scale_by_*`, no learning rate) and "wrapper"
+(a transform around another optimizer) run the same structural checks; convergence is the
+aliases' job. A new method adds a row here; its own test file then covers only what is
+special about it.
 """
 
 from __future__ import annotations
@@ -266,7 +268,7 @@ ROWS += (
     Row("scale_by_sophia", gradkit.scale_by_sophia, dict(update_interval=2),
         extra_args=_sophia_h_extra_args, kind="primitive", **_NO_CONVERGENCE),
     Row("project_orthogonal_masked", gradkit.project_orthogonal,
-        dict(mask=_TINY_MATRIX_MASK),
+        dict(projection_mask=_TINY_MATRIX_MASK),
         kind="primitive", **_NO_CONVERGENCE),
     Row("scale_by_diffgrad", gradkit.scale_by_diffgrad, {}, kind="primitive",
         **_NO_CONVERGENCE),
@@ -287,4 +289,54 @@ def _lion_8bit(**kwargs):
 ROWS += (
     Row("with_8bit_state_lion", _lion_8bit, dict(block_size=8, min_8bit_size=0),
         kind="wrapper", **_NO_CONVERGENCE),
+)
+
+
+# scale_by_fira projects 2-D leaves only: it takes the tiny kernel, the other leaves pass.
+# (Named arguments: optax.inject_hyperparams reads the factory's signature.)
+def _fira_on_matrices(rank, update_interval):
+    def labels(params):
+        return jax.tree.map(lambda x: "fira" if jnp.ndim(x) == 2 else "rest", params)
+
+    fira = gradkit.scale_by_fira(rank=rank, update_interval=update_interval)
+    return optax.partition({"fira": fira, "rest": optax.identity()}, labels)
+
+
+# scale_by_auon takes 2-D leaves only (the alias routes the others to AdamW): it takes the
+# tiny kernel, the other leaves pass.
+def _auon_on_matrices(beta=0.95):  # a named argument: inject_hyperparams reads the signature
+    def labels(params):
+        return jax.tree.map(lambda x: "auon" if jnp.ndim(x) == 2 else "rest", params)
+
+    return optax.partition({"auon": gradkit.scale_by_auon(beta), "rest": optax.identity()},
+                           labels)
+
+
+# with_periodic_reset around optax.adam: a 2-step interval, so the 3-step runs reset once.
+def _adam_with_reset(**kwargs):
+    return gradkit.with_periodic_reset(optax.adam(1e-2), **kwargs)
+
+
+# The spike, EGGROLL and FRUGAL primitives take every leaf of the tiny pytree; AuON and
+# Fira its matrix (above).
+ROWS += (
+    Row("scale_by_spam", gradkit.scale_by_spam, {}, kind="primitive", **_NO_CONVERGENCE),
+    Row("scale_by_stable_spam", gradkit.scale_by_stable_spam, dict(total_steps=1000),
+        kind="primitive", **_NO_CONVERGENCE),
+    Row("clip_spikes", gradkit.clip_spikes, dict(threshold=2.0, clip_delay=1),
+        kind="primitive", **_NO_CONVERGENCE),
+    Row("with_periodic_reset_adam", _adam_with_reset, dict(reset_interval=2),
+        kind="wrapper", **_NO_CONVERGENCE),
+    Row("scale_by_eggroll", _scale_by_eggroll, dict(sigma=_EGGROLL_PRIMITIVE_SIGMA),
+        extra_args=_eggroll_fitness,
+        kind="primitive", **_NO_CONVERGENCE),
+    Row("scale_by_auon", _auon_on_matrices, dict(beta=0.9), kind="primitive",
+        **_NO_CONVERGENCE),
+    # blocks take leaves of any shape: ρ = 1/2 of 3 leaves keeps 2 active, re-chosen at
+    # count 2 (the "svd"/"columns"/"rows" projections run in the frugal alias row).
+    Row("scale_by_frugal", gradkit.scale_by_frugal,
+        dict(rho=0.5, update_interval=2, block_order="random"), kind="primitive",
+        **_NO_CONVERGENCE),
+    Row("scale_by_fira", _fira_on_matrices, dict(rank=2, update_interval=2),
+        kind="primitive", **_NO_CONVERGENCE),
 )
