@@ -258,8 +258,6 @@ def _tracked_sgd(**kwargs):
     return gradkit.track_sharpness(optax.sgd(1e-2), **kwargs)
 
 
-# Primitives whose alias is only `chain(primitive, scale_by_learning_rate)` (drop_muon,
-# sven) add nothing over their alias rows and are left out to keep the suite fast.
 
 
 ROWS += (
@@ -338,5 +336,9 @@ ROWS += (
         dict(rho=0.5, update_interval=2, block_order="random"), kind="primitive",
         **_NO_CONVERGENCE),
     Row("scale_by_fira", _fira_on_matrices, dict(rank=2, update_interval=2),
+        kind="primitive", **_NO_CONVERGENCE),
+    Row("scale_by_drop_muon", gradkit.scale_by_drop_muon, {}, takes_extra_args=True,
+        kind="primitive", **_NO_CONVERGENCE),
+    Row("scale_by_sven", gradkit.scale_by_sven, {}, extra_args=_sven_extra_args,
         kind="primitive", **_NO_CONVERGENCE),
 )
