@@ -258,8 +258,6 @@ def _tracked_sgd(**kwargs):
     return gradkit.track_sharpness(optax.sgd(1e-2), **kwargs)
 
 
-
-
 ROWS += (
     Row("scale_by_lion_k", gradkit.scale_by_lion_k, dict(kappa="tanh", a=10.0),
         kind="primitive", **_NO_CONVERGENCE),
