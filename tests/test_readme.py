@@ -19,7 +19,7 @@ def test_quick_start_is_exactly_two_commands():
     assert len(blocks) == 1
     commands = blocks[0].strip().splitlines()
     assert len(commands) == 2
-    assert "examples/" in commands[0] and "pytest" in commands[1]
+    assert "-m examples.compare.main" in commands[0] and "pytest" in commands[1]
     assert all(c.startswith("python3 -m venv .venv && ") for c in commands)
 
 
