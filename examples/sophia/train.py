@@ -1,6 +1,6 @@
 r"""Sophia-G / Sophia-H vs AdamW on the reference LM, each tuned by a sweep (the example's logic).
 
-The issue's claim, at CPU scale: does a tiny language model reach a target validation
+The Sophia paper's claim, at CPU scale: does a tiny language model reach a target validation
 loss in fewer steps with Sophia than with AdamW, when each optimizer uses its best
 setting from a sweep? Every run trains the byte-level GPT of
 :mod:`gradkit.models.transformer` on the generated corpus of :mod:`gradkit.data.text`
