@@ -137,8 +137,7 @@ plt.show()
 # metrics) and even beyond the point where the naive float32 quotient s_y / Σ s rounds to 1
 # (dashed; 0.84–0.90 of the samples after epoch 30k); its test accuracy climbs slowly from
 # chance to about 0.6 by epoch 63k, until a late blow-up of the weight norm undoes part of it.
-# (The solid StableMax curve is the exactly-zero-loss fraction, logged by the example since the
-# log1p normaliser; a run cached from before it shows only the dashed curve.)
+# (The solid StableMax curve is the exactly-zero-loss fraction that the example logs.)
 # ⊥AdamW keeps the gradient orthogonal to the weights, so the weight norm cannot be inflated
 # to lower the loss, and the test accuracy follows the training accuracy within a few hundred
 # epochs. The same numbers are in the README's results table (`examples/grokking/main.py`, one

@@ -217,7 +217,7 @@ for family in ("Sophia-G", "Sophia-H"):
 # %% [markdown]
 # The measured numbers at full size, the reproduce command and a discussion are in
 # `docs/sophia.md`, with the same comparison at an 8× larger token batch (256 × 64 bytes) and
-# the earlier zero-bias results kept as the before/after record.
+# the same comparisons with a zero head bias (`--config.head_bias_init=zeros`).
 # The paper's claim (about half the steps of AdamW) is for GPT-2 (125M–770M) pre-training on
 # OpenWebText with ~0.5M-token batches; this CPU-sized model (137k parameters, 600 steps) is far
 # from it. The time/step column compares wall time within this run; it means little when other jobs
