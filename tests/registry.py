@@ -2,7 +2,8 @@
 
 `tests/test_conformance.py` runs every row through jit/pmap agreement with the eager
 update, a jitted step that donates params and state and is traced once across steps, bf16
-dtype preservation, state shapes/dtypes stable through `lax.cond`,
+dtype preservation, state shapes/dtypes stable through `lax.cond`, gradient accumulation
+(`optax.MultiSteps` equals one step on the mean gradient),
 `optax.inject_hyperparams`, tolerance of unknown extra args (rows whose own code receives
 them), an orbax round trip of the state mid-run, and convergence on a parabola and on
 Rosenbrock; alias rows also must reject a concrete learning rate that is negative,

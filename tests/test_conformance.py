@@ -137,6 +137,31 @@ def test_bf16_params_keep_dtype(row: Row):
 
 
 @_rows()
+def test_multisteps_accumulation_equals_one_step_on_the_mean_gradient(row: Row):
+    """Gradient accumulation: `optax.MultiSteps(opt, 2)` over two gradients gives no update
+    at the first call and, at the second, `opt`'s update on their mean."""
+    opt = row.factory(**row.kwargs)
+    params = helpers.tiny_params()
+    g1, g2 = _grads_fn(params, 0), _grads_fn(params, 1)
+    mean = jax.tree.map(lambda a, b: (a + b) / 2, g1, g2)
+    expected, _ = jax.jit(lambda p, s: opt.update(
+        mean, s, p, **row.extra_args(helpers.parabola, p, s)))(params, opt.init(params))
+
+    multi = optax.MultiSteps(opt, every_k_schedule=2)
+
+    @jax.jit
+    def update(grads, state, params):
+        return multi.update(grads, state, params,
+                            **row.extra_args(helpers.parabola, params, state))
+
+    state = multi.init(params)
+    first, state = update(g1, state, params)
+    second, _ = update(g2, state, params)
+    chex.assert_trees_all_equal(first, jax.tree.map(jnp.zeros_like, first))
+    chex.assert_trees_all_close(second, expected, rtol=1e-5, atol=1e-7)
+
+
+@_rows()
 def test_state_shapes_and_dtypes_are_stable_through_lax_cond(row: Row):
     """The state's types after an update equal init's (shapes, dtypes, weak types),
     so the optimizer can sit inside lax.cond/scan/while (e.g. optax.MultiSteps)."""
