@@ -149,6 +149,53 @@ def test_codes_are_nearest_values_with_ties_to_the_lower_one(signed):
     np.testing.assert_array_equal(q[0], unrolled)
 
 
+def _every_float32_class(code: np.ndarray) -> np.ndarray:
+    """Float32 values of every kind a normalised moment (or anything else) can take."""
+    rng = np.random.default_rng(4)
+    # Every exponent (subnormals' 0 and Inf/NaN's 255 included) × a spread of fractions.
+    fractions = np.concatenate([[0, 1, 2, 0x400000, 0x7FFFFE, 0x7FFFFF],
+                                rng.integers(0, 1 << 23, 58)]).astype(np.uint32)
+    exponents = np.arange(256, dtype=np.uint32)
+    grid = (exponents[:, None] << 23 | fractions[None, :]).ravel()
+    grid = np.concatenate([grid, grid | np.uint32(1 << 31)]).view(np.float32)
+    # The midpoints between neighbouring codes and the codes, each ±1, ±2 ulp.
+    midpoints = (code[1:] + code[:-1]) / np.float32(2)
+    near = [midpoints, code]
+    for points in (midpoints, code):
+        for direction in (np.inf, -np.inf):
+            step = points
+            for _ in range(2):
+                step = np.nextafter(step, np.float32(direction))
+                near.append(step)
+    nan_bits = np.array([0x7FC00000, 0xFFC00000, 0x7F800001, 0xFFFFFFFF], np.uint32)
+    specials = np.concatenate([np.array([0.0, -0.0, np.inf, -np.inf, 1.0, -1.0], np.float32),
+                               nan_bits.view(np.float32)])
+    wide = rng.standard_t(2.0, 8192) * np.exp(4 * rng.normal(size=8192))
+    return np.concatenate([grid, *near, specials, np.clip(wide, -1, 1).astype(np.float32)])
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_table_lookup_gives_the_search_codes_on_every_float32_class(signed):
+    # The table look-up (the quantizer of with_8bit_state) against its textbook twin, the
+    # binary search over the midpoints; over all 2^32 float32 bit patterns they agree
+    # too (checked once offline, not here: minutes of CPU).
+    code = np.asarray(gradkit.dynamic_quantization_map(signed))
+    x = jnp.asarray(_every_float32_class(code))
+    table = _quantization.dynamic_bucket_table(signed)
+    search = jax.jit(_quantization.nearest_code_search)(x, jnp.asarray(code))
+    lookup = jax.jit(lambda x: _quantization.nearest_code_lookup(x, table))(x)
+    np.testing.assert_array_equal(lookup, search)
+    assert np.asarray(lookup).min() == 0 and np.asarray(lookup).max() == 255
+    # Blocks with zeros, NaN and Inf (absmax and codes): the same through both quantizers.
+    blocks = jnp.concatenate([x[: 64 * 256], jnp.zeros(1024)]).reshape(-1, 256)
+    blocks = blocks.at[3, 5].set(jnp.nan).at[4, 7].set(-jnp.inf)
+    if not signed:
+        blocks = jnp.abs(blocks)
+    for a, b in zip(_quantization.quantize_blocks_dynamic(blocks, signed),
+                    _quantization.quantize_blocks(blocks, jnp.asarray(code)), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_non_finite_poisons_only_its_block_and_zero_block_is_exact():
     x = jnp.concatenate([jnp.zeros(4), jnp.array([1.0, jnp.nan, 2.0, 3.0]), jnp.arange(4.0)])
     codes, absmax = gradkit.quantize_blockwise(x, SIGNED, block_size=4)
@@ -347,6 +394,30 @@ def test_wraps_other_optimizers(name):
         assert gap.mean() <= 0.05 * moved.mean() + 1e-6, (key, gap.mean(), moved.mean())
 
 
+def _search_quantizer(x, signed, block_size):
+    code = _quantization.dynamic_quantization_map(signed)
+    return _quantization.quantize_to_blocks(x, code, block_size)
+
+
+@pytest.mark.parametrize("name", ["adamw_8bit", "lion"])
+def test_state_over_a_run_is_bit_identical_to_the_search_quantizer(name, monkeypatch):
+    # with_8bit_state quantizes by table look-up; the binary search gives the same codes,
+    # so a whole run (moments re-quantized every step) ends in the same bits.
+    def make():
+        if name == "adamw_8bit":
+            return gradkit.adamw_8bit(1e-2, block_size=BLOCK, min_8bit_size=MIN_SIZE)
+        return gradkit.with_8bit_state(gradkit.lion(1e-3), block_size=BLOCK,
+                                       min_8bit_size=MIN_SIZE)
+
+    params = _params()
+    fast = _scan(make(), params, 16)
+    monkeypatch.setattr(_quantization, "quantize_dynamic_to_blocks", _search_quantizer)
+    textbook = _scan(make(), params, 16)
+    chex.assert_trees_all_equal(fast, textbook)
+    codes = [x for x in jax.tree.leaves(fast[1]) if x.dtype == jnp.uint8]
+    assert codes and all(len(np.unique(np.asarray(c))) > 32 for c in codes)
+
+
 def test_jit_matches_eager_and_mismatched_params_raise():
     params = _params()
     opt = gradkit.with_8bit_state(optax.adam(1e-2), block_size=BLOCK, min_8bit_size=MIN_SIZE)
@@ -418,3 +489,13 @@ def test_state_bytes_counts_every_leaf_in_closed_form():
     code = gradkit.memory.dynamic_quantization_map(signed=True)
     codes_and_absmax = gradkit.memory.quantize_blockwise(jnp.ones(4096), code, 2048)
     assert gradkit.memory.state_bytes(codes_and_absmax) == 4096 + 2 * 4
+
+
+@pytest.mark.slow
+def test_quantization_benchmark_runs():
+    from tests.helpers import run_benchmark
+
+    out = run_benchmark("quantization", "--size=50000", "--repeats=1")
+    names = {line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")}
+    assert {"optax.adamw", "optax.lion", "adamw_8bit [lookup]", "adamw_8bit [search]",
+            "with_8bit_state(lion) [lookup]", "with_8bit_state(lion) [search]"} <= names

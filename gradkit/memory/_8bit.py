@@ -134,8 +134,8 @@ def with_8bit_state(
     inner = optax.with_extra_args_support(inner)
 
     def quantize_leaf(path, leaf, block):
-        code = _quantization.dynamic_quantization_map(signed=not is_unsigned(path))
-        codes, absmax = _quantization.quantize_to_blocks(leaf, code, block)
+        codes, absmax = _quantization.quantize_dynamic_to_blocks(
+            leaf, not is_unsigned(path), block)
         return Quantized8bit(codes=codes, absmax=absmax)
 
     def init_fn(params):

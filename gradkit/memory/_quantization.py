@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -64,6 +65,11 @@ def dynamic_quantization_map(signed: bool = True) -> jax.Array:
       §2.2 "Dynamic Quantization", whose unsigned variant re-purposes the sign bit;
       bitsandbytes ``create_dynamic_map``).
     """
+    return jnp.asarray(_dynamic_map(bool(signed)))
+
+
+@functools.cache
+def _dynamic_map(signed: bool) -> np.ndarray:
     values = [0.0, 1.0]
     for level in range(_EXPONENT_LEVELS):
         cells = 2**level if signed else 2 ** (level + 1)
@@ -75,7 +81,8 @@ def dynamic_quantization_map(signed: bool = True) -> jax.Array:
             values.extend((-scaled).tolist())
     table = np.sort(np.asarray(values, np.float64)).astype(np.float32)
     assert table.shape == (256,)
-    return jnp.asarray(table)
+    table.setflags(write=False)
+    return table
 
 
 def linear_quantization_map(signed: bool = True) -> jax.Array:
@@ -112,17 +119,123 @@ def to_blocks(x: jax.Array, block_size: int) -> jax.Array:
     return flat.reshape(nb, block_size)
 
 
-def quantize_blocks(blocks: jax.Array, code: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Quantizes ``float32[num_blocks, block_size]`` rows: (``uint8`` codes, absmax)."""
+def _normalise(blocks: jax.Array) -> tuple[jax.Array, jax.Array]:
     absmax = jnp.max(jnp.abs(blocks), axis=-1)
     # An all-zero block has absmax 0: normalise by 1 instead (its codes are all 0 → 0.0).
     scale = jnp.where(absmax > 0, absmax, jnp.ones_like(absmax))
-    normed = blocks / scale[:, None]
-    # Nearest map value: the boundaries between neighbours are their midpoints; a value
-    # exactly on a midpoint goes to the lower neighbour.
+    return blocks / scale[:, None], absmax.astype(jnp.float32)
+
+
+def nearest_code_search(normed: jax.Array, code: jax.Array) -> jax.Array:
+    """Index of the map value nearest to each of ``normed``: a binary search.
+
+    The boundaries between neighbouring map values are their midpoints; a value exactly
+    on a midpoint goes to the lower neighbour; NaN goes to the top code, as in
+    ``jnp.searchsorted``.
+    """
     midpoints = (code[1:] + code[:-1]) / 2
-    q = jnp.searchsorted(midpoints, normed, side="left")
-    return q.astype(jnp.uint8), absmax.astype(jnp.float32)
+    return jnp.searchsorted(midpoints, normed, side="left")
+
+
+def quantize_blocks(blocks: jax.Array, code: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Quantizes ``float32[num_blocks, block_size]`` rows: (``uint8`` codes, absmax)."""
+    normed, absmax = _normalise(blocks)
+    return nearest_code_search(normed, code).astype(jnp.uint8), absmax
+
+
+# ----------------------------------------------------------------------------------------
+# The same codes by one table look-up. The binary search costs eight dependent gathers
+# per element (XLA:CPU runs them as a loop); here the float's own bits (sign, exponent,
+# top mantissa bits) pick a bucket of the number line so narrow that it holds at most one
+# midpoint, and one gather returns how many midpoints lie below the bucket and where the
+# one inside it (if any) sits. Integer compares of the bits order float32 values exactly
+# as float compares do (for same-signed values), so the codes equal the search's.
+
+_SIGN_BITS = 0x7FFFFFFF
+# float32 -inf as int32: the bits of -0.0 ... -inf are exactly the int32 values ≤ this.
+_NEGATIVE_INF_BITS = -0x800000
+
+
+class BucketTable(NamedTuple):
+    """Buckets of float32 values, each holding at most one midpoint of a 256-value map.
+
+    A bucket is the values whose magnitude bits ``|x|_bits >> shift`` are equal (a
+    binade cut into ``2^(23 − shift)`` equal parts), for either sign; magnitudes below
+    the first bucket or above the last share those end buckets, which hold no midpoint.
+    ``entries[b] = below | (position << 8)``: ``below`` midpoints are smaller than every
+    value of bucket ``b``, and the one midpoint inside it has ``position`` (its low
+    ``shift`` bits, in increasing order of value) or, with none inside, ``position =
+    2^shift`` (larger than any value's).
+    """
+
+    entries: np.ndarray  # int32[2·buckets]: positive values' buckets, then negative ones'
+    first: int  # magnitude bits >> shift of the first bucket
+    shift: int
+
+
+def _order_keys(x: np.ndarray) -> np.ndarray:
+    """int64 keys of float32 values, in the order of the values (−0 just below +0)."""
+    bits = np.asarray(x, np.float32).view(np.int32).astype(np.int64)
+    return np.where(bits < 0, -(bits & _SIGN_BITS) - 1, bits)
+
+
+def bucket_table(code: np.ndarray) -> BucketTable:
+    """The :class:`BucketTable` of a sorted map with finite non-zero midpoints."""
+    code = np.asarray(code, np.float32)
+    midpoints = (code[1:] + code[:-1]) / np.float32(2)  # float32, as in the search
+    if not (np.all(np.isfinite(midpoints)) and np.all(midpoints != 0)
+            and np.all(np.diff(midpoints) > 0)):
+        raise ValueError("`code` must be sorted with finite non-zero midpoints.")
+    keys = _order_keys(midpoints)
+    magnitudes = np.abs(midpoints).view(np.int32).astype(np.int64)
+    for shift in range(23, -1, -1):  # the coarsest buckets that separate the midpoints
+        first = int(magnitudes.min() >> shift) - 1
+        last = int(magnitudes.max() >> shift) + 1
+        if first < 0:
+            continue
+        lows = np.arange(first, last + 1, dtype=np.int64) << shift
+        highs = lows + (1 << shift) - 1
+        lows[0], highs[-1] = 0, _SIGN_BITS  # the end buckets take every magnitude beyond
+        rows = []
+        for lo_key, hi_key in ((lows, highs), (-highs - 1, -lows - 1)):  # +x, then −x
+            below = np.searchsorted(keys, lo_key, side="left")
+            inside = np.searchsorted(keys, hi_key, side="right") - below
+            if inside.max() > 1:
+                break
+            position = np.where(inside == 1, keys[np.minimum(below, keys.size - 1)]
+                                & ((1 << shift) - 1), 1 << shift)
+            rows.append(below | (position << 8))
+        else:
+            entries = np.concatenate(rows).astype(np.int32)
+            entries.setflags(write=False)
+            return BucketTable(entries, first, shift)
+    raise ValueError("`code` has midpoints closer than one float32 ulp.")
+
+
+@functools.cache
+def dynamic_bucket_table(signed: bool) -> BucketTable:
+    """The :class:`BucketTable` of :func:`dynamic_quantization_map` (``signed``)."""
+    return bucket_table(_dynamic_map(bool(signed)))
+
+
+def nearest_code_lookup(normed: jax.Array, table: BucketTable) -> jax.Array:
+    """:func:`nearest_code_search` of float32 ``normed`` by one look-up in ``table``."""
+    bits = jax.lax.bitcast_convert_type(normed.astype(jnp.float32), jnp.int32)
+    # NaNs of either sign fall into the last positive bucket: above every midpoint.
+    negative = bits <= _NEGATIVE_INF_BITS
+    buckets = table.entries.size // 2
+    bucket = jnp.clip(((bits & _SIGN_BITS) >> table.shift) - table.first, 0, buckets - 1)
+    entry = jnp.asarray(table.entries)[bucket + jnp.where(negative, buckets, 0)]
+    # The low bits, flipped for negative values so that they grow with the value.
+    position = (bits ^ (bits >> 31)) & ((1 << table.shift) - 1)
+    return (entry & 0xFF) + ((entry >> 8) < position).astype(jnp.int32)
+
+
+def quantize_blocks_dynamic(blocks: jax.Array, signed: bool) -> tuple[jax.Array, jax.Array]:
+    """:func:`quantize_blocks` with :func:`dynamic_quantization_map` by table look-up."""
+    normed, absmax = _normalise(blocks)
+    codes = nearest_code_lookup(normed, dynamic_bucket_table(signed))
+    return codes.astype(jnp.uint8), absmax
 
 
 def dequantize_blocks(codes: jax.Array, absmax: jax.Array, code: jax.Array) -> jax.Array:
@@ -182,6 +295,12 @@ def _quantize_flat(x, code, block_size):
 def quantize_to_blocks(x, code, block_size):
     """Jitted ``quantize_blocks(to_blocks(x, block_size), code)``."""
     return quantize_blocks(to_blocks(x, block_size), code)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def quantize_dynamic_to_blocks(x, signed, block_size):
+    """Jitted ``quantize_blocks_dynamic(to_blocks(x, block_size), signed)``."""
+    return quantize_blocks_dynamic(to_blocks(x, block_size), signed)
 
 
 def dequantize_blockwise(
