@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 import time
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 
 
@@ -17,6 +19,26 @@ def params_of_size(num_params: int, width: int = 1024, seed: int = 0) -> dict[st
     rows = max(1, num_params // (width * width))
     keys = jax.random.split(jax.random.key(seed), rows)
     return {f"layer_{i}": jax.random.normal(k, (width, width)) for i, k in enumerate(keys)}
+
+
+def transformer_like_params(size: int) -> dict[str, Any]:
+    """Four transformer-like blocks, 12·d² + 6·d values each, ~``size`` values in total:
+    ``mlp_in`` (d×4d), ``mlp_out`` (4d×d), ``attn_q/k/v/o`` (d×d), ``bias`` (4d) and
+    ``scale`` (2d) per block, d = max(8, ⌊√(size/48)⌋)."""
+    d = max(8, int(math.sqrt(size / 48)))
+    key = jax.random.key(0)
+    params = {}
+    for i in range(4):
+        keys = jax.random.split(jax.random.fold_in(key, i), 6)
+        params[f"block{i}"] = {
+            "mlp_in": 0.02 * jax.random.normal(keys[0], (d, 4 * d)),
+            "mlp_out": 0.02 * jax.random.normal(keys[1], (4 * d, d)),
+            **{f"attn_{n}": 0.02 * jax.random.normal(keys[2 + j], (d, d))
+               for j, n in enumerate("qkvo")},
+            "bias": jnp.zeros(4 * d),
+            "scale": jnp.ones(2 * d),
+        }
+    return params
 
 
 def median_seconds(fn: Callable[..., Any], *args: Any, repeats: int = 20) -> float:
@@ -60,7 +82,11 @@ def compiled_stats(jitted: Any, *args: Any) -> dict[str, int]:
     branch is taken; a copy of a loop-carried buffer is the usual sign of an in-place
     update XLA could not order).
     """
-    compiled = jitted.lower(*args).compile()
+    return compiled_program_stats(jitted.lower(*args).compile())
+
+
+def compiled_program_stats(compiled: Any) -> dict[str, int]:
+    """:func:`compiled_stats` of an already compiled program (``jax.stages.Compiled``)."""
     memory = compiled.memory_analysis()
     temp = int(getattr(memory, "temp_size_in_bytes", -1)) if memory is not None else -1
     text = compiled.as_text()

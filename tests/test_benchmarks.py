@@ -65,3 +65,34 @@ def test_drop_muon_benchmark_prints_ratio_table():
                         "--repeats=1")
     assert "| optax.contrib.muon (full backward) | " in out
     assert "truncated (static s), mean over uniform s" in out and "CNN channels" in out
+
+
+def test_updates_benchmark_table():
+    # --quick: d = 32, the 32×128 MLP matrices (4096 values) get 8-bit state, the rest
+    # stays 32-bit.
+    out = run_benchmark("updates", "--quick", "--only=adamw_8bit,lion")
+    lines = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0]]
+    rows = {c[0].strip(): dict(zip(header, (x.strip() for x in c), strict=True))
+            for c in lines[1:]}
+    assert set(rows) == {
+        "optax.adamw", "optax.lion", "gradkit.lion", "gradkit.lion_k_tanh",
+        "gradkit.lion_k_relativistic", "gradkit.adamw_8bit", "with_8bit_state(gradkit.lion)",
+        "gradkit.adamw_8bit(block_size=256)"}
+    assert rows["gradkit.lion"]["optax peer"] == "optax.lion"
+    assert rows["gradkit.adamw_8bit"]["optax peer"] == "optax.adamw"
+    for row in rows.values():
+        assert row["update × optax.adamw"] != "error"
+        assert float(row["LM train step × optax.adamw"]) > 0
+    assert rows["optax.adamw"]["update × optax.adamw"] == "1.00"
+    state = {name: row["state B/param"] for name, row in rows.items()}
+    assert state["optax.adamw"] == "8.000" and state["gradkit.lion"] == "4.000"
+    # 49,920 params, 32,768 of them in the eight 4096-value MLP matrices (2 blocks each):
+    # per moment 1 byte + 2 float32 absmax per matrix, float32 for the other 17,152, plus
+    # Adam's int32 count.
+    n, q = 49_920, 32_768
+    adam = (2 * q + 2 * 8 * 2 * 4 + 2 * 4 * (n - q) + 4) / n
+    lion = (q + 8 * 2 * 4 + 4 * (n - q)) / n
+    assert state["gradkit.adamw_8bit"] == f"{adam:.3f}" == "4.064"
+    assert state["with_8bit_state(gradkit.lion)"] == f"{lion:.3f}"
+    assert float(state["gradkit.adamw_8bit(block_size=256)"]) > adam  # more absmax
