@@ -295,26 +295,40 @@ def scale_by_frugal(
         if num == 0:
             return updates, projector, state.mu, state.nu
         is_active = jnp.zeros([num], bool).at[active_idx].set(True)
+        # A refresh restarts Adam: both buffers zeroed.
         mu = jnp.where(refresh, jnp.zeros_like(state.mu), state.mu)
         nu = jnp.where(refresh, jnp.zeros_like(state.nu), state.nu)
         active_sizes = jnp.asarray(sizes, jnp.int32) * is_active
         start = jnp.cumsum(active_sizes) - active_sizes  # offsets of the active leaves
+        # Leaves that never fit the buffer (k = 0 or too large) are never active.
+        fits = [0 < x.size < mu.shape[0] for x in leaves]
+
+        def adam(i, mu, nu):  # Adam on leaf i's slice of the buffers
+            gf = leaves[i].astype(jnp.promote_types(leaves[i].dtype, jnp.float32)).reshape(-1)
+            m = jax.lax.dynamic_slice(mu, (start[i],), gf.shape)
+            v = jax.lax.dynamic_slice(nu, (start[i],), gf.shape)
+            direction, m1, v1 = _adam_direction(gf, m.astype(gf.dtype), v.astype(gf.dtype),
+                                                b1_, b2_, eps_, t)
+            return m, v, direction, m1, v1
+
+        # The update of every leaf from the moments as they stand, then the moments
+        # written back slice by slice (each write reads only its own slice, so the
+        # buffers are updated in place).
         outs = []
         for i, g in enumerate(leaves):
             gf = g.astype(jnp.promote_types(g.dtype, jnp.float32)).reshape(-1)
-            if g.size == 0 or g.size > mu.shape[0] - 1:  # never active (k = 0 or too large)
-                outs.append((s_ * jnp.sign(gf)).reshape(g.shape).astype(g.dtype))
-                continue
-            m = jax.lax.dynamic_slice(mu, (start[i],), (g.size,)).astype(gf.dtype)
-            v = jax.lax.dynamic_slice(nu, (start[i],), (g.size,)).astype(gf.dtype)
-            direction, m1, v1 = _adam_direction(gf, m, v, b1_, b2_, eps_, t)
-            on = is_active[i]
-            outs.append(jnp.where(on, direction, s_ * jnp.sign(gf)).reshape(g.shape)
-                        .astype(g.dtype))
-            mu = jnp.where(on, jax.lax.dynamic_update_slice(mu, m1.astype(mu.dtype), (start[i],)),
-                           mu)
-            nu = jnp.where(on, jax.lax.dynamic_update_slice(nu, v1.astype(nu.dtype), (start[i],)),
-                           nu)
+            u = s_ * jnp.sign(gf)
+            if fits[i]:
+                u = jnp.where(is_active[i], adam(i, mu, nu)[2], u)
+            outs.append(u.reshape(g.shape).astype(g.dtype))
+        for i in range(num):
+            if fits[i]:
+                m, v, _, m1, v1 = adam(i, mu, nu)
+                on = is_active[i]
+                mu = jax.lax.dynamic_update_slice(mu, jnp.where(on, m1.astype(mu.dtype), m),
+                                                  (start[i],))
+                nu = jax.lax.dynamic_update_slice(nu, jnp.where(on, v1.astype(nu.dtype), v),
+                                                  (start[i],))
         return jax.tree.unflatten(treedef, outs), projector, mu, nu
 
     return optax.GradientTransformation(init_fn, update_fn)
