@@ -1,7 +1,7 @@
 r"""Update time and scratch of the elementwise/normalised gradkit updates vs their optax peers.
 
 For each pair (gradkit method, nearest optax peer) on the ~4M-parameter GPT-like tree of
-``benchmarks/memory.py``: the median wall time of one jitted ``opt.update`` +
+``benchmarks.timing.transformer_like_params``: the median wall time of one jitted ``opt.update`` +
 ``optax.apply_updates`` with params and state donated, as in a Flax training loop
 (``--no_donate`` keeps them), the candidates interleaved round by round
 (``benchmarks.timing.interleaved_medians``); the compiled step's scratch
@@ -26,10 +26,10 @@ import jax.numpy as jnp
 import optax
 
 import gradkit
-from benchmarks.memory import make_params
 from benchmarks.timing import compiled_stats
 from benchmarks.timing import interleaved_medians
 from benchmarks.timing import markdown_table
+from benchmarks.timing import transformer_like_params
 
 
 def pairs() -> dict[str, tuple[Any, Any, dict[str, Any]]]:
@@ -65,7 +65,7 @@ def main(argv=None) -> str:
     parser.add_argument("--no_donate", action="store_true", help="keep params and state")
     parser.add_argument("--only", default="", help="comma-separated name substrings")
     args = parser.parse_args(argv)
-    params = make_params(args.size)
+    params = transformer_like_params(args.size)
     n = sum(x.size for x in jax.tree.leaves(params))
     grads = jax.tree.map(lambda x: 1e-3 * jnp.sin(1e3 * x) + 1e-4, params)
     chosen = {k: v for k, v in pairs().items()

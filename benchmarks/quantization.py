@@ -2,7 +2,7 @@ r"""What the table look-up quantizer of the 8-bit state buys over the binary sea
 
 One process, candidates interleaved round by round (``interleaved_medians``): a jitted
 ``opt.update`` + ``optax.apply_updates`` on the transformer-like pytree of
-``benchmarks/memory.py`` for
+``benchmarks.timing.transformer_like_params`` for
 
 * ``gradkit.adamw_8bit`` and ``gradkit.with_8bit_state(gradkit.lion)``, each with the
   default quantizer (``nearest_code_lookup``: one gather into a bucket table) and with its
@@ -28,10 +28,10 @@ import jax
 import optax
 
 import gradkit
-from benchmarks.memory import make_params
 from benchmarks.timing import compiled_stats
 from benchmarks.timing import interleaved_medians
 from benchmarks.timing import markdown_table
+from benchmarks.timing import transformer_like_params
 from gradkit.memory import _quantization
 from tests import helpers
 
@@ -59,7 +59,7 @@ def main(argv=None) -> str:
     parser.add_argument("--size", type=int, default=4_000_000, help="≈ number of params")
     parser.add_argument("--repeats", type=int, default=9, help="interleaved timing rounds")
     args = parser.parse_args(argv)
-    params = make_params(args.size)
+    params = transformer_like_params(args.size)
     n = sum(x.size for x in jax.tree.leaves(params))
     leaf_mib = max(x.size for x in jax.tree.leaves(params)) * 4 / 2**20
     grads = jax.grad(helpers.parabola)(params)

@@ -184,12 +184,13 @@ def update_steps(cands: list[Candidate], params: Any):
             state = cand.opt.init(params)
             extra = cand.extra_args(params, state)
 
-            def step(params, state, opt=cand.opt, extra=extra):
+            def step(params, state, grads, opt=cand.opt, extra=extra):
                 updates, state = opt.update(grads, state, params, **extra)
                 return optax.apply_updates(params, updates), state
 
-            compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state).compile()
-            out[cand.name] = (lambda c, compiled=compiled: compiled(*c),
+            compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state,
+                                                                   grads).compile()
+            out[cand.name] = (lambda c, compiled=compiled: compiled(*c, grads),
                               (_fresh(params), _fresh(state)),
                               gradkit.memory.state_bytes(state),
                               compiled_program_stats(compiled)["temp_bytes"])
