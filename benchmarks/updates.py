@@ -35,12 +35,13 @@ so its LM column is empty: ``benchmarks/eggroll.py`` times ES on an LM); Sven 8
 per-sample losses (parabolas around 8 targets) in the update table and the batch's
 per-sequence losses on the LM.
 
-    python -m benchmarks.updates                     # ~4M params, default LM, ~3 min CPU
+    python -m benchmarks.updates                     # ~4M params, default LM
     python -m benchmarks.updates --only=lion,adamw_8bit --repeats=11
     python -m benchmarks.updates --quick             # tiny sizes: checks that all rows run
 
-On CPU the result depends on the allocator (docs/benchmarks.md):
-``LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 python -m benchmarks.updates``.
+On CPU the result depends on the allocator (docs/benchmarks.md): jemalloc with its decay
+off, ``LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1``, keeps freed scratch for the next step.
 """
 
 from __future__ import annotations
