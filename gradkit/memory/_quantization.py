@@ -9,6 +9,12 @@ code written here.
 A block-wise quantized tensor is a ``uint8`` code index per element plus one ``float32``
 absolute maximum per block of ``block_size`` consecutive elements of the flattened
 tensor: ``x ≈ code[q] · absmax[block]``.
+
+The nearest code is found two ways with the same result: ``nearest_code_search`` (the
+textbook binary search over the map's midpoints; ``quantize_blockwise`` uses it for any
+map) and ``nearest_code_lookup`` (one look-up in a bucket table of the dynamic map; the
+8-bit optimizer state uses it, several times faster on CPU). Their equality is tested on
+every float32 class and was checked once on all 2^32 float32 bit patterns.
 """
 
 from __future__ import annotations
