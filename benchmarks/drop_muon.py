@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Training-step time of Drop-Muon (truncated backward) relative to Muon, same process.
 
   python -m benchmarks.drop_muon                     # reference GPT + small CNN

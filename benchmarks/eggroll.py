@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Population-evaluation throughput: EGGROLL vs naive full-rank ES vs plain inference.
 
 Throughput is members × samples per second of one population forward through an MLP

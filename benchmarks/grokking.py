@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Speed of ⊥AdamW vs optax.adamw and StableMax vs softmax cross-entropy (CPU).
 
 Prints a markdown table of ratios measured in the same process:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Forward+backward time of the gradkit layers vs their plain Flax peers, in one process.
 
 For each pair it times a jitted ``value_and_grad`` of Σ sin(layer(x)) with respect to the

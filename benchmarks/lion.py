@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Update time of gradkit's Lion / Lion-K relative to optax.adamw and optax.lion.
 
   python -m benchmarks.lion --num_params=10_000_000

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The benchmark models shared by ``benchmarks.sophia`` and ``benchmarks.spectrum``: an MLP
 classifier on Gaussian inputs or the reference byte-level GPT on random bytes, sized by
 absl flags (define them once with :func:`define_model_flags`)."""

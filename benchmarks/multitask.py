@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Update time of PCGrad / GCond over K task gradients relative to Adam on their sum.
 
   python -m benchmarks.multitask --num_params=4_000_000 --num_tasks=4

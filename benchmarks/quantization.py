@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""What the table look-up quantizer of the 8-bit state buys over the binary search.
 
 One process, candidates interleaved round by round (``interleaved_medians``): a jitted

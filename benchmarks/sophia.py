@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Amortised step time of Sophia (k = 10, estimator included) relative to optax.adamw.
 
 One process, same model, same batch, same jit'd training step (forward, backward,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""SPAM / Stable-SPAM update cost, scratch memory and state vs optax.adamw, in one process.
 
 Times one jitted optimizer step (``opt.update`` + ``optax.apply_updates``, params and

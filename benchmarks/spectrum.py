@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Cost of the curvature diagnostics relative to one gradient, measured in one process.
 
 Same model, same batch, each operation jitted on its own: a gradient

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared timing helpers for the benchmarks: median wall time of a jitted step."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Every gradkit optimizer against optax: update time, state, scratch and the LM train step.
 
 One table, one process. The rows are every optimizer alias of the conformance registry

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """gradkit's examples, importable as a package from the repository root.
 
 Every example is a folder ``examples/<task>/`` in the Flax-examples layout: ``main.py``

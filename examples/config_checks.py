@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Checks of example configurations, run once at the start of each ``train_and_evaluate``."""
 
 from __future__ import annotations

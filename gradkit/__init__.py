@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """gradkit: recent gradient-method papers as composable optax transformations."""
 
 from gradkit.evolution import EggrollConfig

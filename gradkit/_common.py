@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Private helpers shared by every gradkit package: one helper per concept.
 
 - Hyperparameter validation (eager, on concrete Python/NumPy numbers only: schedules,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """⊥Grad: gradients projected orthogonal to the weights, and the ⊥ optimizers.
 
 Prieto, Barsbey, Mediano, Birdal, "Grokking at the Edge of Numerical Stability"

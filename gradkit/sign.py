@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Sign momentum: Lion and the Lion-K family.
 
 Lion (Chen et al., 2023, arXiv 2302.06675, Algorithm 2) was found by program

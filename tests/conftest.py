@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Test configuration, applied before JAX is first imported.
 
 * 8 virtual CPU devices, so multi-device paths run on any machine, and XLA:CPU's cheaper

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Small shared helpers for gradkit's tests: tiny pytrees, step loops, test functions."""
 
 from __future__ import annotations

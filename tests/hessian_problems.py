@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Tiny problems shared by the tests of gradkit.hessian (exact Hessians, softmax models)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The conformance registry: one row per public optimizer alias, primitive and wrapper.
 
 `tests/test_conformance.py` runs every row through jit/pmap agreement with the eager

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The benchmarks run (at a tiny size) and print their table; timings are not asserted."""
 
 from __future__ import annotations

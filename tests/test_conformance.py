@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Every registry row (alias, primitive, wrapper) through the behaviour all optax
 transforms must share (see tests/registry.py)."""
 

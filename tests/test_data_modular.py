@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """gradkit.data.modular: the a ∘ b mod p data sets."""
 
 from __future__ import annotations

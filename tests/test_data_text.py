@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Tests for gradkit.data.text: generated corpus, local files, deterministic batches."""
 
 import jax

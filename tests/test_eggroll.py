@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What is special about EGGROLL (the shared behaviour is in test_conformance.py)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The EGGROLL examples at tiny size (in-process, CPU) and the notebook that runs both."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Every example in the Flax layout: ``python -m examples.<task>.main`` with an
 ``ml_collections`` config file, ``train_and_evaluate(config, workdir)`` that refuses a bad
 config by name before it writes anything; one subprocess runs a main end to end. The runs

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """FRUGAL: float64 NumPy transcription of the official algorithm, routing, memory, bad input."""
 
 from __future__ import annotations

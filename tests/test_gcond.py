@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """GCond (gradkit.gcond): transcription of the reference rule, angle map, accumulation."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """examples/grokking at a tiny size (in-process) and its notebook."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Hutchinson and Gauss-Newton-Bartlett diagonal-Hessian estimators (gradkit/hessian)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Hessian-vector product (gradkit/hessian): exact Hessians, vmap, pmap, shard_map."""
 
 from __future__ import annotations

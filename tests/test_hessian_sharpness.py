@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Sharpness, preconditioners, stability thresholds and track_sharpness (gradkit/hessian)."""
 
 from __future__ import annotations

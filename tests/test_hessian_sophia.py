@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What is special about Sophia (gradkit/hessian); its estimators: test_hessian_estimators."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Hessian spectrum (gradkit/hessian): checked against exact Hessians of tiny models."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """examples/layers and notebooks/layers.ipynb at tiny size."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Ghost BatchNorm (gradkit.layers): per-ghost statistics by hand, running statistics,
 train/eval modes, equality with BatchNorm at ghost size = batch, pmap, linen == NNX."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """ReSTE (gradkit.layers): backward formula at grid points, STE limit, schedule, modules."""
 
 from __future__ import annotations

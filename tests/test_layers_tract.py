@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """TrAct (gradkit.layers): closed-form kernel gradients, invariances, jit/vmap/pmap, modules."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """examples/lion_vs_adamw at a tiny size, in-process."""
 
 from __future__ import annotations

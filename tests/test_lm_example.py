@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The LM examples (examples/lm, examples/compare): optimizer resolution, the config and its
 flags, exact checkpoint resume and its config check, quiet logs, the plot, end-to-end runs."""
 

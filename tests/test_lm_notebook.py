@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Executes notebooks/lm.ipynb at tiny size (TINY = True) with nbclient."""
 
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """StableMax, log-StableMax, StableMax cross-entropy and the Softmax Collapse metrics."""
 
 from __future__ import annotations

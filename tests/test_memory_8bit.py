@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """8-bit block-wise optimizer state (gradkit/memory/): maps, quantization, wrapper, alias.
 
 The conformance suite (tests/registry.py row ``adamw_8bit``) covers jit/pmap, bf16,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The memory example and notebook run at tiny size and write their outputs."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """gradkit.models.mlp.MLP, the one MLP definition, and the models built on it."""
 
 from __future__ import annotations

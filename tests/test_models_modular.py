@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """gradkit.models.modular: the grokking paper's reference MLP and transformer."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Tests for the reference LMs: gradkit.models.transformer (shapes, causality, qk-layernorm,
 Peri-LN, z-loss, head-bias init) and the minGRU LM's head-bias init."""
 

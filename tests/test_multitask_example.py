@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """examples/multitask at tiny size: every experiment runs, writes its outputs, and the
 robust parts of each claim hold (full-size numbers: docs/multitask.md)."""
 

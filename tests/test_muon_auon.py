@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """AuON / Hybrid-AuON: closed forms on tiny matrices, the cosh-RMS bound, routing."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Drop-Muon: frozen prefix bit-identical, s ≡ 0 is optax Muon, truncated backward."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Muon-family examples run at tiny size and write their outputs."""
 
 from __future__ import annotations

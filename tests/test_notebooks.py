@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The notebooks are jupytext pairs: ``notebooks/<name>.py`` (py:percent, the source, linted
 by ruff) and ``notebooks/<name>.ipynb`` (committed with outputs). Each pair is in sync; each
 notebook opens with a Colab badge, then a cell that installs gradkit on Colab, and has a

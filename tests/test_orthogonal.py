@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """⊥Grad (`project_orthogonal`) and the ⊥ optimizers: what is special about them."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The package layout's rules, read from the source (no import needed).
 
 - No import cycles between gradkit's modules.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Data-parallel steps (examples/lm/parallel_train.py): pmap and Mesh/NamedSharding jit on 8
 devices equal one device."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A real multi-process run on JAX's own runtime (``jax.distributed.initialize``).
 
 Two processes on localhost, 4 virtual CPU devices each, train the reference LM

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """PCGrad (gradkit.pcgrad): Algorithm 1 transcription, two-task property, devices, errors."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """AdAdaGrad batch-size tests (gradkit/persample/_adadagrad.py)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Per-sample gradient statistics (gradkit/persample/_statistics.py)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The README's promises: two quick-start commands, CI runs the test one, snippets run."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """gradkit.schedules.annealing_law: the scaling law with learning-rate annealing."""
 
 from __future__ import annotations

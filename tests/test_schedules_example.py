@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """examples/schedules and notebooks/schedules.ipynb at tiny size, the LM example's schedules.
 
 The example runs once (module fixture, XLA's cheaper CPU code generation: compilation is

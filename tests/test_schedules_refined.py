@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """gradkit.schedules.refined: schedules refined from a previous run's gradient norms."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """gradkit.schedules.wsd: WSD and WSD-S."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Lion and Lion-K: closed forms, optax equivalences, the ℓ∞ constraint, bad input."""
 
 from __future__ import annotations

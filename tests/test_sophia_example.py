@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end runs of examples/sophia and notebooks/sophia.ipynb at tiny size.
 
 Both run the same tiny sweep (AdamW and Sophia-G, one setting each, on the same toy LM)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Executes notebooks/spam.ipynb at tiny size (TINY = True) with nbclient."""
 
 import math

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """examples/spectrum and benchmarks/spectrum run at tiny size and write what they promise.
 
 The bulk + outliers experiment (``train.bulk_outliers``) runs in the notebook test.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Tests for gradkit.spikes: clip_spikes, with_periodic_reset, post_reset_warmup, SPAM,
 Stable-SPAM. The generic optax behaviour is covered by tests/test_conformance.py."""
 

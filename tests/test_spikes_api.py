@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The spikes family's API: periodic reset keeps schedules, second moments in float32
 for bf16 params, no device arrays at construction, learning-rate validation, argument
 names and keyword-only arguments, the optional spike count."""

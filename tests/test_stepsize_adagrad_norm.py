@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """AdaGrad-Norm (gradkit/stepsize/_adagrad_norm.py)."""
 
 from __future__ import annotations

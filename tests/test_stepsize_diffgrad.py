@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """diffGrad: float64 transcription of the official diffGrad_v2.py, closed form, 1-D toy."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Sven (gradkit.scale_by_sven / gradkit.sven): pseudo-inverse step, truncation, devices."""
 
 from __future__ import annotations

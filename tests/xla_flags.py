@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """XLA flags of every test process (pytest, its xdist workers, and the examples,
 benchmarks and notebook kernels the tests start). No JAX import here: tests/conftest.py
 reads them before JAX starts.

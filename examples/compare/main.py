@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Compare optimizers on one byte-level LM config and seed: gradkit's main demo.
 
 From the repository root::

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Importable logic of gradkit's main demo (``python -m examples.compare.main``).
 
 Every optimizer of ``config.optimizers`` trains the reference LM of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Drop-Muon vs Muon wall clock on a small CNN with generated image-like data.
 
 From the repository root::

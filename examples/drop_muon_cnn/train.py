@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Drop-Muon vs Muon on a small CNN and generated image-like data (importable logic).
 
 The claim tested (Gruntkowska et al., 2025, arXiv 2510.02239, §experiments): on a 3-layer

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Backprop-free byte-level language modelling with EGGROLL (toy scale).
 
 From the repository root::

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""EGGROLL on a gymnax environment (CartPole-v1 by default) with an MLP policy.
 
 From the repository root::

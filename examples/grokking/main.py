@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Grokking at the edge of numerical stability: StableMax and ⊥Grad on a op b mod p.
 
 The configuration is ``examples/grokking/configs/default.py``; the logic is

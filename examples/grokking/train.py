@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Grokking at the edge of numerical stability: StableMax and ⊥Grad on a op b mod p.
 
 The logic of ``python -m examples.grokking.main`` (configuration: ``configs/default.py``):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Layer-level gradient rules on generated images: TrAct, ReSTE, Ghost BatchNorm.
 
 Runs the experiments of ``examples/layers/train.py`` (see its docstring) and writes

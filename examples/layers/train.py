@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Layer-level gradient rules on generated image-like data: TrAct, ReSTE, Ghost BatchNorm.
 
 The logic of ``python -m examples.layers.main`` (configuration: ``configs/default.py``).

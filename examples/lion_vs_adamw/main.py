@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Lion vs AdamW on a teacher-student MLP classification task.
 
 From the repository root::

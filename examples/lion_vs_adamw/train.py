@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Lion vs AdamW on a generated classification task (a small Flax MLP).
 
 The logic of ``python -m examples.lion_vs_adamw.main`` (configuration: ``configs/default.py``):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The reference byte-level language-model example and the trainer shared by the LM examples.
 
 Modules: ``configs/default.py`` (the configuration of a run), ``input_pipeline.py``

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """``--one_cpu_thread``: machine-independent results on CPU (docs/lm.md, "Reproducibility").
 
 The flag is an execution setting, not part of a run's configuration; the mains of the LM

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Data of the reference LM: bytes of a local text file or of the generated PCFG corpus.
 
 Batches are a pure function of ``(seed, step)`` (:func:`gradkit.data.text.train_batch`), so

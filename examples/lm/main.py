@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Train the reference byte-level GPT with any gradkit or optax optimizer, on 1 or many devices.
 
 From the repository root::

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Data-parallel training steps on JAX's own runtime: ``jax.pmap`` and ``jax.jit`` over a Mesh.
 
 The batch is split over devices and gradients are averaged, so every device applies the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Plots and tables of LM runs: loss curves, steps to a target loss, comparison tables."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The reference LM example: one run of :mod:`examples.lm.trainer` plus the loss plot.
 
 ``train_and_evaluate(config, workdir)`` trains ``config`` (:mod:`examples.lm.configs.default`)

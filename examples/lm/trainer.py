@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The shared trainer of the LM examples: ``train_and_evaluate(config, workdir)`` for one run.
 
 A byte-level GPT (:mod:`gradkit.models.transformer`) on a local text file or the

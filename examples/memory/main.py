@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""AdamW vs 8-bit AdamW vs FRUGAL vs Fira on the reference LM: quality and state memory.
 
 From the repository root::

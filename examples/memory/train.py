@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """AdamW vs 8-bit AdamW vs FRUGAL vs Fira on the reference byte-level LM: importable logic of
 ``python -m examples.memory.main``.
 

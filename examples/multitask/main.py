@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Multi-gradient methods on small generated tasks: PCGrad, GCond, AdAdaGrad, Sven.
 
 The logic is ``examples/multitask/train.py``; the configuration

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Small generated tasks for the four multi-gradient methods (importable logic, no flags).
 
 Each ``run_<experiment>(config, workdir)`` trains on generated data, appends rows to

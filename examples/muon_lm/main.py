@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""AuON vs Frobenius-normalised Nesterov SGD vs optax Muon vs AdamW on the reference LM.
 
 From the repository root::

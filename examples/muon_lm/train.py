@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """AuON vs Frobenius-normalised Nesterov SGD vs optax Muon vs AdamW (and Drop-Muon) on the
 reference byte-level LM: importable logic of ``python -m examples.muon_lm.main``.
 

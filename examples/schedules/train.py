@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Learning-rate schedules on the reference byte-level LM: WSD-S, WSD, cosine, the annealing
 law and refined schedules (gradkit.schedules); the logic of ``python -m examples.schedules.main``.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Sophia-G / Sophia-H vs AdamW on the reference byte-level LM, each tuned by a sweep.
 
 From the repository root::

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Sophia-G / Sophia-H vs AdamW on the reference LM, each tuned by a sweep (the example's logic).
 
 The Sophia paper's claim, at CPU scale: does a tiny language model reach a target validation

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Curvature diagnostics: edge of stability and bulk + outliers.
 
 Edge of stability (Cohen et al. 2021, arXiv 2103.00065; Cohen et al. 2022, arXiv

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Curvature diagnostics on generated data: edge of stability and bulk + outliers.
 
 The logic of ``python -m examples.spectrum.main``: :func:`train_and_evaluate` runs one of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Gradient-spike fault injection: Adam vs SPAM vs Stable-SPAM on a small MLP.
 
 From the repository root (CPU, ~1 min; measured results in the README)::

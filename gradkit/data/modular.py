@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Modular arithmetic data sets ``a ∘ b mod p`` (generated, nothing downloaded).
 
 The task of grokking studies (Power et al., 2022, arXiv 2201.02177) as set up by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Byte-level language-model batches from a local text file/directory or a generated corpus.
 
 Nothing is downloaded. With no path, :func:`generated_corpus` writes English-like text

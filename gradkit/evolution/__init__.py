@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Evolution strategies: EGGROLL, low-rank ES as an optax transform.
 
 "Evolution Strategies at the Hyperscale" (EGGROLL, 2025, arXiv 2511.16652),

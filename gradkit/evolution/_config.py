@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """EGGROLL settings and keys: the one :class:`EggrollConfig`, the step's :class:`EggrollKey`,
 leaf kinds and the member → noise-index map.
 

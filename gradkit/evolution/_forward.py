@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """EGGROLL perturbed forward of Flax linen models, without materialising W + σE_i.
 
 "Evolution Strategies at the Hyperscale" (EGGROLL, 2025, arXiv 2511.16652): with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Population-parallel evaluation for evolution strategies, on JAX's own runtime.
 
 "Evolution Strategies at the Hyperscale" (EGGROLL, 2025, arXiv 2511.16652), sharding:

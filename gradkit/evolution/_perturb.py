@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """EGGROLL members materialised: W + σ·s_i·E_{k(i)} for any model or function.
 
 "Evolution Strategies at the Hyperscale" (EGGROLL, 2025, arXiv 2511.16652), Algorithm 1:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """EGGROLL fitness shaping f ↦ f̃ (z-score, group baseline, centered ranks, raw).
 
 "Evolution Strategies at the Hyperscale" (EGGROLL, 2025, arXiv 2511.16652), Algorithm 1

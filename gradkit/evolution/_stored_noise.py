@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The population forward's noise, drawn once and kept in memory (a backend fast path).
 
 Its textbook twin is :func:`gradkit.evolution._noise.eggroll_sample_noise`: the values

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The EGGROLL transform: fitness → the negated ES update, as an optax transformation.
 
 "Evolution Strategies at the Hyperscale" (EGGROLL, 2025, arXiv 2511.16652), Algorithm 1:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Second-order information from Hessian-vector products: Sophia and curvature diagnostics.
 
 Written once for any pytree model and any optax optimizer, on one forward-over-reverse

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Diagonal-Hessian estimators: Hutchinson and Gauss-Newton-Bartlett.
 
 Both are optax transforms whose "updates" output is the estimate ĥ of the Hessian

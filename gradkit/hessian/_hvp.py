@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Forward-over-reverse Hessian-vector products shared by the estimators and diagnostics.
 
 Sophia's Hutchinson estimator and the spectrum and sharpness diagnostics all differentiate

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Krylov methods on the flattened (preconditioned) Hessian operator.
 
 - :func:`flat_operator`: x ↦ P^{-1/2} H P^{-1/2} x on flat float vectors (P = I if None),

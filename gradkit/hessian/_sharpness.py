@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Sharpness, preconditioned sharpness, stability thresholds and a periodic tracking hook.
 
 Cohen et al. 2021 (arXiv 2103.00065): under full-batch gradient descent λ_max(H) rises to

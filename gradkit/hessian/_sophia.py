@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Sophia: clipped diagonal-Newton steps from a periodically refreshed Hessian estimate.
 
 Sophia (Liu, Li, Hall, Liang, Ma, 2023, arXiv 2305.14342, Algorithm 3) preconditions

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Hessian spectrum: top eigenpairs, Hutchinson trace, SLQ spectral density.
 
 - :func:`hessian_top_eigenvalues`: Lanczos with full re-orthogonalisation or power

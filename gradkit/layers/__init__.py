@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Layer-level gradient rules as Flax modules: TrAct, ReSTE binarisation, Ghost BatchNorm.
 
 The top-level names are the Flax **linen** modules; the NNX twins live in

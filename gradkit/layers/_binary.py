@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared pieces of the binarised (ReSTE / STE) Dense and Conv layers."""
 
 from __future__ import annotations

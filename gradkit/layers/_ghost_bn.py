@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""Ghost Batch Normalization: batch norm over small "ghost" batches inside a large batch.
 
 Hoffer, Hubara, Soudry, *Train longer, generalize better: closing the generalization gap

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""ReSTE: the rectified straight-through estimator for binary neural networks.
 
 Wu, Zheng, Liu, Zheng, *Estimator Meets Equilibrium Perspective: A Rectified Straight

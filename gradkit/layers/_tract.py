@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 r"""TrAct: first-layer weight gradients that train the pre-activations.
 
 Petersen, Borgelt, Ermon, *TrAct: Making First-layer Pre-Activations Trainable*,

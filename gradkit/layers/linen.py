@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Flax linen modules: TrAct first layers, ReSTE-binarised layers, Ghost BatchNorm.
 
 Same math as :mod:`gradkit.layers.nnx` (tested equal); parameter names and shapes follow

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Flax NNX modules: TrAct first layers, ReSTE-binarised layers, Ghost BatchNorm.
 
 The NNX twins of :mod:`gradkit.layers.linen` (same math, tested equal), with the

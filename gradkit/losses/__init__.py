@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Losses with a gradient motive: StableMax and the Softmax Collapse metrics.
 
 Prieto et al., `Grokking at the Edge of Numerical Stability

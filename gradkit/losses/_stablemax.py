@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """StableMax, its cross-entropy, and Softmax Collapse metrics.
 
 Prieto, Barsbey, Mediano, Birdal, "Grokking at the Edge of Numerical Stability"

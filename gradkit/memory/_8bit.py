@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """8-bit block-wise optimizer state for any optax transformation, and 8-bit AdamW.
 
 Dettmers et al., `8-bit Optimizers via Block-wise Quantization

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Memory-efficient optimizer state.
 
 * 8-bit block-wise state (Dettmers et al., 2022, arXiv 2110.02861; reference

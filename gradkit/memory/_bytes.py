@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """How many bytes an optimizer state (any pytree of arrays) holds."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fira's norm-growth limiter as a standalone transform.
 
 Chen et al., *Fira: Can We Achieve Full-rank Training of LLMs Under Low-rank

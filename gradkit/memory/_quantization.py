@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Dynamic (tree) quantization maps and block-wise 8-bit quantization.
 
 The quantization primitives of Dettmers et al., `8-bit Optimizers via Block-wise

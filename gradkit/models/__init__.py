@@ -1,1 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
 """Flax reference models for the papers' tasks, one module per model family."""

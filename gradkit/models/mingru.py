@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A small minGRU character language model (parallel scan, standard linen layers).
 
 minGRU (Feng et al., "Were RNNs All We Needed?", 2024, arXiv 2410.01201):

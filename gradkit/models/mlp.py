@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The multilayer perceptron of gradkit's reference models, examples and benchmarks.
 
 :class:`MLP` (and :func:`dense_layers`, its layers for use inside another module) is the

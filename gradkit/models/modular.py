@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Flax reference models for modular arithmetic (grokking).
 
 As in Prieto et al., "Grokking at the Edge of Numerical Stability" (2025, arXiv

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """MLP policies for evolution strategies on gymnax environments.
 
 The EGGROLL paper's RL experiments use 3×256 MLP policies; the defaults here are

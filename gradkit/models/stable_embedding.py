@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The stable embedding layer of 8-bit optimizers (Dettmers et al. 2022, §2.3).
 
 Dettmers et al., `8-bit Optimizers via Block-wise Quantization

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A small decoder-only (GPT-style) Flax linen transformer: gradkit's reference LM.
 
 The seed papers for Lion (arXiv 2302.06675), Sophia (arXiv 2305.14342), SPAM (arXiv

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Several gradients at once: per-task (PCGrad, GCond) and per-sample residuals (Sven).
 
 * :func:`pcgrad`: PCGrad gradient surgery over per-task gradients (Yu et al., 2020,

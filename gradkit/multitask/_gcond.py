@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """GCond (Gradient Conductor): arbitrated, angle-remapped projection of task gradients.
 
 Limarenko et al., 2025, arXiv 2509.07252. Reference code ``AlevLab-dev/GCond``

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """PCGrad: projecting conflicting gradients (gradient surgery for multi-task learning).
 
 Yu, Kumar, Gupta, Levine, Hausman, Finn, *Gradient Surgery for Multi-Task Learning*,

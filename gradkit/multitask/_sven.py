@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Sven (Singular Value dEsceNt): pseudo-inverse steps from the per-sample Jacobian.
 
 Bright-Thonney, Harvey, Lukas, Thaler, 2026, arXiv 2604.01279. Reference code

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Gram matrices and combinations of stacked task gradients (a leading task axis).
 
 Stacking and checking the task axis is ``gradkit._common.as_stacked``.

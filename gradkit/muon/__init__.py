@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Orthogonalised-momentum family: AuON, Hybrid-AuON and Drop-Muon.
 
 Built on ``optax.contrib.muon``'s public pieces; see ``docs/muon.md``.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """AuON and Hybrid-AuON: momentum normalised by its Frobenius norm and a cosh-RMS brake.
 
 Maity, *AuON: A Linear-time Alternative to Semi-Orthogonal Momentum Updates*, 2025,

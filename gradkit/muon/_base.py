@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Muon's shared pieces: the quintic Newton–Schulz step and the aspect factor.
 
 Both AuON (Hybrid-AuON's Newton–Schulz step, the aspect factor) and Drop-Muon (the aspect

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Drop-Muon: each step a random start layer s; only layers s..L take a Muon step.
 
 Gruntkowska, Maziane, Qu, Richtárik, *Drop-Muon: Update Less, Converge Faster*, 2025,

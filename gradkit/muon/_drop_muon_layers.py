@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Drop-Muon's layers: which leaf belongs to which layer, the start layer, the truncated backward.
 
 Gruntkowska, Maziane, Qu, Richtárik, *Drop-Muon: Update Less, Converge Faster*, 2025,

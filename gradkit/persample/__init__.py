@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Per-example gradients: their statistics and AdAdaGrad's adaptive batch-size tests.
 
 * :func:`per_sample_statistics` / :func:`per_sample_statistics_from_loss`

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """AdAdaGrad: adaptive batch sizes from per-sample-gradient tests.
 
 Lau, Liu, Kolar, *AdAdaGrad: Adaptive Batch Size Schemes for Adaptive Gradient Methods*,

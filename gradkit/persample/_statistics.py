@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Per-sample gradient statistics: the five numbers behind every AdAdaGrad test.
 
 Lau, Liu, Kolar, *AdAdaGrad: Adaptive Batch Size Schemes for Adaptive Gradient Methods*,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Learning-rate schedules: WSD, WSD-S, refined schedules, the annealing scaling law.
 
 - :func:`wsd_schedule`, :func:`wsd_s_schedule` (``wsd.py``): Warmup-Stable-Decay

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The scaling law with learning-rate annealing: a whole loss curve from the schedule.
 
 Tissue, Wang, Wang, *Scaling Law with Learning Rate Annealing*, 2024, arXiv 2408.11029:

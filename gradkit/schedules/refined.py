@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Refined learning-rate schedules from a previous run's gradient norms.
 
 Defazio, Cutkosky, Mehta, Mishchenko, *When, Why and How Much? Adaptive Learning Rate

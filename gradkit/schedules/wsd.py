@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Warmup-Stable-Decay (WSD) and its multi-budget variant WSD-S.
 
 WSD (MiniCPM, Hu et al. 2024, arXiv 2404.06395) warms up linearly, holds the peak

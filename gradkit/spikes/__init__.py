@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Spike-aware clipping, periodic moment reset, SPAM and Stable-SPAM.
 
 SPAM (Huang et al., 2025, arXiv 2501.06842; official code

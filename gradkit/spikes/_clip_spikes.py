@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Spike-aware clipping with its own EMA of g², usable before any optimizer.
 
 SPAM's spike test (Huang et al., 2025, arXiv 2501.06842, Algorithm 1 lines 6-9), checked

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The optional spike count (`num_clipped`), shared by the spikes family.
 
 Off by default (``count_interval=None``): the state then has ``num_clipped=None``, no

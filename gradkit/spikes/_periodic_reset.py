@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """SPAM's momentum reset for any optax transformation's state.
 
 Huang et al., 2025, arXiv 2501.06842, Algorithm 1 lines 3-5; checked against the

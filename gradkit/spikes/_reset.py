@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The momentum-reset phase and SPAM's post-reset warm-up, shared by the spikes family."""
 
 from __future__ import annotations

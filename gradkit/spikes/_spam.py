@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """SPAM: spike-aware Adam with momentum reset, post-reset warm-up and sparse momentum.
 
 Huang et al., 2025, arXiv 2501.06842, Algorithm 1; checked line by line against the

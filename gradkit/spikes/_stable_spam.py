@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Stable-SPAM: adaptive spike clipping, adaptive norm scaling, momentum reset.
 
 Huang et al., 2025, arXiv 2502.17055, Algorithm 1; checked against the official

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Step-size rules: diffGrad's friction on the gradient change and AdaGrad-Norm.
 
 * :func:`diffgrad` / :func:`scale_by_diffgrad`: Adam times ξ = sigmoid(|g_{t−1} − g_t|)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """AdaGrad-Norm: one adaptive step size for all parameters.
 
 Ward, Wu, Bottou, *AdaGrad stepsizes: Sharp convergence over nonconvex landscapes*, 2019,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """diffGrad: Adam whose step is damped where the gradient barely changes.
 
 Dubey et al., *diffGrad: An Optimization Method for Convolutional Neural Networks*,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Default configuration of gradkit's main demo (``python -m examples.compare.main``).
 
 The reference LM's fields (:mod:`examples.lm.configs.default`) plus the comparison's own.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Default configuration of the drop_muon_cnn example (``python -m examples.drop_muon_cnn.main``).
 
 Every field can be overridden on the command line: ``--config.<field>=<value>``.

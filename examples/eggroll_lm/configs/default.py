@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Default configuration of the eggroll_lm example (``python -m examples.eggroll_lm.main``).
 
 Every field can be overridden on the command line: ``--config.<field>=<value>``.

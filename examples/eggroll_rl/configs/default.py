@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Default configuration of the eggroll_rl example (``python -m examples.eggroll_rl.main``).
 
 Every field can be overridden on the command line: ``--config.<field>=<value>``.

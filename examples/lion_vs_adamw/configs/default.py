@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Default configuration of the lion_vs_adamw example (``python -m examples.lion_vs_adamw.main``).
 
 Every field can be overridden on the command line: ``--config.<field>=<value>``.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Default configuration of the reference LM run (``python -m examples.lm.main``).
 
 Every field can be overridden on the command line, e.g. ``--config.num_steps=2000``,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Default configuration of the memory example (``python -m examples.memory.main``).
 
 The reference LM's fields (:mod:`examples.lm.configs.default`) plus the methods compared.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Default configuration of the multitask example (``python -m examples.multitask.main``).
 
 Full size: the numbers in docs/multitask.md. Every field can be overridden on the command

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Default configuration of the Muon/AuON LM example (``python -m examples.muon_lm.main``).
 
 The reference LM's fields (:mod:`examples.lm.configs.default`) plus the grid's.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Default configuration of the schedules example (``python -m examples.schedules.main``).
 
 The reference LM's fields (:mod:`examples.lm.configs.default`; here logged every step and

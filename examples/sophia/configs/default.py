@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Default configuration of the Sophia sweep (``python -m examples.sophia.main``).
 
 The reference LM's fields (:mod:`examples.lm.configs.default`; here with gradient clipping

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Default configuration of the spectrum example (``python -m examples.spectrum.main``).
 
 ``experiment`` picks what runs: ``eos`` (edge of stability, fields ``eos.*``), ``eos_plot``

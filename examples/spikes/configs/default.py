@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Default configuration of the spikes example (``python -m examples.spikes.main``).
 
 Every field can be overridden on the command line: ``--config.<field>=<value>``.
