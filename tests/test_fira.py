@@ -12,6 +12,7 @@ import optax
 import pytest
 
 import gradkit
+from gradkit.memory import _subspace
 
 LR, WD, ALPHA, GAMMA = 1e-2, 0.0, 0.25, 1.01
 B1, B2, EPS = 0.9, 0.999, 1e-6
@@ -215,3 +216,24 @@ def test_moment_dtypes():
     assert state.mu["w"].dtype == jnp.float32 and state.nu["w"].dtype == jnp.bfloat16
     with pytest.raises(TypeError, match="nu_dtype"):
         gradkit.scale_by_fira(nu_dtype=jnp.int8)
+
+
+@pytest.mark.parametrize("m,n,r,low_rank", [
+    (64, 32, 8, False), (32, 96, 8, False), (200, 50, 12, False), (50, 300, 20, False),
+    (64, 32, 8, True), (32, 96, 8, True), (300, 120, 30, True)])
+def test_projector_spans_the_top_singular_subspace(m, n, r, low_rank):
+    # The FRUGAL/Fira projector (eigenvectors of the small Gram matrix) against a float64
+    # SVD: ‖QQᵀ − VVᵀ‖₂ ≤ 10⁻⁶·σ₁²/(σ_r² − σ_{r+1}²), float32 rounding over the gap.
+    rng = np.random.default_rng(m * n + r)
+    g = rng.standard_normal((m, n))
+    if low_rank:
+        g = 3.0 * rng.standard_normal((m, r)) @ rng.standard_normal((r, n)) + 0.1 * g
+    right = m >= n
+    u, s, vh = np.linalg.svd(g)
+    ref = vh[:r].T if right else u[:, :r]
+    q = np.asarray(_subspace.top_singular_vectors(jnp.asarray(g, jnp.float32), r, right),
+                   np.float64)
+    assert q.shape == ((n if right else m), r)
+    np.testing.assert_allclose(q.T @ q, np.eye(r), atol=1e-5)
+    bound = 1e-6 * s[0] ** 2 / (s[r - 1] ** 2 - s[r] ** 2)
+    assert np.linalg.norm(q @ q.T - ref @ ref.T, 2) <= bound

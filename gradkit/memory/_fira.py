@@ -52,7 +52,9 @@ def scale_by_fira(
 
     For a matrix gradient G (m×n) at count c (0-based), t = c + 1, α = ``scale``:
 
-    1. if c mod T = 0, an SVD of G (float32) gives the projector: if m ≥ n, Q = top-r
+    1. if c mod T = 0, the top singular vectors of G (float32) give the projector
+       (computed as the leading eigenvectors of the small Gram matrix GᵀG or GGᵀ, the
+       SVD's subspace to float32 rounding): if m ≥ n, Q = top-r
        right singular vectors (n×r), R = G Q (m×r), B(X) = X Qᵀ; else Q = top-r left
        singular vectors (m×r), R = QᵀG (r×n), B(X) = Q X (official ``proj_type='std'``:
        the smaller dimension is reduced, the same for a Flax (in, out) kernel and its
@@ -65,15 +67,18 @@ def scale_by_fira(
        (paper Eq. 6–7: φ_t(R_t)_i = ‖ψ(R_{t,:,i})‖/‖R_{t,:,i}‖; code: ``norm_dim`` of
        the low-rank shape);
     4. S = φ ⊙ (G − α·B(R)) (with α ≠ 1 this is not the orthogonal complement: the
-       official code, followed here);
+       official code, followed here); ‖S‖ is taken row by row (column by column) as
+       ‖G_i‖² − (2α − α²)‖R_i‖², exact for orthonormal Q, so that steps 4–6 need only the
+       one back-projection B(ψ − φ/ℓ ⊙ R);
     5. norm-growth limiter for c > 0: ℓ = max(‖S‖/(s + 10⁻⁸), γ)/γ, S ← S/ℓ,
        s ← ‖S‖ (see :func:`limit_norm_growth`); at c = 0 only s ← ‖S‖;
     6. u = √(1−β₂ᵗ)/(1−β₁ᵗ) · (α·B(ψ) + S).
 
     The alias :func:`fira` takes W ← W − η(u + λW).
 
-    Equal to the official code only up to each SVD's sign convention: a singular vector
-    is defined up to its sign, and JAX's SVD and PyTorch's may return opposite signs.
+    Equal to the official code only up to each singular vector's sign: a singular vector
+    is defined up to its sign, and the eigensolver here and PyTorch's SVD may return
+    opposite signs.
     Because Adam's moments survive a projector change (step 2), a flipped column of Q
     meets moments accumulated in the other orientation, so the updates after the first
     refresh differ (an outside comparison of raw runs found the parameters 14% apart).
@@ -84,7 +89,7 @@ def scale_by_fira(
       b1, b2: Adam's β in [0, 1) (paper 0.9, 0.999).
       rank: r, 1 ≤ r ≤ min(m, n) of every leaf (paper: 128 for LLaMA-60M (d = 512),
         256 for 130M, 512 for 1B; i.e. about d/4).
-      update_interval: T ≥ 1, steps between SVDs (paper 200).
+      update_interval: T ≥ 1, steps between projector refreshes (paper 200).
       scale: α, the GaLore scale of the projected update (paper 0.25; 0.0625 at 1B).
       eps: ε > 0, added to √v before bias correction (official 1e-6, Hugging Face
         AdamW form: the effective ε is ε/√(1−β₂ᵗ)).
@@ -96,7 +101,7 @@ def scale_by_fira(
       An ``optax.GradientTransformation`` for a pytree of 2-D leaves (other ranks raise
       ``ValueError``; :func:`fira` routes them to AdamW, as the official code keeps them
       in a plain AdamW group). NaN/Inf in G make that matrix's update and state NaN
-      (SVD and norms mix all entries); wrap with ``optax.apply_if_finite``.
+      (the projector and norms mix all entries); wrap with ``optax.apply_if_finite``.
 
     Example:
       >>> import gradkit, optax, jax.numpy as jnp
@@ -164,15 +169,22 @@ def scale_by_fira(
             v1 = b2_ * v.astype(gf.dtype) + (1.0 - b2_) * low * low
             psi = m1 / (jnp.sqrt(v1) + eps_)
             axis = 1 if right else 0  # norms over the rank axis
-            phi = (jnp.linalg.norm(psi, axis=axis, keepdims=True)
-                   / (jnp.linalg.norm(low, axis=axis, keepdims=True) + 1e-8))
-
-            def back(x):
-                return alpha * (x @ qf.T if right else qf @ x)
-
-            residual = phi * (gf - back(low))
-            residual, s1 = _limiter.limit_growth(residual, s, first, g_)
-            u = correction * (back(psi) + residual)
+            low_sq = jnp.sum(low * low, axis=axis, keepdims=True)
+            phi = (jnp.linalg.norm(psi, axis=axis, keepdims=True) / (jnp.sqrt(low_sq) + 1e-8))
+            # S = φ ⊙ (G − α·B(R)) and u ∝ α·B(ψ) + S/ℓ, in two matmuls (R = GQ and one
+            # back-projection): φ scales the rows (columns) B acts along, so
+            # α·B(ψ) + S/ℓ = φ/ℓ ⊙ G + α·B(ψ − φ/ℓ ⊙ R), and with QᵀQ = I each row
+            # (column) has ‖G_i − α·B(R)_i‖² = ‖G_i‖² − (2α − α²)‖R_i‖².
+            g_sq = jnp.sum(gf * gf, axis=axis, keepdims=True)
+            res_sq = jnp.maximum(g_sq - (2.0 * alpha - alpha * alpha) * low_sq, 0.0)
+            norm = jnp.sqrt(jnp.sum(phi * phi * res_sq))
+            ell = jnp.where(first, 1.0,  # the norm-growth limiter ℓ (step 5)
+                            jnp.maximum(norm / (s + _limiter.NORM_EPS), g_) / g_)
+            s1 = (norm / ell).astype(jnp.float32)
+            scaled = phi / ell
+            kept = psi - scaled * low
+            back = alpha * (kept @ qf.T if right else qf @ kept)
+            u = correction * (scaled * gf + back)
             return (u.astype(g.dtype), q, m1.astype(m.dtype), v1.astype(v.dtype), s1)
 
         leaves, treedef = jax.tree.flatten(updates)
