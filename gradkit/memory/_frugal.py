@@ -120,8 +120,10 @@ def scale_by_frugal(
       P = top-r right singular vectors (n×r), R = G P (m×r), r = round(ρn); else
       P = top-r left singular vectors (m×r), R = PᵀG (r×n), r = round(ρm). The
       smaller dimension is reduced, so the rule is the same for a Flax (in, out)
-      kernel and its PyTorch (out, in) transpose. SVD of the current gradient in
-      float32.
+      kernel and its PyTorch (out, in) transpose. The singular vectors of the current
+      gradient in float32, as the leading eigenvectors of its small Gram matrix (GᵀG
+      or GGᵀ): the SVD's subspace to float32 rounding; the moments restart at each
+      refresh, so the vectors' signs do not matter.
     * ``"columns"`` / ``"rows"``: int(ρ·n) random columns (axis 1) / int(ρ·m) random
       rows (axis 0) of the matrix **as stored** get Adam, the others sign(G) (official
       ``CoordOptimizer``, ``int()`` rounding as there). Note: the official
@@ -260,8 +262,11 @@ def scale_by_frugal(
         else:
             axis = 1 if projection == "columns" else 0
             size, rank = g.shape[axis], proj.shape[0]
-            proj = jnp.where(refresh, jax.random.permutation(key, size)[:rank].astype(jnp.int32),
-                             proj)
+            # A fresh random selection at refreshes only (the permutation is a sort).
+            proj = jax.lax.cond(
+                refresh,
+                lambda: jax.random.permutation(key, size)[:rank].astype(jnp.int32),
+                lambda: proj)
             down = (lambda x: x[:, proj]) if axis == 1 else (lambda x: x[proj])
             zeros = jnp.zeros_like(gf)
             up = ((lambda x: zeros.at[:, proj].set(x)) if axis == 1
