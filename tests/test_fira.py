@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fira and the norm-growth limiter: float64 reference, closed forms, bad input."""
 
 from __future__ import annotations

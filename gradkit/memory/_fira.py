@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fira: low-rank Adam plus a norm-scaled full-rank residual.
 
 Chen, Feng, Li, Chu, Zhou, *Fira: Can We Achieve Full-rank Training of LLMs Under

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """FRUGAL: a state-full subspace updated by Adam, signSGD on the rest.
 
 Zmushko, Beznosikov, Takáč, Horváth, *FRUGAL: Memory-Efficient Optimization by Reducing

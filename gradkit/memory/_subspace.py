@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Pieces shared by the subspace optimizers FRUGAL and Fira.
 
 Which leaves a matrix method takes (2-D leaves, a user mask) and where the others go
