@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pathlib
@@ -63,6 +64,25 @@ def apply_steps(
     (params, state), _ = jax.jit(lambda carry: jax.lax.scan(
         body, carry, jnp.arange(num_steps, dtype=jnp.int32)))((params, state))
     return params, state
+
+
+def run_donating_steps(opt: optax.GradientTransformation, params: Any, num_steps: int = 2,
+                       ) -> Any:
+    """`num_steps` jitted steps on a fixed gradient (cos of each entry's index) that donate
+    params and state, as a train step does: fails if a state leaf shares a buffer with
+    another one or with params. Returns the final params."""
+    grads = jax.tree.map(
+        lambda x: jnp.cos(jnp.arange(x.size, dtype=jnp.float32)).reshape(x.shape), params)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(params, state):
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    state = opt.init(params)
+    for _ in range(num_steps):
+        params, state = step(params, state)
+    return params
 
 
 def parabola(params: Any) -> jax.Array:

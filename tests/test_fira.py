@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import chex
 import jax
 import jax.numpy as jnp
@@ -14,6 +12,7 @@ import pytest
 
 import gradkit
 from gradkit.memory import _subspace
+from tests import helpers
 
 LR, WD, ALPHA, GAMMA = 1e-2, 0.0, 0.25, 1.01
 B1, B2, EPS = 0.9, 0.999, 1e-6
@@ -193,18 +192,8 @@ def test_limiter_nan_update_gives_nan_as_documented():
 
 def test_jitted_step_can_donate_params_and_state():
     # m and v are separate buffers, so XLA may reuse both in place.
-    opt = gradkit.fira(1e-2, rank=2)
     params = {"tall": jnp.ones((6, 4)), "wide": jnp.ones((3, 5)), "bias": jnp.zeros(4)}
-    grads = jax.tree.map(lambda x: jnp.cos(jnp.arange(x.size, dtype=jnp.float32))
-                         .reshape(x.shape), params)
-
-    @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def step(params, state):
-        updates, state = opt.update(grads, state, params)
-        return optax.apply_updates(params, updates), state
-
-    p, state = step(params, opt.init(params))
-    p, state = step(p, state)
+    p = helpers.run_donating_steps(gradkit.fira(1e-2, rank=2), params)
     assert bool(jnp.all(jnp.isfinite(p["tall"])))
 
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import chex
 import jax
 import jax.numpy as jnp
@@ -13,6 +11,7 @@ import optax
 import pytest
 
 import gradkit
+from tests import helpers
 
 LR, WD, S_IN = 3e-2, 0.1, 0.5
 B1, B2, EPS = 0.9, 0.999, 1e-8
@@ -284,18 +283,8 @@ def test_rho_one_without_refresh_is_adamw(projection):
 @pytest.mark.parametrize("projection", ["blocks", "svd", "columns"])
 def test_jitted_step_can_donate_params_and_state(projection):
     # m and v are separate buffers, so XLA may reuse both in place.
-    opt = gradkit.frugal(1e-2, rho=0.5, projection=projection)
     params = {"a": jnp.ones((6, 4)), "b": jnp.ones((3, 5)), "bias": jnp.zeros(4)}
-    grads = jax.tree.map(lambda x: jnp.cos(jnp.arange(x.size, dtype=jnp.float32))
-                         .reshape(x.shape), params)
-
-    @functools.partial(jax.jit, donate_argnums=(0, 1))
-    def step(params, state):
-        updates, state = opt.update(grads, state, params)
-        return optax.apply_updates(params, updates), state
-
-    p, state = step(params, opt.init(params))
-    p, state = step(p, state)
+    p = helpers.run_donating_steps(gradkit.frugal(1e-2, rho=0.5, projection=projection), params)
     assert bool(jnp.all(jnp.isfinite(p["a"])))
 
 
