@@ -183,14 +183,19 @@ def static_float(name: str, value: Any) -> float:
 # ------------------------------------------------------------------------------- keys
 
 
-def key_data(key: Any, name: str = "key") -> jax.Array:
-    """Raw ``uint32`` key data (checkpointable state) from an int, a typed
-    ``jax.random.key`` or raw key data."""
-    if is_int(key):
-        return jax.random.key_data(jax.random.key(int(key)))
-    if (isinstance(key, jax.Array) and key.ndim == 0
-            and jnp.issubdtype(key.dtype, jnp.integer)):  # an int injected as an array
-        return jax.random.key_data(jax.random.key(key))
+def is_int_key(key: Any) -> bool:
+    """An integer key: a Python/NumPy int, or an integer scalar array (as
+    ``optax.inject_hyperparams`` passes an int default)."""
+    return is_int(key) or (isinstance(key, jax.Array) and key.ndim == 0
+                           and jnp.issubdtype(key.dtype, jnp.integer))
+
+
+def key_data(key: Any, name: str = "key", impl: str | None = None) -> jax.Array:
+    """Raw ``uint32`` key data (checkpointable state) from an int (seeding a key of PRNG
+    implementation `impl`, JAX's default if None), a typed ``jax.random.key`` or raw key
+    data."""
+    if is_int_key(key):
+        return jax.random.key_data(jax.random.key(key, impl=impl))
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return jax.random.key_data(key)
     if isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.ndim >= 1:

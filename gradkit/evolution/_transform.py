@@ -70,14 +70,8 @@ def eggroll_current_key(opt_state: Any) -> EggrollKey:
                             state.config)
 
 
-def _is_int_key(key: Any) -> bool:
-    """An integer, or an integer scalar array (as ``optax.inject_hyperparams`` passes)."""
-    return _common.is_int(key) or (isinstance(key, jax.Array) and key.shape == ()
-                                   and jnp.issubdtype(key.dtype, jnp.integer))
-
-
 def _check_key_arg(key: Any, key_impl: str) -> None:
-    if _is_int_key(key):
+    if _common.is_int_key(key):
         return
     if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
             and key.shape == ()):
@@ -86,13 +80,6 @@ def _check_key_arg(key: Any, key_impl: str) -> None:
     if impl != key_impl:
         raise ValueError(f"`key` is a {impl!r} key but `key_impl` is {key_impl!r}; pass "
                          f"key_impl={impl!r} or an integer key.")
-
-
-def _key_data(key: Any, key_impl: str) -> jax.Array:
-    """Raw key data of `key` (an integer or a typed key of implementation `key_impl`)."""
-    if _is_int_key(key):
-        return jax.random.key_data(jax.random.key(key, impl=key_impl))
-    return jax.random.key_data(key)
 
 
 def scale_by_eggroll(
@@ -193,7 +180,7 @@ def scale_by_eggroll(
         # Copies (jnp.array): an injected σ must not share its buffer with the state,
         # or a jitted step that donates the state would donate that buffer twice.
         return ScaleByEggrollState(count=jnp.zeros([], jnp.int32),
-                                   key=_key_data(key, key_impl),
+                                   key=_common.key_data(key, impl=key_impl),
                                    sigma=jnp.array(sigma, jnp.float32),
                                    noise_interval=jnp.array(noise_interval, jnp.int32),
                                    config=config)
